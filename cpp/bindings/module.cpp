@@ -1,0 +1,7 @@
+// The extension module lstmcore._core: one bind_<topic>() per binding file.
+#include "common.hpp"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "lstmcore's C++ core (use the lstmcore package, not this module directly)";
+  lstmcore_py::bind_lstm1997(m);
+}

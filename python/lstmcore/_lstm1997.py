@@ -1,0 +1,296 @@
+"""lstmcore.LSTM1997: the 1997 network and its online learning rule (api.md §1)."""
+from __future__ import annotations
+
+from typing import Any, Collection, Dict, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int,
+                          check_real)
+
+_RECURRENT = {"cells+gates": _core.Recurrence.cells_and_gates, "cells": _core.Recurrence.cells,
+              "none": _core.Recurrence.none}
+_G = {"g2": _core.Squash.g2, "logistic": _core.Squash.logistic, "tanh": _core.Squash.tanh,
+      "identity": _core.Squash.identity}
+_H = {"h1": _core.Squash.h1, "tanh": _core.Squash.tanh, "identity": _core.Squash.identity}
+_OUT = {"logistic": _core.Squash.logistic, "linear": _core.Squash.identity}
+_BIAS_PRESETS = {"gates": {"gates"}, "hidden": {"gates", "cells"}, "all": {"gates", "cells", "outputs"},
+                 "none": set()}
+_BIAS_KINDS = {"gates", "cells", "outputs"}
+_MODES = {"truncated", "full"}
+_METHODS = {"rtrl", "bptt"}
+_UPDATES = {"step": _core.UpdateSchedule.step, "sequence": _core.UpdateSchedule.sequence}
+
+_MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
+
+
+def _parse_bias(bias: Any) -> frozenset:
+    if isinstance(bias, str):
+        if bias not in _BIAS_PRESETS:
+            raise ValueError(f"bias: expected one of {sorted(_BIAS_PRESETS)} or a collection of "
+                             f"{sorted(_BIAS_KINDS)}, got {bias!r}")
+        return frozenset(_BIAS_PRESETS[bias])
+    try:
+        kinds = list(bias)
+    except TypeError:
+        raise TypeError(f"bias: expected a string or a collection of {sorted(_BIAS_KINDS)}, "
+                        f"got {type(bias).__name__}") from None
+    for k in kinds:
+        if not isinstance(k, str) or k not in _BIAS_KINDS:
+            raise ValueError(f"bias: expected members of {sorted(_BIAS_KINDS)}, got {k!r}")
+    return frozenset(kinds)
+
+
+class LSTM1997:
+    """The Long Short-Term Memory network of Hochreiter & Schmidhuber (1997).
+
+    One input layer, one hidden layer of memory cell blocks (``blocks`` blocks of
+    ``cells_per_block`` cells sharing an input gate and an output gate, each cell built around a
+    constant error carousel) and one output layer. Options add the forget gate (Gers et al. 2000)
+    and peephole connections (Gers et al. 2002). The exact maths is in ``docs/ENGINE.md``.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Number of input and output units.
+    blocks : int
+        Number of memory cell blocks.
+    cells_per_block : int, default 1
+        Cells per block (the paper's block size S).
+    recurrent : {"cells+gates", "cells", "none"}, default "cells+gates"
+        Hidden activations of step t-1 fed to gates and cells at step t: cells and gates (the
+        1997 topology "F"), cells only (1999+ and modern LSTMs), or none (topology "B").
+    shortcut : bool, default False
+        Input-to-output connections (Exp. 2a/2b, Gers et al. 2000).
+    bias : str or collection of str, default "gates"
+        Unit kinds with a bias: "gates" (paper "ga"), "hidden" (gates and cells, paper "b1"),
+        "all" (gates, cells and outputs), "none", or any collection of
+        {"gates", "cells", "outputs"}.
+    output_gate, forget_gate, peepholes : bool
+        Which gates exist, and peepholes from each cell's state to its own block's gates.
+    g : {"g2", "logistic", "tanh", "identity"}, default "g2"
+        Cell-input squash; "g2" is 4*sigmoid-2 in [-2, 2].
+    h : {"h1", "tanh", "identity"}, default "h1"
+        Cell-output squash; "h1" is 2*sigmoid-1 in [-1, 1].
+    out_activation : {"logistic", "linear"}, default "logistic"
+    init_range : float, default 0.1
+        Every weight is drawn uniformly from [-init_range, init_range] ...
+    input_gate_bias, output_gate_bias, forget_gate_bias : float or sequence of float, optional
+        ... except these gate biases: one value per block (or one value for all blocks), e.g.
+        ``output_gate_bias=[-1, -2, -3]`` as in Exp. 1. Require ``bias`` to include "gates".
+    dtype : numpy.float32 or numpy.float64, default numpy.float64
+    seed : int or None
+        Seed of the initial weights; None draws from OS entropy.
+
+    Attributes
+    ----------
+    n_weights : int
+        Number of trainable weights; reproduces the paper's Table 10 counts.
+    """
+
+    def __init__(self, n_in: int, n_out: int, blocks: int, cells_per_block: int = 1, *,
+                 recurrent: str = "cells+gates", shortcut: bool = False,
+                 bias: Union[str, Collection[str]] = "gates", output_gate: bool = True,
+                 forget_gate: bool = False, peepholes: bool = False, g: str = "g2", h: str = "h1",
+                 out_activation: str = "logistic", init_range: float = 0.1,
+                 input_gate_bias: Any = None, output_gate_bias: Any = None,
+                 forget_gate_bias: Any = None, dtype: Any = np.float64,
+                 seed: Optional[int] = None) -> None:
+        cfg = _core.Lstm1997Config()
+        cfg.n_in = check_int("n_in", n_in, maximum=_MAX_SIZE)
+        cfg.n_out = check_int("n_out", n_out, maximum=_MAX_SIZE)
+        cfg.blocks = check_int("blocks", blocks, maximum=_MAX_SIZE)
+        cfg.cells_per_block = check_int("cells_per_block", cells_per_block, maximum=_MAX_SIZE)
+        cfg.recurrent = _RECURRENT[check_choice("recurrent", recurrent, _RECURRENT)]
+        cfg.shortcut = check_bool("shortcut", shortcut)
+        kinds = _parse_bias(bias)
+        cfg.bias_gates, cfg.bias_cells, cfg.bias_outputs = ("gates" in kinds, "cells" in kinds,
+                                                            "outputs" in kinds)
+        cfg.output_gate = check_bool("output_gate", output_gate)
+        cfg.forget_gate = check_bool("forget_gate", forget_gate)
+        cfg.peepholes = check_bool("peepholes", peepholes)
+        cfg.g = _G[check_choice("g", g, _G)]
+        cfg.h = _H[check_choice("h", h, _H)]
+        cfg.out = _OUT[check_choice("out_activation", out_activation, _OUT)]
+        init_range = check_real("init_range", init_range, minimum=0.0)
+        self._dtype = check_dtype("dtype", dtype)
+        if seed is not None and not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed: expected a non-negative int or None, got {seed}")
+        gate_biases = {}
+        for name, value, exists in (("input_gate_bias", input_gate_bias, True),
+                                    ("output_gate_bias", output_gate_bias, cfg.output_gate),
+                                    ("forget_gate_bias", forget_gate_bias, cfg.forget_gate)):
+            if value is None:
+                continue
+            if not exists:
+                raise ValueError(f"{name}: the network has no such gate, got {value!r}")
+            if not cfg.bias_gates:
+                raise ValueError(f"{name}: the network has no gate biases (bias={bias!r}), got {value!r}")
+            arr = np.asarray(value, dtype=object if isinstance(value, str) else None)
+            if arr.ndim == 0:
+                arr = np.full(cfg.blocks, arr)
+            gate_biases[name] = as_real_array(name, arr, np.dtype(np.float64), (cfg.blocks,))
+
+        cfg.validate()
+        cls = _core.Lstm1997F64 if self._dtype == np.float64 else _core.Lstm1997F32
+        self._net = cls(cfg)
+        self._shapes: Dict[str, Tuple[int, ...]] = {name: tuple(shape) for name, shape in self._net.param_shapes()}
+        self._options = dict(recurrent=recurrent, shortcut=bool(shortcut), bias=sorted(kinds),
+                             output_gate=bool(output_gate), forget_gate=bool(forget_gate),
+                             peepholes=bool(peepholes), g=g, h=h, out_activation=out_activation)
+
+        # Initial weights: uniform in [-init_range, init_range], drawn per array in layout order.
+        rng = np.random.default_rng(seed)
+        weights = {name: rng.uniform(-init_range, init_range, size=shape) for name, shape in self._shapes.items()}
+        for name, key in (("input_gate_bias", "b_in"), ("output_gate_bias", "b_out"),
+                          ("forget_gate_bias", "b_forget")):
+            if name in gate_biases:
+                weights[key] = gate_biases[name]
+        self.set_weights(weights)
+
+    # ---- description -------------------------------------------------------------------------
+    @property
+    def n_in(self) -> int:
+        return int(self._net.config.n_in)
+
+    @property
+    def n_out(self) -> int:
+        return int(self._net.config.n_out)
+
+    @property
+    def blocks(self) -> int:
+        return int(self._net.config.blocks)
+
+    @property
+    def cells_per_block(self) -> int:
+        return int(self._net.config.cells_per_block)
+
+    @property
+    def n_weights(self) -> int:
+        """Number of trainable weights (Table 10's "w")."""
+        return int(self._net.n_weights)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def weight_shapes(self) -> Dict[str, Tuple[int, ...]]:
+        """Names and shapes of the weight arrays (the keys of get_weights())."""
+        return dict(self._shapes)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self._options.items())
+        return (f"LSTM1997({self.n_in}, {self.n_out}, {self.blocks}, {self.cells_per_block}, {opts}, "
+                f"dtype={self._dtype.name}; {self.n_weights} weights)")
+
+    # ---- weights -----------------------------------------------------------------------------
+    def get_weights(self) -> Dict[str, np.ndarray]:
+        """Copies of all weight arrays, keyed as in api.md §1 (W_cell, W_in, ..., W_y, b_y)."""
+        return self._net.get_params()
+
+    def set_weights(self, weights: Mapping[str, Any]) -> None:
+        """Validate and copy in all weight arrays.
+
+        Parameters
+        ----------
+        weights : mapping str -> array_like
+            Exactly the keys of ``get_weights()``, each with its shape and finite values.
+            Nothing is changed unless every array is valid.
+        """
+        if not isinstance(weights, Mapping):
+            raise TypeError(f"weights: expected a mapping of name -> array, got {type(weights).__name__}")
+        missing = [k for k in self._shapes if k not in weights]
+        extra = [k for k in weights if k not in self._shapes]
+        if missing or extra:
+            raise ValueError(f"weights: expected keys {list(self._shapes)}; missing {missing}, unexpected {extra}")
+        checked = {name: as_real_array(f"weights[{name!r}]", weights[name], self._dtype, shape)
+                   for name, shape in self._shapes.items()}
+        for name, arr in checked.items():
+            self._net.set_param(name, arr)
+
+    # ---- computation -------------------------------------------------------------------------
+    def _x(self, x: Any) -> np.ndarray:
+        return as_real_array("x", x, self._dtype, (None, self.n_in))
+
+    def _target_mask(self, target: Any, mask: Any, length: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        target = as_real_array("target", target, self._dtype, (length, self.n_out))
+        return target, as_mask(mask, length)
+
+    def forward(self, x: Any) -> np.ndarray:
+        """Run one sequence from the zero state.
+
+        Parameters
+        ----------
+        x : array_like, shape (T, n_in)
+
+        Returns
+        -------
+        y : ndarray, shape (T, n_out), the network's dtype
+        """
+        return self._net.forward(self._x(x))
+
+    def gradient(self, x: Any, target: Any, mask: Any = None, *, mode: str = "truncated",
+                 method: str = "rtrl") -> Tuple[float, Dict[str, np.ndarray]]:
+        """Loss and gradient dL/dw on one sequence, L = 1/2 sum_t mask[t] sum_k (target - y)^2.
+
+        Parameters
+        ----------
+        x : array_like, shape (T, n_in)
+        target : array_like, shape (T, n_out)
+        mask : array_like of bool, shape (T,), optional
+            Steps that have a target (default: all).
+        mode : {"truncated", "full"}
+            "truncated" is the 1997 truncated gradient (error flows back in time only through the
+            cell states); "full" is the exact gradient (BPTT through every connection).
+        method : {"rtrl", "bptt"}
+            How the truncated gradient is computed: forward traces (memory independent of T) or a
+            backward pass. Both give the same numbers. Ignored for mode="full".
+
+        Returns
+        -------
+        loss : float
+        grads : dict, same keys and shapes as get_weights()
+        """
+        check_choice("mode", mode, _MODES)
+        check_choice("method", method, _METHODS)
+        x = self._x(x)
+        target, mask = self._target_mask(target, mask, x.shape[0])
+        if mode == "full":
+            core_mode = _core.GradientMode.full
+        elif method == "rtrl":
+            core_mode = _core.GradientMode.truncated_rtrl
+        else:
+            core_mode = _core.GradientMode.truncated_bptt
+        loss, grads = self._net.gradient(x, target, mask, core_mode)
+        return float(loss), grads
+
+    def train_sequence(self, x: Any, target: Any, mask: Any = None, *, lr: float,
+                       update: str = "step") -> float:
+        """One online pass over a sequence with the 1997 truncated RTRL rule.
+
+        Parameters
+        ----------
+        x : array_like, shape (T, n_in)
+        target : array_like, shape (T, n_out)
+        mask : array_like of bool, shape (T,), optional
+        lr : float
+            Learning rate (the paper's alpha), >= 0.
+        update : {"step", "sequence"}
+            "step": ``w -= lr * g(t)`` right after every step t with a target, and the pass goes
+            on with the new weights (states and traces carry on); "sequence": the summed gradient
+            once at the end.
+
+        Returns
+        -------
+        loss : float
+            The loss accumulated during the pass, each step's loss as it was computed.
+        """
+        lr = check_real("lr", lr, minimum=0.0)
+        update_kind = _UPDATES[check_choice("update", update, _UPDATES)]
+        x = self._x(x)
+        target, mask = self._target_mask(target, mask, x.shape[0])
+        return float(self._net.train_sequence(x, target, mask, lr, update_kind))
