@@ -74,11 +74,18 @@ def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finit
         raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
     if arr.ndim != len(shape) or any(e is not None and e != g for e, g in zip(shape, arr.shape)):
         raise ValueError(f"{name}: expected shape {_fmt(shape)}, got {arr.shape}")
-    out = np.ascontiguousarray(arr, dtype=dtype)
-    if finite and out.size and not np.isfinite(out).all():
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as Inf, reported below
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if finite and not _all_finite(out):
         bad = "NaN or Inf" if arr.dtype.kind == "f" and not np.isfinite(arr).all() else f"values too large for {dtype}"
         raise ValueError(f"{name}: expected finite values, got {bad}")
     return out
+
+
+def _all_finite(arr: np.ndarray, chunk: int = 1 << 16) -> bool:
+    """np.isfinite(arr).all() in fixed-size chunks: no temporary that grows with the data."""
+    flat = arr.reshape(-1)
+    return all(np.isfinite(flat[i:i + chunk]).all() for i in range(0, flat.size, chunk))
 
 
 def as_mask(value: Any, length: int) -> Optional[np.ndarray]:

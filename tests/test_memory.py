@@ -1,0 +1,47 @@
+"""Online RTRL training uses memory independent of sequence length (the 1997 rule is local in
+time). Each measurement runs in a fresh subprocess: peak RSS grown during training, after the
+input arrays exist, for T = 10^5 and 10^6. The backward-pass gradient is the control: its memory
+must grow with T, which shows the measurement can see growth."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = r"""
+import json, resource, sys
+import numpy as np
+import lstmcore
+T, what = int(sys.argv[1]), sys.argv[2]
+net = lstmcore.LSTM1997(1, 1, 2, 2, bias="all", seed=0)
+x = np.random.default_rng(0).uniform(-1, 1, size=(T, 1))
+target = np.full((T, 1), 0.5)
+net.train_sequence(x[:10], target[:10], lr=0.1)    # warm up: every lazy allocation happens here
+def peak_kib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kib()
+if what == "rtrl":
+    loss = net.train_sequence(x, target, lr=0.01)
+else:
+    loss, _ = net.gradient(x, target, mode="truncated", method="bptt")
+print(json.dumps({"grown_kib": peak_kib() - before, "finite": bool(np.isfinite(loss))}))
+"""
+
+
+def grown_kib(T, what):
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(T), what], check=True, capture_output=True,
+                         text=True, timeout=300)
+    result = json.loads(out.stdout)
+    assert result["finite"]
+    return result["grown_kib"]
+
+
+def test_rtrl_training_memory_does_not_grow_with_sequence_length():
+    small, large = grown_kib(10**5, "rtrl"), grown_kib(10**6, "rtrl")
+    # "The same within noise": neither run grows the peak by more than 1 MiB.
+    assert small <= 1024 and large <= 1024, (small, large)
+
+
+def test_backward_pass_memory_grows_with_sequence_length():
+    # The control: storing the history for BPTT costs over 100 bytes per step.
+    assert grown_kib(10**6, "bptt") - grown_kib(10**5, "bptt") > 100 * 9 * 10**5 / 1024
