@@ -48,8 +48,8 @@ __all__ = [
 ]
 
 RECURRENT_MODES = ("cells+gates", "cells", "none")
-G_KINDS = ("g2", "logistic", "tanh", "identity")
-H_KINDS = ("h1", "tanh", "identity")
+G_KINDS = ("g2", "logistic", "tanh", "identity", "h1")
+H_KINDS = ("h1", "tanh", "identity", "g2")
 OUT_KINDS = ("logistic", "linear")
 BIAS_KINDS = frozenset({"gates", "cells", "outputs"})
 # the api.md named bias settings
@@ -262,9 +262,12 @@ def dsigma(x):
     return s * (1.0 - s)
 
 
-def g_fn(kind, x):
+def squash(kind, x):
+    """Every squash of the engine: g and h draw from the same set (Table 10's legend swaps them)."""
     if kind == "g2":
-        return 4.0 * sigma(x) - 2.0          # g(x) = 4 sigma(x) - 2, range [-2, 2]
+        return 4.0 * sigma(x) - 2.0          # 4 sigma(x) - 2, range [-2, 2]
+    if kind == "h1":
+        return 2.0 * sigma(x) - 1.0          # 2 sigma(x) - 1, range [-1, 1]
     if kind == "logistic":
         return sigma(x)
     if kind == "tanh":
@@ -272,9 +275,11 @@ def g_fn(kind, x):
     return np.asarray(x, dtype=np.float64)   # identity
 
 
-def dg_fn(kind, x):
+def dsquash(kind, x):
     if kind == "g2":
         return 4.0 * dsigma(x)
+    if kind == "h1":
+        return 2.0 * dsigma(x)
     if kind == "logistic":
         return dsigma(x)
     if kind == "tanh":
@@ -282,20 +287,8 @@ def dg_fn(kind, x):
     return np.ones_like(np.asarray(x, dtype=np.float64))
 
 
-def h_fn(kind, x):
-    if kind == "h1":
-        return 2.0 * sigma(x) - 1.0          # h(x) = 2 sigma(x) - 1, range [-1, 1]
-    if kind == "tanh":
-        return np.tanh(x)
-    return np.asarray(x, dtype=np.float64)   # identity
-
-
-def dh_fn(kind, x):
-    if kind == "h1":
-        return 2.0 * dsigma(x)
-    if kind == "tanh":
-        return 1.0 - np.tanh(x) ** 2
-    return np.ones_like(np.asarray(x, dtype=np.float64))
+g_fn = h_fn = squash
+dg_fn = dh_fn = dsquash
 
 
 def f_out(kind, x):

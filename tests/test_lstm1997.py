@@ -9,7 +9,7 @@ import lstmcore
 import reference as R
 
 RECURRENT = ["cells+gates", "cells", "none"]
-G = ["g2", "logistic", "tanh", "identity"]
+G = ["g2", "logistic", "tanh", "identity"]  # api.md; h1/g2 swapped ranges are tested separately
 H = ["h1", "tanh", "identity"]
 OUT = ["logistic", "linear"]
 BIAS_SUBSETS = [frozenset(c) for r in range(4) for c in itertools.combinations(["gates", "cells", "outputs"], r)]
@@ -95,6 +95,21 @@ def test_full_gradient_equals_finite_differences(seed):
             fd = (values[0] - values[1]) / (2 * eps)
             assert abs(fd - grads[name][idx]) <= 1e-7 * scale, (name, idx, fd, grads[name][idx])
     net.set_weights(w)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_table10_legend_squashing_ranges(seed):
+    """g in [-1, 1] and h in [-2, 2] (Table 10's legend) is an extension; checked like the rest."""
+    rng = np.random.default_rng(4000 + seed)
+    sizes = tuple(int(v) for v in rng.integers(1, 4, size=4))
+    options = dict(g="h1", h="g2", forget_gate=bool(rng.integers(2)), peepholes=bool(rng.integers(2)))
+    net = lstmcore.LSTM1997(*sizes, bias="all", init_range=0.6, seed=seed, **options)
+    cfg = R.RefConfig.from_api(*sizes, bias=frozenset({"gates", "cells", "outputs"}), **options)
+    x, target = rng.normal(size=(5, sizes[0])), rng.uniform(size=(5, sizes[1]))
+    w = net.get_weights()
+    np.testing.assert_allclose(net.forward(x), R.forward(cfg, w, x), rtol=0, atol=1e-10)
+    for mode, ref in [("full", R.loss_and_grad_full), ("truncated", R.loss_and_grad_truncated_rtrl)]:
+        assert max_diff(net.gradient(x, target, mode=mode)[1], ref(cfg, w, x, target)[1]) <= 1e-10
 
 
 def test_truncated_differs_from_full_when_recurrent():
@@ -222,7 +237,7 @@ BAD_CONSTRUCTOR = [
     (dict(bias="some"), ValueError, "bias"), (dict(bias={"gates", "inputs"}), ValueError, "bias"),
     (dict(bias=3), TypeError, "bias"), (dict(output_gate=1), TypeError, "output_gate"),
     (dict(forget_gate=None), TypeError, "forget_gate"), (dict(peepholes="no"), TypeError, "peepholes"),
-    (dict(g="h1"), ValueError, "g"), (dict(h="g2"), ValueError, "h"), (dict(out_activation="tanh"), ValueError, "out_activation"),
+    (dict(g="h2"), ValueError, "g"), (dict(h="logistic"), ValueError, "h"), (dict(out_activation="tanh"), ValueError, "out_activation"),
     (dict(init_range=-0.1), ValueError, "init_range"), (dict(init_range=float("nan")), ValueError, "init_range"),
     (dict(init_range="0.1"), TypeError, "init_range"), (dict(dtype=np.int32), ValueError, "dtype"),
     (dict(dtype="float16"), ValueError, "dtype"), (dict(dtype="nonsense"), TypeError, "dtype"),

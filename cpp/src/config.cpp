@@ -23,9 +23,8 @@ void Lstm1997Config::validate() const {
   check_size("blocks * cells_per_block", n_cells());
   if (out != Squash::Logistic && out != Squash::Identity)
     throw std::invalid_argument("out_activation: expected logistic or linear");
-  if (g == Squash::H1) throw std::invalid_argument("g: h1 is a cell-output squash, not a cell-input squash");
-  if (h == Squash::G2 || h == Squash::Logistic)
-    throw std::invalid_argument("h: expected h1, tanh or identity");
+  // g and h may be any squash; the paper uses g2/h1 (text) and, as read from Table 10's legend,
+  // h1-shaped g and g2-shaped h. A logistic h would make every cell output non-negative: allowed too.
   // Weight count must stay representable and allocatable in principle.
   const double w = double(n_units()) * double(n_src()) + double(n_out) * double(n_out_src());
   if (w > double(std::size_t(1) << 34))

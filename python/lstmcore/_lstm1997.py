@@ -12,8 +12,9 @@ from ._validation import (as_mask, as_real_array, check_bool, check_choice, chec
 _RECURRENT = {"cells+gates": _core.Recurrence.cells_and_gates, "cells": _core.Recurrence.cells,
               "none": _core.Recurrence.none}
 _G = {"g2": _core.Squash.g2, "logistic": _core.Squash.logistic, "tanh": _core.Squash.tanh,
-      "identity": _core.Squash.identity}
-_H = {"h1": _core.Squash.h1, "tanh": _core.Squash.tanh, "identity": _core.Squash.identity}
+      "identity": _core.Squash.identity, "h1": _core.Squash.h1}
+_H = {"h1": _core.Squash.h1, "tanh": _core.Squash.tanh, "identity": _core.Squash.identity,
+      "g2": _core.Squash.g2}
 _OUT = {"logistic": _core.Squash.logistic, "linear": _core.Squash.identity}
 _BIAS_PRESETS = {"gates": {"gates"}, "hidden": {"gates", "cells"}, "all": {"gates", "cells", "outputs"},
                  "none": set()}
@@ -69,10 +70,11 @@ class LSTM1997:
         {"gates", "cells", "outputs"}.
     output_gate, forget_gate, peepholes : bool
         Which gates exist, and peepholes from each cell's state to its own block's gates.
-    g : {"g2", "logistic", "tanh", "identity"}, default "g2"
-        Cell-input squash; "g2" is 4*sigmoid-2 in [-2, 2].
-    h : {"h1", "tanh", "identity"}, default "h1"
-        Cell-output squash; "h1" is 2*sigmoid-1 in [-1, 1].
+    g : {"g2", "logistic", "tanh", "identity", "h1"}, default "g2"
+        Cell-input squash; "g2" is 4*sigmoid-2 in [-2, 2]. "h1" (2*sigmoid-1 in [-1, 1]) is an
+        extension: with h="g2" it gives the squashing ranges of Table 10's legend.
+    h : {"h1", "tanh", "identity", "g2"}, default "h1"
+        Cell-output squash; "h1" is 2*sigmoid-1 in [-1, 1]; "g2" (extension) is 4*sigmoid-2.
     out_activation : {"logistic", "linear"}, default "logistic"
     init_range : float, default 0.1
         Every weight is drawn uniformly from [-init_range, init_range] ...
