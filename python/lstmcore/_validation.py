@@ -64,6 +64,12 @@ def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finit
     `shape` entries that are None match any length. Non-numeric data raises TypeError; wrong
     ndim/shape and NaN/Inf (when `finite`) raise ValueError.
     """
+    if (type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous
+            and value.ndim == len(shape) and all(e is None or e == g for e, g in zip(shape, value.shape))):
+        # Fast path (the common case in training loops): already the right array; only finiteness.
+        if finite and not _all_finite(value):
+            raise ValueError(f"{name}: expected finite values, got NaN or Inf")
+        return value
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name}: expected a real numeric array, got {type(value).__name__}")
     try:
@@ -83,7 +89,11 @@ def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finit
 
 
 def _all_finite(arr: np.ndarray, chunk: int = 1 << 16) -> bool:
-    """np.isfinite(arr).all() in fixed-size chunks: no temporary that grows with the data."""
+    """np.isfinite(arr).all() without a temporary that grows with the data."""
+    # A finite sum proves every element finite (NaN and Inf propagate); an overflowing sum of
+    # finite values falls through to the exact check, in fixed-size chunks.
+    if np.isfinite(arr.sum()):
+        return True
     flat = arr.reshape(-1)
     return all(np.isfinite(flat[i:i + chunk]).all() for i in range(0, flat.size, chunk))
 
