@@ -67,6 +67,17 @@ def test_engine_matches_reference(seed):
         assert max_diff(net.get_weights(), ref_w) <= 1e-10, update
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_full_gradient_training_step(seed):
+    net, _, x, target, mask = random_case(5000 + seed)
+    w = net.get_weights()
+    loss, grads = net.gradient(x, target, mask, mode="full")
+    assert net.train_sequence(x, target, mask, lr=0.3, update="sequence", mode="full") == loss
+    assert max_diff(net.get_weights(), {k: w[k] - 0.3 * grads[k] for k in w}) <= 1e-14
+    with pytest.raises(ValueError, match="mode"):
+        net.train_sequence(x, target, mask, lr=0.3, mode="full")
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_rtrl_traces_equal_truncated_bptt(seed):
     net, _, x, target, mask = random_case(1000 + seed)

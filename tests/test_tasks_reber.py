@@ -393,7 +393,7 @@ class OracleNet:
         self.n_weights = 276
         OracleNet.instances.append(self)
 
-    def train_sequence(self, x, target, mask=None, *, lr, update="step"):
+    def train_sequence(self, x, target, mask=None, *, lr, update="step", mode="truncated"):
         assert x.shape == target.shape and x.shape[1] == 7
         self.seen += 1
         self.steps += len(x)
@@ -474,7 +474,7 @@ def test_trial_progress_and_zero_budget():
 def test_trial_bad_arguments():
     f = oracle_factory(0, 0)
     with pytest.raises(ValueError, match="squash"):
-        run_reber_trial(data_seed=0, init_seed=0, squash="legend", net_factory=f)
+        run_reber_trial(data_seed=0, init_seed=0, squash="banner", net_factory=f)
     with pytest.raises(ValueError, match="test"):
         run_reber_trial(data_seed=0, init_seed=0, test="loose", net_factory=f)
     with pytest.raises(ValueError, match="update"):

@@ -82,6 +82,16 @@ class Network {
     return net_.train_sequence(x.data(), target.data(), mp, T, lr, update);
   }
 
+  double train_sequence_full(const CArray<Scalar>& x, const CArray<Scalar>& target,
+                             const std::optional<CArray<std::uint8_t>>& mask, Scalar lr) {
+    BusyGuard guard(busy_);
+    const std::size_t T = check_x(x);
+    check_target_mask(target, mask, T);
+    const std::uint8_t* mp = mask ? mask->data() : nullptr;
+    py::gil_scoped_release release;
+    return net_.train_sequence_full(x.data(), target.data(), mp, T, lr);
+  }
+
   // Whole flat parameter buffer (layout order, structural zeros included): fast snapshots.
   CArray<Scalar> get_flat() const {
     const std::size_t n = net_.layout().total;
@@ -139,7 +149,9 @@ void bind_network(py::module_& m, const char* name) {
       .def("forward", &Network<Scalar>::forward, py::arg("x"))
       .def("gradient", &Network<Scalar>::gradient, py::arg("x"), py::arg("target"), py::arg("mask"), py::arg("mode"))
       .def("train_sequence", &Network<Scalar>::train_sequence, py::arg("x"), py::arg("target"), py::arg("mask"),
-           py::arg("lr"), py::arg("update"));
+           py::arg("lr"), py::arg("update"))
+      .def("train_sequence_full", &Network<Scalar>::train_sequence_full, py::arg("x"), py::arg("target"),
+           py::arg("mask"), py::arg("lr"));
 }
 
 }  // namespace

@@ -463,6 +463,16 @@ double Lstm1997<Scalar>::train_sequence(const Scalar* x, const Scalar* target, c
   return loss;
 }
 
+template <typename Scalar>
+double Lstm1997<Scalar>::train_sequence_full(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
+                                             std::size_t T, Scalar lr) {
+  grad_acc_.resize(layout_.total);
+  const double loss = gradient(x, target, mask, T, GradientMode::Full, grad_acc_.data());
+  // w -= lr dL/dw   (structural zeros have zero gradient and stay 0)
+  for (std::size_t i = 0; i < layout_.total; ++i) params_[i] -= lr * grad_acc_[i];
+  return loss;
+}
+
 template class Lstm1997<float>;
 template class Lstm1997<double>;
 

@@ -271,7 +271,7 @@ class LSTM1997:
         return float(loss), grads
 
     def train_sequence(self, x: Any, target: Any, mask: Any = None, *, lr: float,
-                       update: str = "step") -> float:
+                       update: str = "step", mode: str = "truncated") -> float:
         """One online pass over a sequence with the 1997 truncated RTRL rule.
 
         Parameters
@@ -285,6 +285,9 @@ class LSTM1997:
             "step": ``w -= lr * g(t)`` right after every step t with a target, and the pass goes
             on with the new weights (states and traces carry on); "sequence": the summed gradient
             once at the end.
+        mode : {"truncated", "full"}
+            "truncated" (default): the 1997 rule above. "full" (extension): one step of gradient
+            descent with the exact BPTT gradient of the whole sequence; needs update="sequence".
 
         Returns
         -------
@@ -293,6 +296,12 @@ class LSTM1997:
         """
         lr = check_real("lr", lr, minimum=0.0)
         update_kind = _UPDATES[check_choice("update", update, _UPDATES)]
+        check_choice("mode", mode, _MODES)
+        if mode == "full" and update != "sequence":
+            raise ValueError(f"mode: 'full' needs update='sequence' (the exact gradient exists only "
+                             f"for the whole sequence), got update={update!r}")
         x = self._x(x)
         target, mask = self._target_mask(target, mask, x.shape[0])
+        if mode == "full":
+            return float(self._net.train_sequence_full(x, target, mask, lr))
         return float(self._net.train_sequence(x, target, mask, lr, update_kind))

@@ -63,6 +63,11 @@ class Lstm1997 {
   double train_sequence(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
                         std::size_t T, Scalar lr, UpdateSchedule update);
 
+  // One gradient-descent step on a whole sequence with the exact (full BPTT) gradient:
+  // w -= lr * dL/dw. Returns the loss before the step.
+  double train_sequence_full(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
+                             std::size_t T, Scalar lr);
+
  private:
   // Named views of a flat buffer with the parameter layout (parameters or gradients).
   struct Views {

@@ -30,7 +30,11 @@ __all__ = ["ReberTrialResult", "make_reber_sets", "reber_correct", "run_reber_tr
 
 _TESTS = ("strict", "argmax")
 _UPDATES = ("step", "sequence")
-_SQUASH = {"text": {"g": "g2", "h": "h1"}}  # paper text and eqs. 4-5: g in [-2, 2], h in [-1, 1]
+_SQUASH = {
+    "text": {"g": "g2", "h": "h1"},  # paper text and eqs. 4-5: g in [-2, 2], h in [-1, 1]
+    "legend": {"g": "h1", "h": "g2"},  # Table 10's legend: g in [-1, 1], h in [-2, 2]
+}
+_GRADIENTS = ("truncated", "full")
 _TARGETS = ("next", "legal")
 # Spawn key that separates the exemplar-order stream from anything else seeded with init_seed.
 _ORDER_STREAM = (1997, 1)
@@ -296,6 +300,8 @@ def run_reber_trial(
     update: str = "step",
     test: str = "strict",
     squash: str = "text",
+    gradient: str = "truncated",
+    input_gate_bias: Optional[Sequence[float]] = None,
     dtype=np.float64,
     progress: Optional[Callable[[Dict[str, Any]], None]] = None,
     net_factory: Optional[Callable[..., Any]] = None,
@@ -330,9 +336,16 @@ def run_reber_trial(
         Weight update after every step or once per string (``LSTM1997.train_sequence``).
     test : {"strict", "argmax"}
         Success test (see :func:`reber_correct`).
-    squash : {"text"}
+    squash : {"text", "legend"}
         Squashing ranges: ``"text"`` = paper text and eqs. 4-5, g = "g2" in [-2, 2], h = "h1" in
-        [-1, 1]. Other readings are not implemented yet and raise ValueError.
+        [-1, 1]; ``"legend"`` = Table 10's legend, g in [-1, 1] ("h1"), h in [-2, 2] ("g2").
+    gradient : {"truncated", "full"}
+        ``"truncated"``: the 1997 learning rule (paper). ``"full"``: exact BPTT gradient, one
+        update per string (needs ``update="sequence"``); §6 of the paper reports "no significant
+        difference" from a few such runs.
+    input_gate_bias : sequence of float, optional
+        Initial input-gate biases, one per block. Paper (Exp. 1): None, i.e. random like every
+        other weight; e.g. ``[-1, -2, -3]`` is the drift remedy of the other experiments.
     dtype : numpy.float32 or numpy.float64
         Network dtype.
     progress : callable, optional
@@ -371,6 +384,13 @@ def run_reber_trial(
     update = _check_choice("update", update, _UPDATES)
     test = _check_choice("test", test, _TESTS)
     squash = _check_choice("squash", squash, tuple(_SQUASH))
+    gradient = _check_choice("gradient", gradient, _GRADIENTS)
+    if gradient == "full" and update != "sequence":
+        raise ValueError(f"gradient: 'full' needs update='sequence', got update={update!r}")
+    if input_gate_bias is not None:
+        input_gate_bias = [check_real("input_gate_bias", v) for v in input_gate_bias]
+        if len(input_gate_bias) != blocks:
+            raise ValueError(f"input_gate_bias: expected {blocks} values (one per block), got {len(input_gate_bias)}")
     dt = _check_dtype(dtype)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress: expected a callable or None, got {type(progress).__name__}")
@@ -383,7 +403,8 @@ def run_reber_trial(
         blocks=blocks, cells_per_block=cells_per_block, lr=lr, data_seed=data_seed,
         init_seed=init_seed, max_sequences=max_sequences, check_every=check_every,
         train_size=train_size, test_size=test_size, distinct=distinct, targets=targets,
-        update=update, test=test, squash=squash, dtype=dt.name,
+        update=update, test=test, squash=squash, gradient=gradient, input_gate_bias=input_gate_bias,
+        dtype=dt.name,
     )
     t0 = time.perf_counter()
 
@@ -408,7 +429,7 @@ def run_reber_trial(
         recurrent="cells+gates", shortcut=False, bias="gates",
         output_gate=True, forget_gate=False, peepholes=False,
         g=_SQUASH[squash]["g"], h=_SQUASH[squash]["h"], out_activation="logistic",
-        init_range=0.2, input_gate_bias=None,
+        init_range=0.2, input_gate_bias=input_gate_bias,
         output_gate_bias=[-float(j + 1) for j in range(blocks)],
         dtype=dt, seed=init_seed,
     )
@@ -428,7 +449,7 @@ def run_reber_trial(
         loss = 0.0
         for _ in range(n):
             i = next(indices)
-            loss += float(train_sequence(xs_train[i], ts_train[i], lr=lr, update=update))
+            loss += float(train_sequence(xs_train[i], ts_train[i], lr=lr, update=update, mode=gradient))
             steps += lens_train[i]
         sequences += n
         if n:
@@ -469,4 +490,94 @@ def run_reber_trial(
         checks=int(checks),
         loss_history=loss_history,
         config=config,
+    )
+
+
+# ---------------------------------------------------------------------------- the paper's protocol
+#: Table 1 of the paper, LSTM rows: (blocks, cells_per_block, lr) -> (% success, mean sequences to success)
+PAPER_TABLE_1: Dict[Tuple[int, int, float], Tuple[float, float]] = {
+    (4, 1, 0.1): (100.0, 39_740),
+    (3, 2, 0.1): (100.0, 21_730),
+    (3, 2, 0.2): (97.0, 14_060),
+    (4, 1, 0.5): (97.0, 9_500),
+    (3, 2, 0.5): (100.0, 8_440),
+}
+
+
+def _trial_worker(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    return run_reber_trial(**kwargs).to_dict()
+
+
+def run_reber_experiment(
+    *,
+    data_seeds: Sequence[int] = (0, 1, 2),
+    init_seeds: Sequence[int] = tuple(range(10)),
+    jobs: Optional[int] = None,
+    executor: Optional[Any] = None,
+    on_result: Optional[Callable[[Dict[str, Any]], None]] = None,
+    **trial_kwargs: Any,
+) -> List[Dict[str, Any]]:
+    """Experiment 1 as the paper ran it: every training/test set pair times every initialisation.
+
+    The paper used 3 set pairs x 10 initialisations = 30 trials per row of Table 1.
+
+    Parameters
+    ----------
+    data_seeds, init_seeds : sequences of int
+        One trial per (data_seed, init_seed) pair.
+    jobs : int, optional
+        Worker processes (default: the number of cores). Ignored when ``executor`` is given.
+    executor : concurrent.futures.Executor, optional
+        Runs the trials (e.g. a Dask ``distributed`` client's executor); default: a process pool.
+    on_result : callable, optional
+        Called with each trial's result dict as it finishes (progress, saving).
+    **trial_kwargs
+        Passed to :func:`run_reber_trial` (blocks, cells_per_block, lr, max_sequences, readings).
+
+    Returns
+    -------
+    list of dict
+        :meth:`ReberTrialResult.to_dict` of every trial, ordered by (data_seed, init_seed).
+    """
+    import concurrent.futures as cf
+    import os
+
+    if "progress" in trial_kwargs:
+        raise TypeError("progress: not supported across processes; use on_result")
+    tasks = [dict(trial_kwargs, data_seed=d, init_seed=i) for d in data_seeds for i in init_seeds]
+    if not tasks:
+        raise ValueError("data_seeds, init_seeds: expected at least one trial, got none")
+    own = executor is None
+    if own:
+        jobs = check_int("jobs", jobs if jobs is not None else (os.cpu_count() or 1), minimum=1)
+        executor = cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)))
+    results = []
+    try:
+        futures = [executor.submit(_trial_worker, t) for t in tasks]
+        for future in cf.as_completed(futures):
+            result = future.result()
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    finally:
+        if own:
+            executor.shutdown(cancel_futures=True)
+    results.sort(key=lambda r: (r["config"]["data_seed"], r["config"]["init_seed"]))
+    return results
+
+
+def summarize_reber(results: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Success rate and sequences-to-success (mean, min, max over successful trials)."""
+    wins = [r["sequences"] for r in results if r["success"]]
+    return dict(
+        trials=len(results),
+        successes=len(wins),
+        success_percent=100.0 * len(wins) / len(results) if results else float("nan"),
+        mean_sequences=float(np.mean(wins)) if wins else float("nan"),
+        min_sequences=min(wins) if wins else None,
+        max_sequences=max(wins) if wins else None,
+        mean_train_len=float(np.mean([r["mean_train_len"] for r in results])) if results else float("nan"),
+        long_lag_learned=sum(bool(r["long_lag_correct"]) for r in results),
+        mean_step_accuracy=float(np.mean([r["step_accuracy"] for r in results])) if results else float("nan"),
+        seconds=float(sum(r["seconds"] for r in results)),
     )

@@ -1,0 +1,142 @@
+"""Which reading of Experiment 1 reproduces the paper? Runs each named reading with the paper's
+protocol (3 training/test set pairs x 10 initialisations) and writes a markdown report.
+
+    python -m lstmcore.experiments.reber_readings --results results/reber.jsonl --report docs/EXPERIMENT1.md
+
+Finished trials are appended to the JSONL file as they end; a rerun skips them (resume).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any, Dict, List
+
+from .reber import PAPER_TABLE_1, run_reber_experiment, summarize_reber
+
+#: name -> (description, run_reber_trial keyword arguments). "paper" is the reading of the text.
+READINGS: Dict[str, tuple] = {
+    "paper": ("the paper's text: distinct strings, one-hot next-symbol targets, per-step updates, "
+              "strict test, g in [-2,2], h in [-1,1], random input-gate biases", {}),
+    "repeats": ("training/test strings drawn with repeats allowed (mean length 12)", dict(distinct=False)),
+    "argmax": ("lenient test: the most active output is a legal next symbol", dict(test="argmax")),
+    "legal-targets": ("targets mark every legal next symbol", dict(targets="legal")),
+    "per-string": ("one weight update per string (summed truncated gradient)", dict(update="sequence")),
+    "full-gradient": ("exact BPTT gradient, one update per string", dict(update="sequence", gradient="full")),
+    "legend": ("Table 10 legend's ranges: g in [-1,1], h in [-2,2]", dict(squash="legend")),
+    "igb": ("input-gate biases -1,-2,-3 (the drift remedy of Exp. 3-6)", dict(input_gate_bias=[-1.0, -2.0, -3.0])),
+    "legend+igb": ("legend ranges and input-gate biases -1,-2,-3",
+                   dict(squash="legend", input_gate_bias=[-1.0, -2.0, -3.0])),
+    "repeats+legend+igb": ("repeats allowed, legend ranges, input-gate biases -1,-2,-3",
+                           dict(distinct=False, squash="legend", input_gate_bias=[-1.0, -2.0, -3.0])),
+}
+
+
+def _key(config: Dict[str, Any]) -> str:
+    return json.dumps({k: config[k] for k in sorted(config) if k not in ("data_seed", "init_seed")}, sort_keys=True)
+
+
+def run(readings: List[str], *, max_sequences: int, data_seeds, init_seeds, jobs: int, results_path: str,
+        blocks: int = 3, cells_per_block: int = 2, lr: float = 0.5) -> Dict[str, List[Dict[str, Any]]]:
+    done: Dict[tuple, Dict[str, Any]] = {}
+    if os.path.exists(results_path):
+        with open(results_path) as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError:
+                    print(f"warning: ignoring a torn line in {results_path}", file=sys.stderr)
+                    continue
+                done[(r["reading"], _key(r["config"]), r["config"]["data_seed"], r["config"]["init_seed"])] = r
+    os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
+    out: Dict[str, List[Dict[str, Any]]] = {}
+    with open(results_path, "a") as sink:
+        for name in readings:
+            kwargs = dict(READINGS[name][1], blocks=blocks, cells_per_block=cells_per_block, lr=lr,
+                          max_sequences=max_sequences)
+            results = []
+            todo_d, todo_i = [], []
+            for d in data_seeds:
+                for i in init_seeds:
+                    probe = dict(kwargs)
+                    hit = [r for (rd, _k, dd, ii), r in done.items()
+                           if rd == name and dd == d and ii == i and all(r["config"].get(k) == v for k, v in probe.items())]
+                    if hit:
+                        results.append(hit[0])
+                    else:
+                        todo_d.append(d)
+                        todo_i.append(i)
+            t0 = time.time()
+            pairs = sorted(set(zip(todo_d, todo_i)))
+
+            def save(r, name=name):
+                r = dict(r, reading=name)
+                sink.write(json.dumps(r) + "\n")
+                sink.flush()
+                results.append(r)
+                ok = sum(x["success"] for x in results)
+                print(f"  {name}: {len(results)} trials, {ok} successes ({time.time() - t0:.0f} s)", file=sys.stderr)
+
+            # one experiment call per data seed keeps the (data, init) grid without redoing finished trials
+            for d in sorted({p[0] for p in pairs}):
+                inits = [i for dd, i in pairs if dd == d]
+                run_reber_experiment(data_seeds=[d], init_seeds=inits, jobs=jobs, on_result=save, **kwargs)
+            out[name] = results
+    return out
+
+
+def report(out: Dict[str, List[Dict[str, Any]]], *, max_sequences: int, command: str, blocks: int,
+           cells_per_block: int, lr: float) -> str:
+    paper = PAPER_TABLE_1.get((blocks, cells_per_block, lr))
+    lines = [
+        f"# Experiment 1 (embedded Reber grammar): which reading reproduces the paper?",
+        "",
+        f"Net {blocks} blocks x {cells_per_block} cells, lr {lr}, budget {max_sequences:,} training strings per trial, "
+        f"trials = 3 training/test set pairs x 10 initialisations (the paper's protocol).",
+        "",
+        f"Paper (Table 1): {paper[0]:.0f} % success, mean {paper[1]:,.0f} sequences to success" if paper else "",
+        "",
+        "| reading | what | success | mean sequences (range) among successes | long lag learned | mean step accuracy | mean train string length |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, results in out.items():
+        s = summarize_reber(results)
+        rng = (f"{s['mean_sequences']:,.0f} ({s['min_sequences']:,}–{s['max_sequences']:,})"
+               if s["successes"] else "–")
+        lines.append(f"| {name} | {READINGS[name][0]} | {s['successes']}/{s['trials']} ({s['success_percent']:.0f} %) | "
+                     f"{rng} | {s['long_lag_learned']}/{s['trials']} | {s['mean_step_accuracy']:.3f} | {s['mean_train_len']:.1f} |")
+    lines += ["", f"Regenerate: `{command}`", "",
+              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--readings", nargs="*", default=list(READINGS), choices=list(READINGS))
+    p.add_argument("--max-sequences", type=int, default=100_000)
+    p.add_argument("--data-seeds", type=int, default=3)
+    p.add_argument("--init-seeds", type=int, default=10)
+    p.add_argument("--blocks", type=int, default=3)
+    p.add_argument("--cells", type=int, default=2)
+    p.add_argument("--lr", type=float, default=0.5)
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--results", default="results/reber_readings.jsonl")
+    p.add_argument("--report", default=None, help="write the markdown report here (default: print)")
+    a = p.parse_args(argv)
+    out = run(a.readings, max_sequences=a.max_sequences, data_seeds=range(a.data_seeds),
+              init_seeds=range(a.init_seeds), jobs=a.jobs, results_path=a.results, blocks=a.blocks,
+              cells_per_block=a.cells, lr=a.lr)
+    text = report(out, max_sequences=a.max_sequences, blocks=a.blocks, cells_per_block=a.cells, lr=a.lr,
+                  command="python -m lstmcore.experiments.reber_readings " + " ".join(argv if argv is not None else sys.argv[1:]))
+    if a.report:
+        with open(a.report, "w") as f:
+            f.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
