@@ -32,6 +32,10 @@ READINGS: Dict[str, tuple] = {
                    dict(squash="legend", input_gate_bias=[-1.0, -2.0, -3.0])),
     "repeats+legend+igb": ("repeats allowed, legend ranges, input-gate biases -1,-2,-3",
                            dict(distinct=False, squash="legend", input_gate_bias=[-1.0, -2.0, -3.0])),
+    "full+legend": ("exact gradient, one update per string, legend ranges",
+                    dict(update="sequence", gradient="full", squash="legend")),
+    "full+repeats": ("exact gradient, one update per string, repeats allowed",
+                     dict(update="sequence", gradient="full", distinct=False)),
 }
 
 
@@ -57,6 +61,8 @@ def run(readings: List[str], *, max_sequences: int, data_seeds, init_seeds, jobs
         for name in readings:
             kwargs = dict(READINGS[name][1], blocks=blocks, cells_per_block=cells_per_block, lr=lr,
                           max_sequences=max_sequences)
+            if kwargs.get("input_gate_bias") is not None:  # -1, -2, ... one per block
+                kwargs["input_gate_bias"] = [-float(j + 1) for j in range(blocks)]
             results = []
             todo_d, todo_i = [], []
             for d in data_seeds:
@@ -88,26 +94,44 @@ def run(readings: List[str], *, max_sequences: int, data_seeds, init_seeds, jobs
     return out
 
 
-def report(out: Dict[str, List[Dict[str, Any]]], *, max_sequences: int, command: str, blocks: int,
-           cells_per_block: int, lr: float) -> str:
-    paper = PAPER_TABLE_1.get((blocks, cells_per_block, lr))
+def load(results_path: str) -> List[Dict[str, Any]]:
+    """Every trial in a results file (torn lines are skipped with a warning)."""
+    rows = []
+    with open(results_path) as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                print(f"warning: ignoring a torn line in {results_path}", file=sys.stderr)
+    return rows
+
+
+def report(rows: List[Dict[str, Any]], *, command: str) -> str:
+    """Markdown table: one line per (net, learning rate, reading, budget) found in `rows`."""
+    groups: Dict[tuple, List[Dict[str, Any]]] = {}
+    for r in rows:
+        c = r["config"]
+        groups.setdefault((c["blocks"], c["cells_per_block"], c["lr"], r["reading"], c["max_sequences"]), []).append(r)
+    order = {name: i for i, name in enumerate(READINGS)}
     lines = [
-        f"# Experiment 1 (embedded Reber grammar): which reading reproduces the paper?",
-        "",
-        f"Net {blocks} blocks x {cells_per_block} cells, lr {lr}, budget {max_sequences:,} training strings per trial, "
-        f"trials = 3 training/test set pairs x 10 initialisations (the paper's protocol).",
-        "",
-        f"Paper (Table 1): {paper[0]:.0f} % success, mean {paper[1]:,.0f} sequences to success" if paper else "",
-        "",
-        "| reading | what | success | mean sequences (range) among successes | long lag learned | mean step accuracy | mean train string length |",
-        "|---|---|---|---|---|---|---|",
+        "| net | lr | reading | success | mean strings to success (range) | paper | long lag learned | step accuracy | train string length | CPU time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, results in out.items():
-        s = summarize_reber(results)
-        rng = (f"{s['mean_sequences']:,.0f} ({s['min_sequences']:,}–{s['max_sequences']:,})"
-               if s["successes"] else "–")
-        lines.append(f"| {name} | {READINGS[name][0]} | {s['successes']}/{s['trials']} ({s['success_percent']:.0f} %) | "
-                     f"{rng} | {s['long_lag_learned']}/{s['trials']} | {s['mean_step_accuracy']:.3f} | {s['mean_train_len']:.1f} |")
+    for key in sorted(groups, key=lambda k: (-k[0], k[2], order.get(k[3], 99), k[4])):
+        blocks, cells, lr, name, budget = key
+        s = summarize_reber(groups[key])
+        paper = PAPER_TABLE_1.get((blocks, cells, lr))
+        paper_text = f"{paper[0]:.0f} %, {paper[1]:,.0f}" if paper else "–"
+        mean = (f"{s['mean_sequences']:,.0f} ({s['min_sequences']:,}–{s['max_sequences']:,})"
+                if s["successes"] else "–")
+        lines.append(f"| {blocks}×{cells} | {lr} | {name} | {s['successes']}/{s['trials']} ({s['success_percent']:.0f} %) "
+                     f"| {mean} | {paper_text} | {s['long_lag_learned']}/{s['trials']} | {s['mean_step_accuracy']:.3f} "
+                     f"| {s['mean_train_len']:.1f} | {s['seconds'] / 60:.1f} min |")
+    lines += ["", "Budget: " + ", ".join(sorted({f"{k[4]:,}" for k in groups})) + " training strings per trial; "
+              "trials = 3 training/test set pairs × 10 initialisations.", "",
+              "Readings:", ""]
+    lines += [f"- **{name}**: {desc}" for name, (desc, _) in READINGS.items()
+              if any(k[3] == name for k in groups)]
     lines += ["", f"Regenerate: `{command}`", "",
               f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}."]
     return "\n".join(lines) + "\n"
@@ -124,12 +148,13 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.5)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--results", default="results/reber_readings.jsonl")
-    p.add_argument("--report", default=None, help="write the markdown report here (default: print)")
+    p.add_argument("--report", default=None, help="write the markdown table here (default: print)")
     a = p.parse_args(argv)
     out = run(a.readings, max_sequences=a.max_sequences, data_seeds=range(a.data_seeds),
               init_seeds=range(a.init_seeds), jobs=a.jobs, results_path=a.results, blocks=a.blocks,
               cells_per_block=a.cells, lr=a.lr)
-    text = report(out, max_sequences=a.max_sequences, blocks=a.blocks, cells_per_block=a.cells, lr=a.lr,
+    del out  # the report covers every trial in the results file, earlier runs included
+    text = report(load(a.results),
                   command="python -m lstmcore.experiments.reber_readings " + " ".join(argv if argv is not None else sys.argv[1:]))
     if a.report:
         with open(a.report, "w") as f:
