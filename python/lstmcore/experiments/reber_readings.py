@@ -43,6 +43,16 @@ def _key(config: Dict[str, Any]) -> str:
     return json.dumps({k: config[k] for k in sorted(config) if k not in ("data_seed", "init_seed")}, sort_keys=True)
 
 
+def _end_torn_line(path: str) -> None:
+    """A run killed mid-write leaves a last line without newline: end it, so that appended records
+    stay on lines of their own (the torn line itself is skipped, with a warning, when read)."""
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+
 def run(readings: List[str], *, max_sequences: int, data_seeds, init_seeds, jobs: int, results_path: str,
         blocks: int = 3, cells_per_block: int = 2, lr: float = 0.5) -> Dict[str, List[Dict[str, Any]]]:
     done: Dict[tuple, Dict[str, Any]] = {}
@@ -57,6 +67,7 @@ def run(readings: List[str], *, max_sequences: int, data_seeds, init_seeds, jobs
                 done[(r["reading"], _key(r["config"]), r["config"]["data_seed"], r["config"]["init_seed"])] = r
     os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
     out: Dict[str, List[Dict[str, Any]]] = {}
+    _end_torn_line(results_path)
     with open(results_path, "a") as sink:
         for name in readings:
             kwargs = dict(READINGS[name][1], blocks=blocks, cells_per_block=cells_per_block, lr=lr,
