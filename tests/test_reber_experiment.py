@@ -39,6 +39,6 @@ def test_readings_sweep_resumes_without_redoing_trials(tmp_path, capsys):
     lines = path.read_text().splitlines()
     assert lines[4] == '{"torn": ' and len(lines) == 7 and all(json.loads(line) for line in lines[5:])
     table = (tmp_path / "r.md").read_text()
-    assert "| 3×2 | 0.5 | paper | 0/2 (0 %)" in table and "| 3×2 | 0.5 | legend | 0/2 (0 %)" in table
+    assert "| 3×2 | 0.5 | paper | 0/3 (0 %)" in table and "| 3×2 | 0.5 | legend | 0/3 (0 %)" in table
     assert "torn line" in capsys.readouterr().err
     assert all(json.loads(line)["reading"] in ("paper", "legend") for line in first)
