@@ -39,7 +39,7 @@ Lstm1997<Scalar>::Lstm1997(const Lstm1997Config& config)
       U_(cfg_.n_units()),
       n_src_(cfg_.n_src()),
       n_rec_(cfg_.n_recurrent_sources()),
-      params_(layout_.total, Scalar(0)),
+      params_(Vector::Zero(Eigen::Index(layout_.total))),
       P_(views_of(params_.data())),
       ui_(cfg_.unit_in()),
       uo_(cfg_.unit_out()),
@@ -66,6 +66,7 @@ Lstm1997<Scalar>::Lstm1997(const Lstm1997Config& config)
   dA_.setZero(U_);
   dnet_.setZero(U_);
   du_.setZero(n_src_);
+  grad_acc_.setZero(Eigen::Index(layout_.total));
   Tc_.setZero(C_, n_src_ + 1);
   Tin_.setZero(C_, n_src_ + 1 + peep_cols);
   if (cfg_.forget_gate) Tf_.setZero(C_, n_src_ + 1 + peep_cols);
@@ -277,12 +278,20 @@ void Lstm1997<Scalar>::forward(const Scalar* x, std::size_t T, Scalar* y) {
 template <typename Scalar>
 double Lstm1997<Scalar>::gradient(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
                                   std::size_t T, GradientMode mode, Scalar* grad) {
+  const double loss = compute_gradient(x, target, mask, T, mode);
+  std::copy(grad_acc_.data(), grad_acc_.data() + layout_.total, grad);
+  return loss;
+}
+
+template <typename Scalar>
+double Lstm1997<Scalar>::compute_gradient(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
+                                          std::size_t T, GradientMode mode) {
   const std::size_t n_in = cfg_.n_in, K = cfg_.n_out;
-  std::fill(grad, grad + layout_.total, Scalar(0));
+  grad_acc_.setZero();
   reset_state();
   if (mode == GradientMode::TruncatedRtrl) {
     // Forward in time; memory independent of T.
-    Views G = views_of(grad);
+    Views G = views_of(grad_acc_.data());
     double loss = 0;
     LSTMCORE_NO_MALLOC_BEGIN();
     for (std::size_t t = 0; t < T; ++t) {
@@ -324,16 +333,16 @@ double Lstm1997<Scalar>::gradient(const Scalar* x, const Scalar* target, const s
     advance_state();
   }
   LSTMCORE_NO_MALLOC_END();
-  return backward(target, mask, T, mode == GradientMode::TruncatedBptt, grad);
+  return backward(target, mask, T, mode == GradientMode::TruncatedBptt);
 }
 
 template <typename Scalar>
 double Lstm1997<Scalar>::backward(const Scalar* target, const std::uint8_t* mask, std::size_t T,
-                                  bool truncated, Scalar* grad) {
+                                  bool truncated) {
   const Eigen::Index S = Eigen::Index(S_), C = Eigen::Index(C_), K = Eigen::Index(cfg_.n_out);
   const Eigen::Index n_in = Eigen::Index(cfg_.n_in);
   const bool full = !truncated;
-  Views G = views_of(grad);
+  Views G = views_of(grad_acc_.data());
   double loss = 0;
   dS_.setZero();  // dL/ds(t) arriving from step t+1
   dA_.setZero();  // dL/da(t) arriving from step t+1 through u(t+1) (full mode only)
@@ -427,10 +436,14 @@ double Lstm1997<Scalar>::backward(const Scalar* target, const std::uint8_t* mask
   // dW_hidden = sum_t dnet(t) u(t)^T;  dW_y = sum_t dnet_y(t) z(t)^T
   G.W_hidden.noalias() = H_dnet_.transpose() * H_u_;
   G.W_y.noalias() = H_dnet_y_.transpose() * H_z_;
-  if (cfg_.bias_cells) G.b_hidden.head(C) = H_dnet_.leftCols(C).colwise().sum().transpose();
-  if (cfg_.bias_gates)
-    G.b_hidden.tail(Eigen::Index(U_ - C_)) = H_dnet_.rightCols(Eigen::Index(U_ - C_)).colwise().sum().transpose();
-  if (cfg_.bias_outputs) G.b_y = H_dnet_y_.colwise().sum().transpose();
+  // db = sum_t dnet(t), summed in time order (elementwise adds: the same result for any alignment)
+  for (Eigen::Index t = 0; t < Eigen::Index(T); ++t) {
+    G.b_hidden += H_dnet_.row(t).transpose();
+    G.b_y += H_dnet_y_.row(t).transpose();
+  }
+  if (!cfg_.bias_cells) G.b_hidden.head(C).setZero();
+  if (!cfg_.bias_gates) G.b_hidden.tail(Eigen::Index(U_ - C_)).setZero();
+  if (!cfg_.bias_outputs) G.b_y.setZero();
   return loss;
 }
 
@@ -440,9 +453,7 @@ double Lstm1997<Scalar>::train_sequence(const Scalar* x, const Scalar* target, c
   const std::size_t n_in = cfg_.n_in, K = cfg_.n_out;
   reset_state();
   const bool per_step = update == UpdateSchedule::Step;
-  if (!per_step) {
-    grad_acc_.assign(layout_.total, Scalar(0));
-  }
+  if (!per_step) grad_acc_.setZero();
   Views G = views_of(per_step ? params_.data() : grad_acc_.data());
   const Scalar scale = per_step ? -lr : Scalar(1);
   double loss = 0;
@@ -458,18 +469,17 @@ double Lstm1997<Scalar>::train_sequence(const Scalar* x, const Scalar* target, c
     advance_state();
   }
   LSTMCORE_NO_MALLOC_END();
-  if (!per_step)
-    for (std::size_t i = 0; i < layout_.total; ++i) params_[i] -= lr * grad_acc_[i];
+  // w -= lr sum_t g(t)
+  if (!per_step) params_ -= lr * grad_acc_;
   return loss;
 }
 
 template <typename Scalar>
 double Lstm1997<Scalar>::train_sequence_full(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
                                              std::size_t T, Scalar lr) {
-  grad_acc_.resize(layout_.total);
-  const double loss = gradient(x, target, mask, T, GradientMode::Full, grad_acc_.data());
+  const double loss = compute_gradient(x, target, mask, T, GradientMode::Full);
   // w -= lr dL/dw   (structural zeros have zero gradient and stay 0)
-  for (std::size_t i = 0; i < layout_.total; ++i) params_[i] -= lr * grad_acc_[i];
+  params_ -= lr * grad_acc_;
   return loss;
 }
 

@@ -94,15 +94,20 @@ class Lstm1997 {
   // the parameters themselves for an online update). Needs step_output_error first.
   void add_step_gradient(Scalar scale, Views& out);
 
-  // Backward pass over the recorded history (gradient modes Full and TruncatedBptt).
-  double backward(const Scalar* target, const std::uint8_t* mask, std::size_t T, bool truncated,
-                  Scalar* grad);
+  // The gradient of `mode` into grad_acc_ (see gradient()).
+  double compute_gradient(const Scalar* x, const Scalar* target, const std::uint8_t* mask, std::size_t T,
+                          GradientMode mode);
+  // Backward pass over the recorded history (gradient modes Full and TruncatedBptt) into grad_acc_.
+  double backward(const Scalar* target, const std::uint8_t* mask, std::size_t T, bool truncated);
 
   Lstm1997Config cfg_;
   ParamLayout layout_;
   std::size_t C_, B_, S_, U_, n_src_, n_rec_;
-  std::vector<Scalar> params_;
-  Views P_;  // views of params_
+  // Parameters and gradients live in buffers of the network's own, 64-byte aligned (Eigen): every
+  // reduction (GEMV, GEMM, sums) then runs in the same order whatever the caller's memory, so
+  // results are bitwise reproducible across objects and calls.
+  Vector params_;  // [layout().total]
+  Views P_;        // views of params_
 
   // Unit-index offsets of the gate kinds in the unit order (see config.hpp).
   std::size_t ui_, uo_, uf_;
@@ -122,7 +127,7 @@ class Lstm1997 {
   Vector dnet_y_;  // [n_out] dL/dnet_y at this step
   // Scratch, allocated once: [C] x4, carries dS_ [C] and dA_ [U], dnet_ [U], du_ [n_src].
   Vector tmp_c_, tmp_c2_, tmp_c3_, tmp_c4_, dS_, dA_, dnet_, du_;
-  std::vector<Scalar> grad_acc_;  // [layout().total] summed gradient for UpdateSchedule::Sequence
+  Vector grad_acc_;  // [layout().total] gradients before they are copied out; summed gradient per sequence
 
   // RTRL traces (allocated once): per cell, over the sources of its block's units.
   RowMatrix Tc_;   // [C, n_src + 1]       d s_c / d (W_cell[c], b_cell[c])
