@@ -148,6 +148,25 @@ def report(rows: List[Dict[str, Any]], *, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+TRIAL_COLUMNS = ("reading", "blocks", "cells_per_block", "lr", "max_sequences", "data_seed", "init_seed", "success",
+                 "sequences", "long_lag_correct", "step_accuracy", "mean_train_len", "seconds")
+
+
+def write_trials_csv(rows: List[Dict[str, Any]], path: str) -> None:
+    """One line per trial (the outcome without the loss history): small enough to keep in git."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(TRIAL_COLUMNS)
+        for r in sorted(rows, key=lambda r: (r["reading"], r["config"]["blocks"], r["config"]["lr"],
+                                             r["config"]["data_seed"], r["config"]["init_seed"])):
+            c = r["config"]
+            w.writerow([r["reading"], c["blocks"], c["cells_per_block"], c["lr"], c["max_sequences"], c["data_seed"],
+                        c["init_seed"], int(r["success"]), r["sequences"], int(r["long_lag_correct"]),
+                        f"{r['step_accuracy']:.5f}", f"{r['mean_train_len']:.2f}", f"{r['seconds']:.2f}"])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--readings", nargs="*", default=list(READINGS), choices=list(READINGS))
@@ -160,13 +179,17 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--results", default="results/reber_readings.jsonl")
     p.add_argument("--report", default=None, help="write the markdown table here (default: print)")
+    p.add_argument("--trials-csv", default=None, help="also write one CSV line per trial here")
+    p.add_argument("--no-run", action="store_true", help="only report what the results file holds")
     a = p.parse_args(argv)
-    out = run(a.readings, max_sequences=a.max_sequences, data_seeds=range(a.data_seeds),
+    out = {} if a.no_run else run(a.readings, max_sequences=a.max_sequences, data_seeds=range(a.data_seeds),
               init_seeds=range(a.init_seeds), jobs=a.jobs, results_path=a.results, blocks=a.blocks,
               cells_per_block=a.cells, lr=a.lr)
     del out  # the report covers every trial in the results file, earlier runs included
     text = report(load(a.results),
                   command="python -m lstmcore.experiments.reber_readings " + " ".join(argv if argv is not None else sys.argv[1:]))
+    if a.trials_csv:
+        write_trials_csv(load(a.results), a.trials_csv)
     if a.report:
         with open(a.report, "w") as f:
             f.write(text)
