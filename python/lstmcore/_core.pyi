@@ -1,0 +1,72 @@
+"""Type stubs of lstmcore._core, the compiled core (bindings in cpp/bindings). Use the lstmcore
+package (lstmcore.LSTM1997), which validates and converts arguments, rather than this module."""
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+class Squash:
+    logistic: "Squash"
+    g2: "Squash"
+    h1: "Squash"
+    tanh: "Squash"
+    identity: "Squash"
+
+class Recurrence:
+    cells_and_gates: "Recurrence"
+    cells: "Recurrence"
+    none: "Recurrence"
+
+class GradientMode:
+    full: "GradientMode"
+    truncated_bptt: "GradientMode"
+    truncated_rtrl: "GradientMode"
+
+class UpdateSchedule:
+    step: "UpdateSchedule"
+    sequence: "UpdateSchedule"
+
+class Lstm1997Config:
+    n_in: int
+    n_out: int
+    blocks: int
+    cells_per_block: int
+    recurrent: Recurrence
+    shortcut: bool
+    bias_gates: bool
+    bias_cells: bool
+    bias_outputs: bool
+    output_gate: bool
+    forget_gate: bool
+    peepholes: bool
+    g: Squash
+    h: Squash
+    out: Squash
+    def __init__(self) -> None: ...
+    def validate(self) -> None: ...
+    @property
+    def n_src(self) -> int: ...
+
+class _Lstm1997Network:
+    def __init__(self, config: Lstm1997Config) -> None: ...
+    @property
+    def config(self) -> Lstm1997Config: ...
+    @property
+    def n_weights(self) -> int: ...
+    def param_shapes(self) -> List[Tuple[str, Tuple[int, ...]]]: ...
+    def get_params(self) -> Dict[str, np.ndarray]: ...
+    def set_param(self, name: str, value: npt.ArrayLike) -> None: ...
+    def get_flat(self) -> np.ndarray: ...
+    def set_flat(self, flat: npt.ArrayLike) -> None: ...
+    # x: (T, n_in) -> y: (T, n_out)
+    def forward(self, x: npt.ArrayLike) -> np.ndarray: ...
+    # x: (T, n_in), target: (T, n_out), mask: (T,) uint8 or None -> (loss, grads by name)
+    def gradient(self, x: npt.ArrayLike, target: npt.ArrayLike, mask: Optional[npt.ArrayLike],
+                 mode: GradientMode) -> Tuple[float, Dict[str, np.ndarray]]: ...
+    def train_sequence(self, x: npt.ArrayLike, target: npt.ArrayLike, mask: Optional[npt.ArrayLike], lr: float,
+                       update: UpdateSchedule) -> float: ...
+    def train_sequence_full(self, x: npt.ArrayLike, target: npt.ArrayLike, mask: Optional[npt.ArrayLike],
+                            lr: float) -> float: ...
+
+class Lstm1997F64(_Lstm1997Network): ...
+class Lstm1997F32(_Lstm1997Network): ...

@@ -1,0 +1,35 @@
+"""The hand-written stubs of the compiled module name exactly what it exports."""
+import ast
+import pathlib
+
+import lstmcore
+from lstmcore import _core
+
+
+def stub_classes():
+    path = pathlib.Path(lstmcore.__file__).with_name("_core.pyi")
+    tree = ast.parse(path.read_text())
+    return {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+
+
+def members(node):
+    names = set()
+    for item in node.body:
+        if isinstance(item, ast.FunctionDef):
+            names.add(item.name)
+        elif isinstance(item, ast.AnnAssign):
+            names.add(item.target.id)
+    return names
+
+
+def test_stub_lists_every_class_and_member():
+    stubs = stub_classes()
+    exported = {name for name in dir(_core) if not name.startswith("_")}
+    assert exported == {name for name in stubs if not name.startswith("_")}
+    base = members(stubs["_Lstm1997Network"])
+    for name in exported:
+        cls = getattr(_core, name)
+        public = {m for m in vars(cls) if not m.startswith("_")} - {"name", "value"}
+        declared = members(stubs[name]) | (base if name.startswith("Lstm1997F") else set())
+        declared.discard("__init__")
+        assert public <= declared, (name, public - declared)
