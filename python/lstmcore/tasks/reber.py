@@ -23,6 +23,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from .._validation import check_choice, check_dtype
+
 __all__ = ["EmbeddedReber"]
 
 ALPHABET = "BTPSXVE"
@@ -168,18 +170,8 @@ class EmbeddedReber:
     mean_length: float = 12.0
 
     def __init__(self, targets: str = "next", *, dtype=np.float64) -> None:
-        if not isinstance(targets, str):
-            raise TypeError(f"targets: expected one of {_TARGET_MODES}, got {type(targets).__name__}")
-        if targets not in _TARGET_MODES:
-            raise ValueError(f"targets: expected one of {_TARGET_MODES}, got {targets!r}")
-        try:
-            dt = np.dtype(dtype)
-        except TypeError as exc:
-            raise TypeError(f"dtype: expected numpy.float32 or numpy.float64, got {dtype!r}") from exc
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"dtype: expected numpy.float32 or numpy.float64, got {dt}")
-        self.targets = targets
-        self.dtype = dt
+        self.targets = check_choice("targets", targets, _TARGET_MODES)
+        self.dtype = check_dtype("dtype", dtype)
 
     def __repr__(self) -> str:
         return f"EmbeddedReber(targets={self.targets!r}, dtype={self.dtype.name})"
