@@ -27,6 +27,46 @@ template <typename Scalar>
 Scalar sigmoid_derivative_from_value(Scalar y) {
   return y * (Scalar(1) - y);
 }
+Eigen::Index round_up(std::size_t n, Eigen::Index m) { return (Eigen::Index(n) + m - 1) / m * m; }
+
+// A fixed-width run of N scalars (N = one 256-bit register): Eigen evaluates expressions of these
+// with whole packets and no loop, no peeling, no tail. Rows of the padded buffers are sequences of
+// chunks.
+template <typename Scalar, Eigen::Index N>
+using Chunk = Eigen::Map<Eigen::Array<Scalar, N, 1>>;
+template <typename Scalar, Eigen::Index N>
+using ConstChunk = Eigen::Map<const Eigen::Array<Scalar, N, 1>>;
+
+// a . b over n scalars, n a multiple of N (chunk-wise products summed in a fixed order).
+template <Eigen::Index N, typename Scalar>
+inline Scalar dot_chunks(const Scalar* a, const Scalar* b, Eigen::Index n) {
+  Eigen::Array<Scalar, N, 1> acc = ConstChunk<Scalar, N>(a) * ConstChunk<Scalar, N>(b);
+  for (Eigen::Index i = N; i < n; i += N) acc += ConstChunk<Scalar, N>(a + i) * ConstChunk<Scalar, N>(b + i);
+  return acc.sum();
+}
+
+// The same for two rows a0, a1 against one b (each chunk of b loaded once); each result is
+// bitwise the one of dot_chunks.
+template <Eigen::Index N, typename Scalar>
+inline void dot2_chunks(const Scalar* a0, const Scalar* a1, const Scalar* b, Eigen::Index n, Scalar& r0,
+                        Scalar& r1) {
+  Eigen::Array<Scalar, N, 1> bc = ConstChunk<Scalar, N>(b);
+  Eigen::Array<Scalar, N, 1> acc0 = ConstChunk<Scalar, N>(a0) * bc, acc1 = ConstChunk<Scalar, N>(a1) * bc;
+  for (Eigen::Index i = N; i < n; i += N) {
+    bc = ConstChunk<Scalar, N>(b + i);
+    acc0 += ConstChunk<Scalar, N>(a0 + i) * bc;
+    acc1 += ConstChunk<Scalar, N>(a1 + i) * bc;
+  }
+  r0 = acc0.sum();
+  r1 = acc1.sum();
+}
+
+// y += alpha x over n scalars, n a multiple of N.
+template <Eigen::Index N, typename Scalar>
+inline void axpy_chunks(Scalar alpha, const Scalar* x, Scalar* y, Eigen::Index n) {
+  for (Eigen::Index i = 0; i < n; i += N) Chunk<Scalar, N>(y + i) += alpha * ConstChunk<Scalar, N>(x + i);
+}
+
 }  // namespace
 
 template <typename Scalar>
@@ -44,32 +84,50 @@ Lstm1997<Scalar>::Lstm1997(const Lstm1997Config& config)
       ui_(cfg_.unit_in()),
       uo_(cfg_.unit_out()),
       uf_(cfg_.unit_forget()) {
-  const std::size_t peep_cols = cfg_.peepholes ? S_ : 0;
-  a_prev_.setZero(U_);
-  s_prev_.setZero(C_);
-  u_.setZero(n_src_ + 1);
-  u_[n_src_] = Scalar(1);  // the bias source, never overwritten
-  net_.setZero(U_);
-  act_.setZero(U_);
-  gc_.setZero(C_);
-  s_.setZero(C_);
-  hs_.setZero(C_);
-  z_.setZero(cfg_.n_out_src());
-  net_y_.setZero(cfg_.n_out);
-  y_.setZero(cfg_.n_out);
-  dnet_y_.setZero(cfg_.n_out);
-  tmp_c_.setZero(C_);
-  tmp_c2_.setZero(C_);
-  tmp_c3_.setZero(C_);
-  tmp_c4_.setZero(C_);
-  dS_.setZero(C_);
-  dA_.setZero(U_);
-  dnet_.setZero(U_);
-  du_.setZero(n_src_);
+  // whole SIMD packets, and whole chunks
+  constexpr Eigen::Index P = std::max<Eigen::Index>(Eigen::internal::packet_traits<Scalar>::size, kChunk);
+  n1p_ = round_up(n_src_ + 1, kChunk);
+  nzp_ = round_up(cfg_.n_out_src() + 1, kChunk);
+  Up_ = round_up(U_, P);
+  Cp_ = round_up(C_, P);
+  Kp_ = round_up(cfg_.n_out, P);
+  need_u0_ = !cfg_.bias_cells || !cfg_.bias_gates;
+  const Eigen::Index C = Eigen::Index(C_), U = Eigen::Index(U_), K = Eigen::Index(cfg_.n_out);
+  // One arena for everything a time step touches, hottest first; every piece starts on a 64-byte
+  // boundary (Eigen aligns the arena itself).
+  const Eigen::Index S = Eigen::Index(S_);
+  const Eigen::Index align = Eigen::Index(64 / sizeof(Scalar));
+  struct Piece {
+    Buf* buf;
+    Eigen::Index n;
+  };
+  const Piece pieces[] = {
+      {&Wa_, U * n1p_}, {&Tc_, C * n1p_}, {&Tin_, C * n1p_}, {&Tf_, cfg_.forget_gate ? C * n1p_ : 0},
+      {&Wya_, K * nzp_}, {&ub_, n1p_}, {&u0_, n1p_}, {&za_, nzp_}, {&dy_c_, nzp_}, {&net_, Up_}, {&act_, Up_},
+      {&s_prev_, Cp_}, {&s_, Cp_}, {&sig_s_, Cp_}, {&gc_, Cp_}, {&dgc_, Cp_}, {&hs_, Cp_}, {&dhs_, Cp_}, {&k_c_, C},
+      {&k_in_, C}, {&k_f_, C}, {&e_s_, C}, {&net_y_, Kp_}, {&y_, Kp_}, {&dnet_y_, K},
+      {&Tpi_, cfg_.peepholes ? C * S : 0}, {&Tpf_, cfg_.peepholes && cfg_.forget_gate ? C * S : 0},
+      {&Ga_, U * n1p_}, {&Gya_, K * nzp_}};
+  Eigen::Index total = 0;
+  for (const Piece& q : pieces) total += round_up(std::size_t(q.n), align);
+  arena_.setZero(total);
+  Eigen::Index offset = 0;
+  for (const Piece& q : pieces) {
+    *q.buf = Buf{arena_.data() + offset, q.n};
+    offset += round_up(std::size_t(q.n), align);
+  }
+  ub_[Eigen::Index(n_src_)] = Scalar(1);  // the bias source, never overwritten
+  // the output bias source (0 without output biases: that column of Wya_ stays 0)
+  za_[Eigen::Index(cfg_.n_out_src())] = cfg_.bias_outputs ? Scalar(1) : Scalar(0);
+  tmp_c_.setZero(C);
+  tmp_c2_.setZero(C);
+  tmp_c3_.setZero(C);
+  tmp_c4_.setZero(C);
+  dS_.setZero(C);
+  dA_.setZero(U);
+  dnet_.setZero(U);
+  du_.setZero(Eigen::Index(n_src_));
   grad_acc_.setZero(Eigen::Index(layout_.total));
-  Tc_.setZero(C_, n_src_ + 1);
-  Tin_.setZero(C_, n_src_ + 1 + peep_cols);
-  if (cfg_.forget_gate) Tf_.setZero(C_, n_src_ + 1 + peep_cols);
 }
 
 template <typename Scalar>
@@ -85,178 +143,360 @@ typename Lstm1997<Scalar>::Views Lstm1997<Scalar>::views_of(Scalar* buf) const {
 }
 
 template <typename Scalar>
+void Lstm1997<Scalar>::pack_params() {
+  // Wa = [W_hidden | b_hidden | 0...],  Wya = [W_y | b_y | 0...]   (absent biases: 0)
+  const Eigen::Index n_src = Eigen::Index(n_src_), n_z = Eigen::Index(cfg_.n_out_src());
+  for (Eigen::Index i = 0; i < Eigen::Index(U_); ++i) {
+    Scalar* const row = Wa_.data() + i * n1p_;
+    std::copy(P_.W_hidden.row(i).data(), P_.W_hidden.row(i).data() + n_src, row);
+    const bool has_bias = i < Eigen::Index(C_) ? cfg_.bias_cells : cfg_.bias_gates;
+    row[n_src] = has_bias ? P_.b_hidden[i] : Scalar(0);
+  }
+  for (Eigen::Index k = 0; k < Eigen::Index(cfg_.n_out); ++k) {
+    Scalar* const row = Wya_.data() + k * nzp_;
+    std::copy(P_.W_y.row(k).data(), P_.W_y.row(k).data() + n_z, row);
+    row[n_z] = cfg_.bias_outputs ? P_.b_y[k] : Scalar(0);
+  }
+}
+
+template <typename Scalar>
+void Lstm1997<Scalar>::unpack_into(const Scalar* W, const Scalar* Wy, Scalar* buffer) const {
+  Views V = views_of(buffer);
+  const Eigen::Index n_src = Eigen::Index(n_src_), n_z = Eigen::Index(cfg_.n_out_src());
+  for (Eigen::Index i = 0; i < Eigen::Index(U_); ++i) {
+    const Scalar* row = W + i * n1p_;
+    std::copy(row, row + n_src, V.W_hidden.row(i).data());
+    const bool has_bias = i < Eigen::Index(C_) ? cfg_.bias_cells : cfg_.bias_gates;
+    V.b_hidden[i] = has_bias ? row[n_src] : Scalar(0);
+  }
+  for (Eigen::Index k = 0; k < Eigen::Index(cfg_.n_out); ++k) {
+    const Scalar* row = Wy + k * nzp_;
+    std::copy(row, row + n_z, V.W_y.row(k).data());
+    V.b_y[k] = cfg_.bias_outputs ? row[n_z] : Scalar(0);
+  }
+}
+
+template <typename Scalar>
+void Lstm1997<Scalar>::unpack_params() {
+  unpack_into(Wa_.data(), Wya_.data(), params_.data());
+}
+
+template <typename Scalar>
 void Lstm1997<Scalar>::reset_state() {
   // "all activations are reinitialized with zeros" at every sequence start; traces start at 0.
-  a_prev_.setZero();
+  // a(-1) = 0: the recurrent part of the sources
+  std::fill(ub_.data() + cfg_.n_in, ub_.data() + n_src_, Scalar(0));
+  std::fill(u0_.data() + cfg_.n_in, u0_.data() + n_src_, Scalar(0));
   s_prev_.setZero();
   Tc_.setZero();
   Tin_.setZero();
-  if (cfg_.forget_gate) Tf_.setZero();
+  Tf_.setZero();  // (empty pieces of absent parts: no-ops)
+  Tpi_.setZero();
+  Tpf_.setZero();
 }
 
 template <typename Scalar>
 void Lstm1997<Scalar>::step_forward(const Scalar* x_t) {
-  const Eigen::Index n_in = Eigen::Index(cfg_.n_in), S = Eigen::Index(S_);
-  // u(t) = [x(t), recurrent part of a(t-1)]
-  u_.head(n_in) = Eigen::Map<const Vector>(x_t, n_in);
-  if (n_rec_ > 0) u_.segment(n_in, Eigen::Index(n_rec_)) = a_prev_.head(Eigen::Index(n_rec_));
+  constexpr Eigen::Index W = kChunk;
+  // Locals for everything the loops touch (SIMD stores may alias members; see rtrl_step).
+  const std::size_t n_in = cfg_.n_in, S = S_, C = C_, B = B_, U = U_, K = cfg_.n_out;
+  const std::size_t ui = ui_, uo = uo_, uf = uf_;
+  const bool forget = cfg_.forget_gate, out_gate = cfg_.output_gate, peep = cfg_.peepholes;
+  const Eigen::Index n1p = n1p_, nzp = nzp_;
+  Scalar* const ub = ub_.data();
+  Scalar* const net = net_.data();
+  Scalar* const act = act_.data();
+  Scalar* const gc = gc_.data();
+  Scalar* const dgc = dgc_.data();
+  Scalar* const s = s_.data();
+  Scalar* const hs = hs_.data();
+  Scalar* const dhs = dhs_.data();
+  Scalar* const za = za_.data();
+  const Scalar* const s_prev = s_prev_.data();
+  const Scalar* const Wa = Wa_.data();
+  const Scalar* const Wy = Wya_.data();
 
-  // net = W_hidden u(t) + b_hidden   (cells, input gates, output gates, forget gates)
-  net_.noalias() = P_.W_hidden * u_.head(Eigen::Index(n_src_));
-  net_ += P_.b_hidden;
+  // u(t) = [x(t), recurrent part of a(t-1)] (a(t-1) was put in place by advance_state)
+  std::copy(x_t, x_t + n_in, ub);
+  if (need_u0_) std::copy(x_t, x_t + n_in, u0_.data());
+
+  // net = W_hidden u(t) + b_hidden = Wa [u(t), 1]   (cells, input gates, output gates, forget gates)
+  // (two rows at a time)
+  std::size_t i = 0;
+  for (; i + 2 <= U; i += 2) {
+    const Scalar* const w = Wa + Eigen::Index(i) * n1p;
+    dot2_chunks<W>(w, w + n1p, ub, n1p, net[i], net[i + 1]);
+  }
+  if (i < U) net[i] = dot_chunks<W>(Wa + Eigen::Index(i) * n1p, ub, n1p);
 
   // peepholes into input and forget gates read s(t-1):  net_in[j] += sum_v p_in[jS+v] s[jS+v](t-1)
-  if (cfg_.peepholes) {
-    for (std::size_t j = 0; j < B_; ++j) {
-      const Eigen::Index c0 = Eigen::Index(j * S_);
-      net_[ui_ + j] += P_.p_in.segment(c0, S).dot(s_prev_.segment(c0, S));
-      if (cfg_.forget_gate) net_[uf_ + j] += P_.p_forget.segment(c0, S).dot(s_prev_.segment(c0, S));
+  if (peep) {
+    const Scalar* const p_in = P_.p_in.data();
+    const Scalar* const p_f = P_.p_forget.data();
+    for (std::size_t j = 0; j < B; ++j) {
+      Scalar acc_in = 0, acc_f = 0;
+      for (std::size_t c = j * S; c < (j + 1) * S; ++c) {
+        acc_in += p_in[c] * s_prev[c];
+        acc_f += p_f[c] * s_prev[c];
+      }
+      net[ui + j] += acc_in;
+      if (forget) net[uf + j] += acc_f;
     }
   }
-  // y_in = sigmoid(net_in), y_forget = sigmoid(net_forget)
-  squash(Squash::Logistic, net_.data() + ui_, act_.data() + ui_, Eigen::Index(B_));
-  if (cfg_.forget_gate) squash(Squash::Logistic, net_.data() + uf_, act_.data() + uf_, Eigen::Index(B_));
-  // g(net_c)
-  squash(cfg_.g, net_.data(), gc_.data(), Eigen::Index(C_));
+  // sigmoid of every hidden net input, in whole packets:
+  // y_in = sigmoid(net_in), y_out = sigmoid(net_out) (redone below with a peephole),
+  // y_forget = sigmoid(net_forget); the cells' entries are overwritten by y_c below
+  sigmoid_packets(net, act, Up_);
+  // g(net_c) and g'(net_c); for g2 (and logistic, h1) from the sigmoid just computed:
+  // g = a sigma + b,  g' = a sigma (1 - sigma)   (g2: a = 4, b = -2)
+  // (in whole chunks: entries C..Cp of gc, dgc are unused)
+  Scalar a, b;
+  const Eigen::Index Cp = Cp_;
+  if (sigmoid_affine(cfg_.g, a, b)) {
+    for (Eigen::Index i = 0; i < Cp; i += W) {
+      const ConstChunk<Scalar, W> sg(act + i);
+      Chunk<Scalar, W>(gc + i) = a * sg + b;
+      Chunk<Scalar, W>(dgc + i) = a * sg * (Scalar(1) - sg);
+    }
+  } else {
+    squash(cfg_.g, net, gc, Eigen::Index(C));
+    squash_derivative(cfg_.g, gc, dgc, Eigen::Index(C));
+  }
 
   // the constant error carousel: s(t) = y_forget s(t-1) + y_in g(net_c)   (y_forget = 1 in 1997)
-  for (std::size_t j = 0; j < B_; ++j) {
-    const Eigen::Index c0 = Eigen::Index(j * S_);
-    const Scalar y_in = act_[ui_ + j];
-    const Scalar y_f = cfg_.forget_gate ? act_[uf_ + j] : Scalar(1);
-    s_.segment(c0, S) = y_f * s_prev_.segment(c0, S) + y_in * gc_.segment(c0, S);
+  // (cell loops run over c with the block j = c / S stepped along: plain scalar code for blocks
+  // of a few cells)
+  for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
+    const Scalar y_f = forget ? act[uf + j] : Scalar(1);
+    s[c] = y_f * s_prev[c] + act[ui + j] * gc[c];
+    if (++v == S) v = 0, ++j;
   }
 
   // output gate, whose peephole reads the current state: net_out[j] += sum_v p_out[jS+v] s[jS+v](t)
-  if (cfg_.output_gate) {
-    if (cfg_.peepholes)
-      for (std::size_t j = 0; j < B_; ++j) {
-        const Eigen::Index c0 = Eigen::Index(j * S_);
-        net_[uo_ + j] += P_.p_out.segment(c0, S).dot(s_.segment(c0, S));
-      }
-    squash(Squash::Logistic, net_.data() + uo_, act_.data() + uo_, Eigen::Index(B_));
+  if (out_gate && peep) {
+    const Scalar* const p_out = P_.p_out.data();
+    for (std::size_t j = 0; j < B; ++j) {
+      Scalar acc = 0;
+      for (std::size_t c = j * S; c < (j + 1) * S; ++c) acc += p_out[c] * s[c];
+      net[uo + j] += acc;
+    }
+    squash(Squash::Logistic, net + uo, act + uo, Eigen::Index(B));
   }
 
-  // y_c = y_out h(s(t))   (y_out = 1 without an output gate)
-  squash(cfg_.h, s_.data(), hs_.data(), Eigen::Index(C_));
-  for (std::size_t j = 0; j < B_; ++j) {
-    const Eigen::Index c0 = Eigen::Index(j * S_);
-    const Scalar y_out = cfg_.output_gate ? act_[uo_ + j] : Scalar(1);
-    act_.segment(c0, S) = y_out * hs_.segment(c0, S);
+  // h(s(t)) and h'(s(t)); for h1 (and logistic, g2) from the sigmoid of s(t):
+  // h = a sigma + b,  h' = a sigma (1 - sigma)   (h1: a = 2, b = -1)
+  if (sigmoid_affine(cfg_.h, a, b)) {
+    Scalar* const sig_s = sig_s_.data();
+    sigmoid_packets(s, sig_s, Cp);
+    for (Eigen::Index i = 0; i < Cp; i += W) {
+      const ConstChunk<Scalar, W> sg(sig_s + i);
+      Chunk<Scalar, W>(hs + i) = a * sg + b;
+      Chunk<Scalar, W>(dhs + i) = a * sg * (Scalar(1) - sg);
+    }
+  } else {
+    squash(cfg_.h, s, hs, Eigen::Index(C));
+    squash_derivative(cfg_.h, hs, dhs, Eigen::Index(C));
+  }
+  // y_c = y_out h(s(t))   (y_out = 1 without an output gate); also the first C output sources
+  for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
+    const Scalar y_out = out_gate ? act[uo + j] : Scalar(1);
+    za[c] = act[c] = y_out * hs[c];
+    if (++v == S) v = 0, ++j;
   }
 
   // output units read the current cell outputs (paper §5): y = f(W_y [y_c(t), x(t)] + b_y)
-  z_.head(Eigen::Index(C_)) = act_.head(Eigen::Index(C_));
-  if (cfg_.shortcut) z_.tail(n_in) = u_.head(n_in);
-  net_y_.noalias() = P_.W_y * z_;
-  net_y_ += P_.b_y;
-  squash(cfg_.out, net_y_.data(), y_.data(), Eigen::Index(cfg_.n_out));
+  if (cfg_.shortcut) std::copy(x_t, x_t + n_in, za + C);
+  Scalar* const net_y = net_y_.data();
+  std::size_t k = 0;
+  for (; k + 2 <= K; k += 2) {
+    const Scalar* const w = Wy + Eigen::Index(k) * nzp;
+    dot2_chunks<W>(w, w + nzp, za, nzp, net_y[k], net_y[k + 1]);
+  }
+  if (k < K) net_y[k] = dot_chunks<W>(Wy + Eigen::Index(k) * nzp, za, nzp);
+  if (cfg_.out == Squash::Logistic)
+    sigmoid_packets(net_y, y_.data(), Kp_);
+  else
+    squash(cfg_.out, net_y, y_.data(), Eigen::Index(K));
 }
 
 template <typename Scalar>
 void Lstm1997<Scalar>::advance_state() {
-  // step_forward rewrites act_ and s_ completely, so swapping buffers is enough.
-  a_prev_.swap(act_);
-  s_prev_.swap(s_);
+  // a(t) becomes the recurrent part of u(t+1); step_forward rewrites s_ completely.
+  const Scalar* a = act_.data();
+  std::copy(a, a + n_rec_, ub_.data() + cfg_.n_in);
+  if (need_u0_) std::copy(a, a + n_rec_, u0_.data() + cfg_.n_in);
+  std::swap(s_prev_, s_);
 }
 
 template <typename Scalar>
 double Lstm1997<Scalar>::step_output_error(const Scalar* target_t) {
-  const Eigen::Index K = Eigen::Index(cfg_.n_out);
-  Eigen::Map<const Vector> target(target_t, K);
+  const std::size_t K = cfg_.n_out;
   // E(t) = 1/2 sum_k (t_k - y_k)^2
   double loss = 0;
-  for (Eigen::Index k = 0; k < K; ++k) {
-    const double d = double(target[k]) - double(y_[k]);
+  for (std::size_t k = 0; k < K; ++k) {
+    const double d = double(target_t[k]) - double(y_[k]);
     loss += 0.5 * d * d;
   }
   // dL/dnet_k = -f'(net_k) (t_k - y_k) = -e_k   (eq. 19)
-  squash_derivative(cfg_.out, y_.data(), dnet_y_.data(), K);
-  dnet_y_.array() *= (y_ - target).array();
+  if (cfg_.out == Squash::Logistic) {
+    for (std::size_t k = 0; k < K; ++k) dnet_y_[k] = sigmoid_derivative_from_value(y_[k]) * (y_[k] - target_t[k]);
+  } else {
+    squash_derivative(cfg_.out, y_.data(), dnet_y_.data(), Eigen::Index(K));
+    for (std::size_t k = 0; k < K; ++k) dnet_y_[k] *= y_[k] - target_t[k];
+  }
   return loss;
 }
 
 template <typename Scalar>
-void Lstm1997<Scalar>::update_traces() {
-  const Eigen::Index S = Eigen::Index(S_), n1 = Eigen::Index(n_src_ + 1);
-  // g'(net_c)
-  squash_derivative(cfg_.g, gc_.data(), tmp_c_.data(), Eigen::Index(C_));
-  const auto ub = u_.transpose();  // [u(t), 1]
-  for (std::size_t j = 0; j < B_; ++j) {
-    const Scalar y_in = act_[ui_ + j];
-    const Scalar dy_in = sigmoid_derivative_from_value(y_in);
-    const Scalar y_f = cfg_.forget_gate ? act_[uf_ + j] : Scalar(1);
-    const Scalar dy_f = cfg_.forget_gate ? sigmoid_derivative_from_value(y_f) : Scalar(0);
-    const Eigen::Index c0 = Eigen::Index(j * S_);
-    for (Eigen::Index c = c0; c < c0 + S; ++c) {
-      // eq. 27: ds_c/dw_{c m}(t) = y_f ds_c/dw_{c m}(t-1) + g'(net_c) y_in y^m
-      Tc_.row(c) = y_f * Tc_.row(c) + (tmp_c_[c] * y_in) * ub;
-      // eq. 25: ds_c/dw_{in m}(t) = y_f ds_c/dw_{in m}(t-1) + g(net_c) f'_in y^m
-      const Scalar k_in = gc_[c] * dy_in;
-      Tin_.row(c).head(n1) = y_f * Tin_.row(c).head(n1) + k_in * ub;
-      if (cfg_.peepholes)  // peephole sources of the input gate: s(t-1) of the block's cells
-        Tin_.row(c).tail(S) = y_f * Tin_.row(c).tail(S) + k_in * s_prev_.segment(c0, S).transpose();
-      if (cfg_.forget_gate) {
+template <bool WithGradient>
+void Lstm1997<Scalar>::rtrl_step(Scalar scale, const StepOut& out) {
+  constexpr Eigen::Index W = kChunk;
+  using Ch = Chunk<Scalar, W>;
+  using CCh = ConstChunk<Scalar, W>;
+  using Arr = Eigen::Array<Scalar, W, 1>;
+  // Everything the loops touch, in locals: the SIMD stores may alias any member, which would
+  // otherwise be reloaded after every store.
+  const std::size_t S = S_, C = C_, B = B_, K = cfg_.n_out;
+  const std::size_t ui = ui_, uo = uo_, uf = uf_;
+  const Eigen::Index n1p = n1p_, nzp = nzp_;
+  const bool forget = cfg_.forget_gate, out_gate = cfg_.output_gate, peep = cfg_.peepholes;
+  const Scalar* const act = act_.data();
+  const Scalar* const gc = gc_.data();
+  const Scalar* const dgc = dgc_.data();
+  const Scalar* const s_prev = s_prev_.data();
+  Scalar* const e_s = e_s_.data();
+  Scalar* const k_c = k_c_.data();
+  Scalar* const k_in = k_in_.data();
+  Scalar* const k_f = k_f_.data();
+  Scalar* const Tc = Tc_.data();
+  Scalar* const Tin = Tin_.data();
+  Scalar* const Tf = forget ? Tf_.data() : nullptr;
+  // trace sources [u(t), 1]: the 1 only for kinds that have a bias (else that column stays 0)
+  const Scalar* const src_c = cfg_.bias_cells ? ub_.data() : u0_.data();
+  const Scalar* const src_g = cfg_.bias_gates ? ub_.data() : u0_.data();
+  Scalar* const Wout = out.W;
+
+  if (WithGradient) {
+    // All error terms are computed from the current weights before `out` (possibly the weights
+    // themselves) changes; every weight is read before it is written.
+    // eq. 22, output units: dW_y += dnet_y z^T, db_y += dnet_y   (za_ = [z, 1 or 0]);
+    // and dL/dy_c = W_y[:, :C]^T dL/dnet_y: the error arriving at the cell outputs, this step only
+    // (dy_c holds W_y^T dnet_y over all nzp columns; its first C entries are dL/dy_c)
+    const Scalar* const za = za_.data();
+    const Scalar* const Wy = Wya_.data();
+    const Scalar* const dnet_y = dnet_y_.data();
+    Scalar* const dy_c = dy_c_.data();
+    for (Eigen::Index i = 0; i < nzp; i += W) Ch(dy_c + i).setZero();
+    for (std::size_t k = 0; k < K; ++k) {
+      const Scalar d = dnet_y[k], sd = scale * d;
+      const Scalar* const wy = Wy + Eigen::Index(k) * nzp;
+      Scalar* const oy = out.Wy + Eigen::Index(k) * nzp;
+      for (Eigen::Index i = 0; i < nzp; i += W) {
+        Ch(dy_c + i) += d * CCh(wy + i);
+        Ch(oy + i) += sd * CCh(za + i);
+      }
+    }
+    // e_s[c] = dL/ds_c = y_out h'(s_c) dL/dy_c   (eq. 23, sign flipped: a gradient, not an error);
+    // stored times scale
+    const Scalar* const hs = hs_.data();
+    const Scalar* const dhs = dhs_.data();
+    const Scalar* const s = s_.data();
+    Scalar back = 0;  // sum_v h(s_c) dL/dy_c over the cells of block j
+    for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
+      const Scalar y_out = out_gate ? act[uo + j] : Scalar(1);
+      e_s[c] = scale * (y_out * dhs[c] * dy_c[c]);
+      back += hs[c] * dy_c[c];
+      if (++v < S) continue;
+      // the last cell of block j: its output gate, then on to block j+1
+      if (out_gate) {
+        // eq. 21: dL/dnet_out[j] = f'_out sum_v h(s_c) dL/dy_c   (no error through the peephole)
+        // eq. 22, output gates: dW_out[j] += dnet_out[j] u(t), db_out[j] += dnet_out[j],
+        // dp_out[c] += dnet_out[j] s_c(t)
+        const Scalar d = scale * (sigmoid_derivative_from_value(y_out) * back);
+        axpy_chunks<W>(d, src_g, Wout + Eigen::Index(uo + j) * n1p, n1p);
+        if (peep)
+          for (std::size_t c2 = j * S; c2 < (j + 1) * S; ++c2) out.p_out[c2] += d * s[c2];
+      }
+      v = 0, ++j, back = 0;
+    }
+  }
+
+  // Per-cell factors of the trace increments (eqs. 25, 27, GSC00):
+  //   k_c = g'(net_c) y_in,  k_in = g(net_c) f'_in,  k_f = s_c(t-1) f'_f
+  for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
+    const Scalar y_in = act[ui + j];
+    k_c[c] = dgc[c] * y_in;
+    k_in[c] = gc[c] * sigmoid_derivative_from_value(y_in);
+    k_f[c] = forget ? s_prev[c] * sigmoid_derivative_from_value(act[uf + j]) : Scalar(0);
+    if (++v == S) v = 0, ++j;
+  }
+
+  // One pass over each cell's trace rows: the traces are updated and, with a gradient, used at
+  // once (eqs. 26, 28). Rows are whole chunks; t_* hold the updated chunk of a trace.
+  for (std::size_t c = 0, j = 0, v = 0; c < C; ++c, (++v == S ? (v = 0, ++j) : 0)) {
+    const Eigen::Index ci = Eigen::Index(c);
+    const Scalar kc = k_c[c], kin = k_in[c], e = e_s[c];
+    Scalar* const tc = Tc + ci * n1p;
+    Scalar* const tin = Tin + ci * n1p;
+    Scalar* const w_c = Wout + ci * n1p;
+    Scalar* const w_in = Wout + Eigen::Index(ui + j) * n1p;
+    if (!forget) {
+      for (Eigen::Index i = 0; i < n1p; i += W) {
+        // eq. 27 (y_f = 1): ds_c/dw_{c m}(t) = ds_c/dw_{c m}(t-1) + g'(net_c) y_in y^m
+        const Arr t_c = CCh(tc + i) + kc * CCh(src_c + i);
+        Ch(tc + i) = t_c;
+        // eq. 25 (y_f = 1): ds_c/dw_{in m}(t) = ds_c/dw_{in m}(t-1) + g(net_c) f'_in y^m
+        const Arr t_in = CCh(tin + i) + kin * CCh(src_g + i);
+        Ch(tin + i) = t_in;
+        if (WithGradient) {
+          // eq. 28: dW_c += e_s ds_c/dw_c   (bias: the column after u)
+          Ch(w_c + i) += e * t_c;
+          // eq. 26: dW_in[j] += e_s[c] ds_c/dw_in   (summed over the block's cells)
+          Ch(w_in + i) += e * t_in;
+        }
+      }
+    } else {
+      const Scalar y_f = act[uf + j], kf = k_f[c];
+      Scalar* const tf = Tf + ci * n1p;
+      Scalar* const w_f = Wout + Eigen::Index(uf + j) * n1p;
+      for (Eigen::Index i = 0; i < n1p; i += W) {
+        // eq. 27: ds_c/dw_{c m}(t) = y_f ds_c/dw_{c m}(t-1) + g'(net_c) y_in y^m
+        const Arr t_c = y_f * CCh(tc + i) + kc * CCh(src_c + i);
+        Ch(tc + i) = t_c;
+        // eq. 25: ds_c/dw_{in m}(t) = y_f ds_c/dw_{in m}(t-1) + g(net_c) f'_in y^m
+        const Arr t_in = y_f * CCh(tin + i) + kin * CCh(src_g + i);
+        Ch(tin + i) = t_in;
         // GSC00: ds_c/dw_{f m}(t) = y_f ds_c/dw_{f m}(t-1) + s_c(t-1) f'_f y^m
-        const Scalar k_f = s_prev_[c] * dy_f;
-        Tf_.row(c).head(n1) = y_f * Tf_.row(c).head(n1) + k_f * ub;
-        if (cfg_.peepholes)
-          Tf_.row(c).tail(S) = y_f * Tf_.row(c).tail(S) + k_f * s_prev_.segment(c0, S).transpose();
+        const Arr t_f = y_f * CCh(tf + i) + kf * CCh(src_g + i);
+        Ch(tf + i) = t_f;
+        if (WithGradient) {
+          // eqs. 28, 26 and the forget gate's analogue
+          Ch(w_c + i) += e * t_c;
+          Ch(w_in + i) += e * t_in;
+          Ch(w_f + i) += e * t_f;
+        }
       }
     }
   }
-}
 
-template <typename Scalar>
-void Lstm1997<Scalar>::add_step_gradient(Scalar scale, Views& out) {
-  const Eigen::Index S = Eigen::Index(S_), n_src = Eigen::Index(n_src_), C = Eigen::Index(C_);
-  const Eigen::Index K = Eigen::Index(cfg_.n_out);
-  // All error terms are computed from the current weights before `out` (possibly the weights
-  // themselves) changes.
-  // dL/dy_c = W_y[:, :C]^T dL/dnet_y: the error arriving at the cell outputs, this step only
-  Vector& dy_c = tmp_c2_;
-  dy_c.noalias() = P_.W_y.leftCols(C).transpose() * dnet_y_;
-  // h'(s)
-  Vector& dh = tmp_c3_;
-  squash_derivative(cfg_.h, hs_.data(), dh.data(), C);
-  // e_s[c] = dL/ds_c = y_out h'(s_c) dL/dy_c   (eq. 23, sign flipped: a gradient, not an error)
-  Vector& e_s = tmp_c4_;
-  for (std::size_t j = 0; j < B_; ++j) {
-    const Eigen::Index c0 = Eigen::Index(j * S_);
-    const Scalar y_out = cfg_.output_gate ? act_[uo_ + j] : Scalar(1);
-    e_s.segment(c0, S) = y_out * dh.segment(c0, S).cwiseProduct(dy_c.segment(c0, S));
-    // eq. 21: dL/dnet_out[j] = f'_out sum_v h(s_c) dL/dy_c   (no error through the peephole)
-    if (cfg_.output_gate)
-      dnet_[uo_ + j] = sigmoid_derivative_from_value(y_out) * hs_.segment(c0, S).dot(dy_c.segment(c0, S));
-  }
-
-  // eq. 22, output units: dW_y += dnet_y z^T, db_y += dnet_y
-  for (Eigen::Index k = 0; k < K; ++k) out.W_y.row(k) += (scale * dnet_y_[k]) * z_.transpose();
-  if (cfg_.bias_outputs) out.b_y += scale * dnet_y_;
-
-  const auto u = u_.head(n_src).transpose();
-  for (std::size_t j = 0; j < B_; ++j) {
-    const Eigen::Index c0 = Eigen::Index(j * S_);
-    // eq. 22, output gates: dW_out[j] += dnet_out[j] u(t)
-    if (cfg_.output_gate) {
-      const Scalar d = scale * dnet_[uo_ + j];
-      out.W_hidden.row(Eigen::Index(uo_ + j)) += d * u;
-      if (cfg_.bias_gates) out.b_hidden[uo_ + j] += d;
-      if (cfg_.peepholes) out.p_out.segment(c0, S) += d * s_.segment(c0, S);
-    }
-    for (Eigen::Index c = c0; c < c0 + S; ++c) {
-      const Scalar e = scale * e_s[c];
-      // eq. 28: dW_c += e_s ds_c/dw_c
-      out.W_hidden.row(c) += e * Tc_.row(c).head(n_src);
-      if (cfg_.bias_cells) out.b_hidden[c] += e * Tc_(c, n_src);
-      // eq. 26: dW_in[j] += sum_v e_s[jS+v] ds_{jS+v}/dw_in
-      out.W_hidden.row(Eigen::Index(ui_ + j)) += e * Tin_.row(c).head(n_src);
-      if (cfg_.bias_gates) out.b_hidden[ui_ + j] += e * Tin_(c, n_src);
-      if (cfg_.peepholes) out.p_in.segment(c0, S) += e * Tin_.row(c).tail(S).transpose();
-      if (cfg_.forget_gate) {
-        out.W_hidden.row(Eigen::Index(uf_ + j)) += e * Tf_.row(c).head(n_src);
-        if (cfg_.bias_gates) out.b_hidden[uf_ + j] += e * Tf_(c, n_src);
-        if (cfg_.peepholes) out.p_forget.segment(c0, S) += e * Tf_.row(c).tail(S).transpose();
+  // peephole traces: sources s(t-1) of the block's cells
+  //   Tpi[c, v'] = y_f Tpi[c, v'] + k_in[c] s[jS+v'](t-1);  dp_in[jS+v'] += sum_v e_s[jS+v] Tpi[jS+v, v']
+  //   Tpf likewise with k_f and dp_forget
+  if (peep) {
+    for (std::size_t j = 0; j < B; ++j) {
+      const Scalar y_f = forget ? act[uf + j] : Scalar(1);
+      const std::size_t c0 = j * S;
+      for (std::size_t c = c0; c < c0 + S; ++c) {
+        Scalar* const tpi = Tpi_.data() + c * S;
+        Scalar* const tpf = forget ? Tpf_.data() + c * S : nullptr;
+        for (std::size_t v = 0; v < S; ++v) {
+          tpi[v] = y_f * tpi[v] + k_in[c] * s_prev[c0 + v];
+          if (WithGradient) out.p_in[c0 + v] += e_s[c] * tpi[v];
+          if (forget) {
+            tpf[v] = y_f * tpf[v] + k_f[c] * s_prev[c0 + v];
+            if (WithGradient) out.p_forget[c0 + v] += e_s[c] * tpf[v];
+          }
+        }
       }
     }
   }
@@ -265,6 +505,7 @@ void Lstm1997<Scalar>::add_step_gradient(Scalar scale, Views& out) {
 template <typename Scalar>
 void Lstm1997<Scalar>::forward(const Scalar* x, std::size_t T, Scalar* y) {
   const std::size_t n_in = cfg_.n_in, K = cfg_.n_out;
+  pack_params();
   reset_state();
   LSTMCORE_NO_MALLOC_BEGIN();
   for (std::size_t t = 0; t < T; ++t) {
@@ -288,22 +529,29 @@ double Lstm1997<Scalar>::compute_gradient(const Scalar* x, const Scalar* target,
                                           std::size_t T, GradientMode mode) {
   const std::size_t n_in = cfg_.n_in, K = cfg_.n_out;
   grad_acc_.setZero();
+  pack_params();
   reset_state();
   if (mode == GradientMode::TruncatedRtrl) {
-    // Forward in time; memory independent of T.
+    // Forward in time; memory independent of T. Packed accumulators for W_hidden/b_hidden and
+    // W_y/b_y, the peephole gradients straight into grad_acc_.
     Views G = views_of(grad_acc_.data());
+    Ga_.setZero();
+    Gya_.setZero();
+    const StepOut out{Ga_.data(), Gya_.data(), G.p_in.data(), G.p_out.data(), G.p_forget.data()};
     double loss = 0;
     LSTMCORE_NO_MALLOC_BEGIN();
     for (std::size_t t = 0; t < T; ++t) {
       step_forward(x + t * n_in);
-      update_traces();
       if (!mask || mask[t]) {
         loss += step_output_error(target + t * K);
-        add_step_gradient(Scalar(1), G);
+        rtrl_step<true>(Scalar(1), out);
+      } else {
+        rtrl_step<false>(Scalar(0), out);
       }
       advance_state();
     }
     LSTMCORE_NO_MALLOC_END();
+    unpack_into(Ga_.data(), Gya_.data(), grad_acc_.data());
     return loss;
   }
 
@@ -323,13 +571,13 @@ double Lstm1997<Scalar>::compute_gradient(const Scalar* x, const Scalar* target,
   for (std::size_t t = 0; t < T; ++t) {
     const Eigen::Index ti = Eigen::Index(t);
     step_forward(x + t * n_in);
-    H_u_.row(ti) = u_.head(Eigen::Index(n_src_)).transpose();
-    H_act_.row(ti) = act_.transpose();
-    H_gc_.row(ti) = gc_.transpose();
-    H_hs_.row(ti) = hs_.transpose();
-    H_s_.row(ti + 1) = s_.transpose();
-    H_y_.row(ti) = y_.transpose();
-    H_z_.row(ti) = z_.transpose();
+    H_u_.row(ti) = ub_.head(Eigen::Index(n_src_)).transpose();
+    H_act_.row(ti) = act_.head(Eigen::Index(U_)).transpose();
+    H_gc_.row(ti) = gc_.head(Eigen::Index(C_)).transpose();
+    H_hs_.row(ti) = hs_.head(Eigen::Index(C_)).transpose();
+    H_s_.row(ti + 1) = s_.head(Eigen::Index(C_)).transpose();
+    H_y_.row(ti) = y_.head(Eigen::Index(K)).transpose();
+    H_z_.row(ti) = za_.head(Eigen::Index(cfg_.n_out_src())).transpose();
     advance_state();
   }
   LSTMCORE_NO_MALLOC_END();
@@ -451,26 +699,41 @@ template <typename Scalar>
 double Lstm1997<Scalar>::train_sequence(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
                                         std::size_t T, Scalar lr, UpdateSchedule update) {
   const std::size_t n_in = cfg_.n_in, K = cfg_.n_out;
+  pack_params();
   reset_state();
   const bool per_step = update == UpdateSchedule::Step;
-  if (!per_step) grad_acc_.setZero();
+  // per step: into the packed weights themselves (peepholes: params_); per sequence: into the
+  // packed gradient accumulators (peepholes: grad_acc_)
+  if (!per_step) {
+    grad_acc_.setZero();
+    Ga_.setZero();
+    Gya_.setZero();
+  }
   Views G = views_of(per_step ? params_.data() : grad_acc_.data());
+  const StepOut out{per_step ? Wa_.data() : Ga_.data(), per_step ? Wya_.data() : Gya_.data(), G.p_in.data(),
+                    G.p_out.data(), G.p_forget.data()};
   const Scalar scale = per_step ? -lr : Scalar(1);
   double loss = 0;
   LSTMCORE_NO_MALLOC_BEGIN();
   for (std::size_t t = 0; t < T; ++t) {
     step_forward(x + t * n_in);
-    update_traces();
     if (!mask || mask[t]) {
       loss += step_output_error(target + t * K);
       // per step: w -= lr g(t) now, and the pass goes on with the new weights
-      add_step_gradient(scale, G);
+      rtrl_step<true>(scale, out);
+    } else {
+      rtrl_step<false>(scale, out);
     }
     advance_state();
   }
   LSTMCORE_NO_MALLOC_END();
-  // w -= lr sum_t g(t)
-  if (!per_step) params_ -= lr * grad_acc_;
+  if (per_step) {
+    unpack_params();
+  } else {
+    // w -= lr sum_t g(t)
+    unpack_into(Ga_.data(), Gya_.data(), grad_acc_.data());
+    params_ -= lr * grad_acc_;
+  }
   return loss;
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -79,20 +80,43 @@ class Lstm1997 {
   };
   Views views_of(Scalar* buffer) const;
 
+  // The hot path (forward steps and the online RTRL update) works on padded copies of the hidden
+  // and output weight matrices with the bias as one more column, so that every row operation is a
+  // run of whole fixed-width chunks (kChunk scalars, one 256-bit register) with no tail:
+  //   Wa_  [U, n1p]      = [W_hidden | b_hidden | 0...],  n1p = n_src + 1 rounded up to kChunk
+  //   Wya_ [n_out, nzp]  = [W_y | b_y | 0...],            nzp = n_out_src + 1 rounded up to kChunk
+  // and the source vectors carry the matching constant: ub_ = [u(t), 1, 0...], za_ = [z(t), 1, 0...].
+  // A bias the configuration lacks is a column of zeros that stays 0: the traces of its kind are
+  // built from u0_ = [u(t), 0, 0...], so it never receives a gradient. params_ stays the authoritative copy between
+  // calls: pack_params() copies it in at the start of a call, unpack_params() back at the end of an
+  // online pass that changed the weights. Peepholes are read and updated in params_ itself.
+  static constexpr Eigen::Index kChunk = Eigen::Index(32 / sizeof(Scalar));
+  // Where an RTRL step adds scale * g(t): the packed weights themselves (online update) or packed
+  // gradient accumulators (Ga_, Gya_ and the peephole entries of grad_acc_).
+  struct StepOut {
+    Scalar* W;   // [U, n1p]
+    Scalar* Wy;  // [n_out, nzp]
+    Scalar *p_in, *p_out, *p_forget;  // [C] each
+  };
+  void pack_params();
+  void unpack_params();
+  // Copies packed [W | b] rows into a flat buffer with the parameter layout (W_hidden, b_hidden,
+  // W_y, b_y; absent biases written as 0).
+  void unpack_into(const Scalar* W, const Scalar* Wy, Scalar* buffer) const;
+
   void reset_state();
-  // One forward step from the carried state (a_prev_, s_prev_) with input x_t: [n_in].
-  // Fills u_, net_, act_, gc_, hs_, s_, z_, y_.
+  // One forward step from the carried state (a(t-1) in ub_, s_prev_) with input x_t: [n_in].
+  // Fills ub_/u0_, net_, act_, gc_, dgc_, s_, hs_, dhs_, za_, net_y_, y_.
   void step_forward(const Scalar* x_t);
-  // Moves the current step's state into the carried state.
+  // Moves the current step's state into the carried state (a(t) into the sources of t+1).
   void advance_state();
   // Step loss 1/2 |target - y|^2 and the output error dnet_y_ = dL/dnet_y = -f'(net_y)(target - y).
   double step_output_error(const Scalar* target_t);
-  // RTRL: update the forward traces Tc_, Tin_, Tf_ with this step (eqs. 25, 27 and the forget-gate
-  // and peephole extensions).
-  void update_traces();
-  // RTRL: add scale * (this step's truncated gradient) to the buffer `out` (a gradient buffer, or
-  // the parameters themselves for an online update). Needs step_output_error first.
-  void add_step_gradient(Scalar scale, Views& out);
+  // RTRL, one fused pass: update the forward traces Tc_, Tin_, Tf_ (and peephole traces) with this
+  // step (eqs. 25, 27 and the forget-gate and peephole extensions) and, if WithGradient, add
+  // scale * (this step's truncated gradient) to `out` (needs step_output_error first).
+  template <bool WithGradient>
+  void rtrl_step(Scalar scale, const StepOut& out);
 
   // The gradient of `mode` into grad_acc_ (see gradient()).
   double compute_gradient(const Scalar* x, const Scalar* target, const std::uint8_t* mask, std::size_t T,
@@ -111,28 +135,57 @@ class Lstm1997 {
 
   // Unit-index offsets of the gate kinds in the unit order (see config.hpp).
   std::size_t ui_, uo_, uf_;
+  // Padded lengths: n1p_, nzp_ (see above); Up_, Cp_, Kp_: U, C, n_out rounded up to whole SIMD
+  // packets and chunks, so that the squashers run on whole packets.
+  Eigen::Index n1p_, nzp_, Up_, Cp_, Kp_;
+  bool need_u0_;  // some unit kind of the hidden layer has no bias
 
-  // Per-step state (allocated once).
-  Vector a_prev_;  // [U] hidden activations a(t-1): y_c, y_in, y_out, y_forget
-  Vector s_prev_;  // [C] cell states s(t-1)
-  Vector u_;       // [n_src + 1] sources u(t) followed by the constant 1 of the bias
-  Vector net_;     // [U] net inputs of the hidden units
-  Vector act_;     // [U] activations a(t) (an absent gate has no entry: it acts as the constant 1)
-  Vector gc_;      // [C] g(net_c)
-  Vector s_;       // [C] s(t)
-  Vector hs_;      // [C] h(s(t))
-  Vector z_;       // [n_out_src] output sources [y_c(t), x(t)]
-  Vector net_y_;   // [n_out]
-  Vector y_;       // [n_out]
-  Vector dnet_y_;  // [n_out] dL/dnet_y at this step
-  // Scratch, allocated once: [C] x4, carries dS_ [C] and dA_ [U], dnet_ [U], du_ [n_src].
+  // A buffer inside arena_: all the data a time step touches lies in one allocation (made by the
+  // constructor, 64-byte aligned pieces), so that its relative placement, and with it the speed
+  // (cache sets, 4K aliasing between loads and stores), does not vary from object to object.
+  struct Buf {
+    Scalar* p = nullptr;
+    Eigen::Index n = 0;
+    Scalar* data() const { return p; }
+    Scalar& operator[](Eigen::Index i) const { return p[i]; }
+    void setZero() const { std::fill(p, p + n, Scalar(0)); }
+    Eigen::Map<Vector> head(Eigen::Index m) const { return Eigen::Map<Vector>(p, m); }
+  };
+  Vector arena_;
+
+  // Packed weights and packed gradient accumulators, row-major.
+  Buf Wa_, Wya_, Ga_, Gya_;
+
+  // Per-step state. Padding entries of ub_, u0_, za_, net_, s_prev_, s_ stay 0; those of the
+  // other padded buffers hold unused values.
+  Buf ub_;      // [n1p] [u(t), 1, 0...]: x(t), then the recurrent part of a(t-1)
+  Buf u0_;      // [n1p] [u(t), 0, 0...] (if need_u0_)
+  Buf s_prev_;  // [Cp] cell states s(t-1)
+  Buf net_;     // [Up] net inputs of the hidden units
+  Buf act_;     // [Up] activations a(t) (an absent gate has no entry: it acts as the constant 1)
+  Buf gc_;      // [Cp] g(net_c)
+  Buf dgc_;     // [Cp] g'(net_c)
+  Buf s_;       // [Cp] s(t)
+  Buf sig_s_;   // [Cp] sigmoid(s(t)) (if h is affine in the sigmoid)
+  Buf hs_;      // [Cp] h(s(t))
+  Buf dhs_;     // [Cp] h'(s(t))
+  Buf za_;      // [nzp] output sources [y_c(t), x(t) if shortcut, 1 if output bias, 0...]
+  Buf net_y_;   // [Kp]
+  Buf y_;       // [Kp]
+  Buf dnet_y_;  // [n_out] dL/dnet_y at this step
+  // Scratch, allocated once: [C] x4, carries dS_ [C] and dA_ [U], dnet_ [U], du_ [n_src],
+  // dy_c_ [nzp], per-cell trace factors k_c_, k_in_, k_f_, e_s_ [C].
   Vector tmp_c_, tmp_c2_, tmp_c3_, tmp_c4_, dS_, dA_, dnet_, du_;
+  Buf dy_c_, k_c_, k_in_, k_f_, e_s_;
   Vector grad_acc_;  // [layout().total] gradients before they are copied out; summed gradient per sequence
 
   // RTRL traces (allocated once): per cell, over the sources of its block's units.
-  RowMatrix Tc_;   // [C, n_src + 1]       d s_c / d (W_cell[c], b_cell[c])
-  RowMatrix Tin_;  // [C, n_src + 1 + S]   d s_c / d (W_in[j], b_in[j], p_in[block j cells])
-  RowMatrix Tf_;   // [C, n_src + 1 + S]   d s_c / d (W_forget[j], b_forget[j], p_forget[...]) (if forget gate)
+  // (row-major, in arena_)
+  Buf Tc_;   // [C, n1p]  d s_c / d (W_cell[c], b_cell[c])           (sources ub_ or u0_)
+  Buf Tin_;  // [C, n1p]  d s_c / d (W_in[j], b_in[j])
+  Buf Tf_;   // [C, n1p]  d s_c / d (W_forget[j], b_forget[j])     (if forget gate)
+  Buf Tpi_;  // [C, S]    d s_c / d p_in[block j cells]            (if peepholes)
+  Buf Tpf_;  // [C, S]    d s_c / d p_forget[block j cells]        (if peepholes and forget gate)
 
   // History for the backward pass (resized per call, outside the time loop).
   RowMatrix H_u_, H_act_, H_gc_, H_hs_, H_s_, H_y_, H_dnet_, H_dnet_y_, H_z_;

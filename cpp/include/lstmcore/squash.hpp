@@ -80,4 +80,27 @@ inline void squash_derivative(Squash kind, const Scalar* y, Scalar* d, Eigen::In
   }
 }
 
+// The squashers that are affine in the sigmoid, f = a sigma + b (logistic: a=1, b=0; g2: 4, -2;
+// h1: 2, -1), have f' = a sigma (1 - sigma). Returns false for the others (tanh, identity).
+template <typename Scalar>
+inline bool sigmoid_affine(Squash kind, Scalar& a, Scalar& b) {
+  switch (kind) {
+    case Squash::Logistic: a = Scalar(1); b = Scalar(0); return true;
+    case Squash::G2: a = Scalar(4); b = Scalar(-2); return true;
+    case Squash::H1: a = Scalar(2); b = Scalar(-1); return true;
+    default: return false;
+  }
+}
+
+// y = sigmoid(x) over n scalars, n a multiple of the SIMD packet size (whole packets: every exp
+// is a packet exp).
+template <typename Scalar>
+inline void sigmoid_packets(const Scalar* x, Scalar* y, Eigen::Index n) {
+  constexpr Eigen::Index P = Eigen::internal::packet_traits<Scalar>::size;
+  const Scalar one(1);
+  using Packet = Eigen::Array<Scalar, P, 1>;
+  for (Eigen::Index i = 0; i < n; i += P)
+    Eigen::Map<Packet>(y + i) = one / (one + (-Eigen::Map<const Packet>(x + i)).exp());
+}
+
 }  // namespace lstmcore
