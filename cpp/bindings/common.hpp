@@ -51,5 +51,6 @@ class BusyGuard {
 };
 
 void bind_lstm1997(py::module_& m);
+void bind_lstm_layer(py::module_& m);
 
 }  // namespace lstmcore_py

@@ -4,4 +4,5 @@
 PYBIND11_MODULE(_core, m) {
   m.doc() = "lstmcore's C++ core (use the lstmcore package, not this module directly)";
   lstmcore_py::bind_lstm1997(m);
+  lstmcore_py::bind_lstm_layer(m);
 }

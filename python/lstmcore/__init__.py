@@ -3,10 +3,13 @@
 - :class:`LSTM1997`: the 1997 network (memory cell blocks, constant error carousels, input and
   output gates; forget gates and peepholes as options) with its truncated, RTRL-style online
   learning rule, the same truncated gradient by a backward pass, and the full BPTT gradient.
+- :class:`LSTM`: the modern layer (stacked, bidirectional, variable lengths, peepholes), compatible
+  with ``torch.nn.LSTM`` (same state dict, outputs and gradients), plus the 1997 truncated gradient.
 - :mod:`lstmcore.tasks`: generators of the 1997 paper's benchmark tasks.
 - :mod:`lstmcore.experiments`: the paper's experiments, runnable.
 """
+from ._lstm import LSTM
 from ._lstm1997 import LSTM1997
 
 __version__ = "0.1.0"
-__all__ = ["LSTM1997", "__version__"]
+__all__ = ["LSTM", "LSTM1997", "__version__"]

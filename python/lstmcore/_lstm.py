@@ -1,0 +1,332 @@
+"""lstmcore.LSTM: the modern LSTM layer, compatible with torch.nn.LSTM (api.md §2)."""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from . import _core
+from ._validation import as_real_array, check_bool, check_dtype, check_int
+
+_MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)
+
+
+def _check_seed(seed: Any) -> Optional[int]:
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed: expected a non-negative int or None, got {seed}")
+    return int(seed)
+
+
+class LSTM:
+    """A multi-layer LSTM with the interface, parameters and maths of ``torch.nn.LSTM``.
+
+    Per layer and direction, with gate order (i, f, g, o)::
+
+        i = sigmoid(W_ii x + b_ii + W_hi h(t-1) + b_hi [+ w_ci * c(t-1)])
+        f = sigmoid(W_if x + b_if + W_hf h(t-1) + b_hf [+ w_cf * c(t-1)])
+        g = tanh(W_ig x + b_ig + W_hg h(t-1) + b_hg)
+        c(t) = f * c(t-1) + i * g
+        o = sigmoid(W_io x + b_io + W_ho h(t-1) + b_ho [+ w_co * c(t)])
+        h(t) = o * tanh(c(t))
+
+    (the bracketed peephole terms only with ``peepholes=True``, an extension torch lacks).
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+        I and H.
+    num_layers : int, default 1
+        Stacked layers; layer k > 0 reads the (concatenated) outputs of layer k-1.
+    bias : bool, default True
+        Whether the layers have ``bias_ih`` and ``bias_hh``.
+    batch_first : bool, default False
+        Batched input and output are (N, T, features) instead of (T, N, features).
+    bidirectional : bool, default False
+        A reverse direction per layer; outputs are concatenated [forward, reverse] on the last axis.
+    peepholes : bool, default False
+        Peephole weights ``weight_ci``, ``weight_cf``, ``weight_co`` (H,) per layer and direction.
+    dtype : numpy.float32 or numpy.float64, default numpy.float32
+    seed : int or None
+        Every parameter is drawn uniformly from [-1/sqrt(H), 1/sqrt(H)], in state-dict order.
+    num_threads : int or None
+        Threads of each call (None: the cores available to the process). Results are bitwise
+        identical for any thread count.
+
+    Parameter names and shapes are torch's: ``weight_ih_l{k}[_reverse]`` (4H, I or D*H),
+    ``weight_hh_l{k}[_reverse]`` (4H, H), ``bias_ih_l{k}[_reverse]``, ``bias_hh_l{k}[_reverse]`` (4H,),
+    so a state dict moves between the two unchanged.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
+                 batch_first: bool = False, bidirectional: bool = False, peepholes: bool = False,
+                 dtype: Any = np.float32, seed: Optional[int] = None, num_threads: Optional[int] = None) -> None:
+        self._input_size = check_int("input_size", input_size, minimum=1, maximum=_MAX_SIZE)
+        self._hidden_size = check_int("hidden_size", hidden_size, minimum=1, maximum=_MAX_SIZE)
+        self._num_layers = check_int("num_layers", num_layers, minimum=1, maximum=1024)
+        self._bias = check_bool("bias", bias)
+        self._batch_first = check_bool("batch_first", batch_first)
+        self._bidirectional = check_bool("bidirectional", bidirectional)
+        self._peepholes = check_bool("peepholes", peepholes)
+        self._dtype = check_dtype("dtype", dtype)
+        seed = _check_seed(seed)
+        self.num_threads = num_threads  # validated by the setter
+
+        H, D = self._hidden_size, self.num_directions
+        core = _core.LstmLayerF32 if self._dtype == np.float32 else _core.LstmLayerF64
+        self._shapes: Dict[str, Tuple[int, ...]] = {}
+        self._dir_keys: List[List[str]] = []  # per (layer, direction): parameter names in core order
+        self._dirs = []  # core objects, index k * D + d
+        for k in range(self._num_layers):
+            n_in = self._input_size if k == 0 else D * H
+            for d in range(D):
+                sfx = f"_l{k}" + ("_reverse" if d == 1 else "")
+                keys = [f"weight_ih{sfx}", f"weight_hh{sfx}"]
+                self._shapes[keys[0]] = (4 * H, n_in)
+                self._shapes[keys[1]] = (4 * H, H)
+                if self._bias:
+                    keys += [f"bias_ih{sfx}", f"bias_hh{sfx}"]
+                    self._shapes[keys[2]] = (4 * H,)
+                    self._shapes[keys[3]] = (4 * H,)
+                if self._peepholes:
+                    for gate in ("ci", "cf", "co"):
+                        keys.append(f"weight_{gate}{sfx}")
+                        self._shapes[keys[-1]] = (H,)
+                self._dir_keys.append(keys)
+                self._dirs.append(core(n_in, H, self._bias, self._peepholes, d == 1))
+        # torch's state-dict order: per layer, per direction, ih/hh weights then biases
+        self._order = [name for keys in self._dir_keys for name in keys]
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(H)
+        self._params: Dict[str, np.ndarray] = {
+            name: np.ascontiguousarray(rng.uniform(-bound, bound, self._shapes[name]), dtype=self._dtype)
+            for name in self._order}
+        self._grads: Dict[str, np.ndarray] = {name: np.zeros(self._shapes[name], self._dtype) for name in self._order}
+        self._last: Optional[dict] = None  # what backward needs to know about the last forward
+        self.grad_hx: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+    # ---- configuration --------------------------------------------------------------------------
+    input_size = property(lambda self: self._input_size)
+    hidden_size = property(lambda self: self._hidden_size)
+    num_layers = property(lambda self: self._num_layers)
+    bias = property(lambda self: self._bias)
+    batch_first = property(lambda self: self._batch_first)
+    bidirectional = property(lambda self: self._bidirectional)
+    peepholes = property(lambda self: self._peepholes)
+    dtype = property(lambda self: self._dtype)
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self._bidirectional else 1
+
+    @property
+    def num_threads(self) -> int:
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: Optional[int]) -> None:
+        self._num_threads = _default_threads() if value is None else check_int("num_threads", value, minimum=1,
+                                                                                maximum=4096)
+
+    def __repr__(self) -> str:
+        return (f"LSTM({self._input_size}, {self._hidden_size}, num_layers={self._num_layers}, bias={self._bias}, "
+                f"batch_first={self._batch_first}, bidirectional={self._bidirectional}, "
+                f"peepholes={self._peepholes}, dtype={self._dtype.name})")
+
+    # ---- parameters -----------------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Copies of every parameter, by torch's names, in torch's order."""
+        return {name: self._params[name].copy() for name in self._order}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Validate and copy in a full state dict (NumPy arrays, or anything np.asarray accepts,
+        e.g. the CPU tensors of ``torch.nn.LSTM.state_dict()``)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"state_dict: expected a mapping of names to arrays, got {type(state_dict).__name__}")
+        missing = [k for k in self._order if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in self._shapes]
+        if missing or unexpected:
+            raise ValueError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        new = {}
+        for name in self._order:
+            value = state_dict[name]
+            if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
+                value = value.detach().cpu().numpy()
+            new[name] = as_real_array(f"state_dict[{name!r}]", value, self._dtype, self._shapes[name]).copy()
+        # New arrays, never in-place: the last forward's arrays stay valid for its backward.
+        self._params = new
+
+    @property
+    def grads(self) -> Dict[str, np.ndarray]:
+        """Gradients of the most recent backward (same keys and shapes as state_dict())."""
+        return self._grads
+
+    # ---- computation ----------------------------------------------------------------------------
+    def __call__(self, x: Any, hx: Optional[Tuple[Any, Any]] = None,
+                 lengths: Any = None) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+        return self.forward(x, hx, lengths)
+
+    def forward(self, x: Any, hx: Optional[Tuple[Any, Any]] = None,
+                lengths: Any = None) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+        """Run the layers over a sequence.
+
+        Parameters
+        ----------
+        x : array (T, I), or (T, N, I) ((N, T, I) with batch_first)
+        hx : (h_0, c_0) or None
+            Initial states, each (L*D, N, H) ((L*D, H) for unbatched x); None: zeros.
+        lengths : array (N,) of int in [0, T], or None
+            Valid steps of each sequence of a padded batch; outputs past a sequence's end are 0
+            and h_n, c_n are its state at its own last step (a packed sequence in torch).
+
+        Returns
+        -------
+        output : (T, N, D*H) ((N, T, D*H) with batch_first, (T, D*H) unbatched)
+        (h_n, c_n) : each (L*D, N, H) ((L*D, H) unbatched)
+        """
+        arr = self._as_input(x)
+        batched = arr.ndim == 3
+        if batched and self._batch_first:
+            arr = arr.transpose(1, 0, 2)
+        xs = np.ascontiguousarray(arr if batched else arr[:, None, :])  # (T, N, I)
+        T, N = xs.shape[0], xs.shape[1]
+        if T < 1 or N < 1:
+            raise ValueError(f"x: expected at least one step and one sequence, got shape {np.shape(x)}")
+        LD, H = self._num_layers * self.num_directions, self._hidden_size
+        h0 = c0 = None
+        if hx is not None:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"hx: expected a tuple (h_0, c_0) or None, got {type(hx).__name__}")
+            shape = (LD, N, H) if batched else (LD, H)
+            h0 = as_real_array("hx[0]", hx[0], self._dtype, shape).reshape(LD, N, H)
+            c0 = as_real_array("hx[1]", hx[1], self._dtype, shape).reshape(LD, N, H)
+        lens = None if lengths is None else self._as_lengths(lengths, T, N)
+
+        D = self.num_directions
+        h_n = np.empty((LD, N, H), self._dtype)
+        c_n = np.empty((LD, N, H), self._dtype)
+        inp = xs
+        for k in range(self._num_layers):
+            outs = []
+            for d in range(D):
+                j = k * D + d
+                plist = [self._params[name] for name in self._dir_keys[j]]
+                out, hn, cn = self._dirs[j].forward(plist, inp, None if h0 is None else h0[j],
+                                                    None if c0 is None else c0[j], lens, self._num_threads)
+                outs.append(out)
+                h_n[j], c_n[j] = hn, cn
+            inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)
+        self._last = {"T": T, "N": N, "batched": batched, "shape": xs.shape}
+        output = inp
+        if not batched:
+            return output[:, 0, :].copy(), (h_n[:, 0, :].copy(), c_n[:, 0, :].copy())
+        if self._batch_first:
+            output = np.ascontiguousarray(output.transpose(1, 0, 2))
+        return output, (h_n, c_n)
+
+    def backward(self, grad_output: Any, grad_h_n: Any = None, grad_c_n: Any = None, *,
+                 truncated: bool = False) -> np.ndarray:
+        """Gradients of the most recent forward; fills :attr:`grads` (overwritten) and returns grad_x.
+
+        Parameters
+        ----------
+        grad_output : array shaped like forward's output, or None (zeros)
+        grad_h_n, grad_c_n : arrays shaped like h_n, c_n, or None (zeros)
+        truncated : bool, default False
+            False: the exact gradient (backpropagation through time). True: the 1997 truncated
+            gradient of the same layers: no error flows back in time through the recurrent weights
+            W_hh or the peepholes; only the cell state path c(t-1) -> c(t) (through f) carries
+            error across steps. Errors still flow from each layer into the one below it (through
+            W_ih), and grad_h_n enters at each direction's last step. :attr:`grad_hx` then has
+            grad h_0 = 0.
+
+        Returns
+        -------
+        grad_x : array shaped like forward's x
+        """
+        truncated = check_bool("truncated", truncated)
+        if self._last is None:
+            raise RuntimeError("backward: call forward first")
+        T, N, batched = self._last["T"], self._last["N"], self._last["batched"]
+        D, H, LD = self.num_directions, self._hidden_size, self._num_layers * self.num_directions
+        if batched:
+            out_shape = (N, T, D * H) if self._batch_first else (T, N, D * H)
+            state_shape = (LD, N, H)
+        else:
+            out_shape, state_shape = (T, D * H), (LD, H)
+        g_out = None
+        if grad_output is not None:
+            g_out = as_real_array("grad_output", grad_output, self._dtype, out_shape)
+            if batched and self._batch_first:
+                g_out = g_out.transpose(1, 0, 2)
+            g_out = g_out.reshape(T, N, D * H)
+        g_hn = None if grad_h_n is None else as_real_array("grad_h_n", grad_h_n, self._dtype,
+                                                           state_shape).reshape(LD, N, H)
+        g_cn = None if grad_c_n is None else as_real_array("grad_c_n", grad_c_n, self._dtype,
+                                                           state_shape).reshape(LD, N, H)
+        grads: Dict[str, np.ndarray] = {}
+        grad_h0 = np.empty((LD, N, H), self._dtype)
+        grad_c0 = np.empty((LD, N, H), self._dtype)
+        g_above = g_out  # gradient w.r.t. the current layer's output, (T, N, D*H) or None
+        for k in reversed(range(self._num_layers)):
+            g_below = None
+            for d in range(D):
+                j = k * D + d
+                g_slice = None
+                if g_above is not None:
+                    g_slice = g_above if D == 1 else np.ascontiguousarray(g_above[:, :, d * H:(d + 1) * H])
+                gx, gh0, gc0, gw = self._dirs[j].backward(
+                    g_slice, None if g_hn is None else g_hn[j], None if g_cn is None else g_cn[j], truncated,
+                    self._num_threads)
+                grad_h0[j], grad_c0[j] = gh0, gc0
+                for name, g in zip(self._dir_keys[j], gw):
+                    grads[name] = g
+                g_below = gx if g_below is None else g_below + gx
+            g_above = g_below
+        self._grads = {name: grads[name] for name in self._order}
+        grad_x = g_above
+        if not batched:
+            self.grad_hx = (grad_h0[:, 0, :].copy(), grad_c0[:, 0, :].copy())
+            return np.ascontiguousarray(grad_x[:, 0, :])
+        self.grad_hx = (grad_h0, grad_c0)
+        if self._batch_first:
+            grad_x = np.ascontiguousarray(grad_x.transpose(1, 0, 2))
+        return grad_x
+
+    # ---- helpers --------------------------------------------------------------------------------
+    def _as_input(self, x: Any) -> np.ndarray:
+        if isinstance(x, (str, bytes)) or x is None:
+            raise TypeError(f"x: expected a real numeric array, got {type(x).__name__}")
+        try:
+            ndim = np.ndim(x)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"x: expected a real numeric array, got {exc}") from exc
+        if ndim == 2:
+            return as_real_array("x", x, self._dtype, (None, self._input_size))
+        if ndim == 3:
+            return as_real_array("x", x, self._dtype, (None, None, self._input_size))
+        layout = "(N, T, I)" if self._batch_first else "(T, N, I)"
+        raise ValueError(f"x: expected shape (T, {self._input_size}) or {layout} with I = {self._input_size}, "
+                         f"got {np.shape(x)}")
+
+    @staticmethod
+    def _as_lengths(lengths: Any, T: int, N: int) -> np.ndarray:
+        arr = np.asarray(lengths)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"lengths: expected an integer array, got dtype {arr.dtype}")
+        if arr.shape != (N,):
+            raise ValueError(f"lengths: expected shape ({N},), got {arr.shape}")
+        if arr.size and (arr.min() < 0 or arr.max() > T):
+            raise ValueError(f"lengths: expected values in [0, {T}], got min {arr.min()}, max {arr.max()}")
+        return np.ascontiguousarray(arr, dtype=np.int64)

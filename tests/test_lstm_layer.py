@@ -1,0 +1,456 @@
+"""lstmcore.LSTM (api.md §2): torch parity, finite differences, the truncated gradient against an
+independent NumPy implementation, thread-count invariance, lengths, and argument checks."""
+import numpy as np
+import pytest
+
+import lstmcore
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+def random_case(rng, L, D, batched, batch_first, T, N, I, H, dtype, with_hx, with_lengths):
+    x = rng.standard_normal((N, T, I) if batch_first else (T, N, I)) if batched else rng.standard_normal((T, I))
+    x = x.astype(dtype)
+    state = (L * D, N, H) if batched else (L * D, H)
+    hx = (rng.standard_normal(state).astype(dtype), rng.standard_normal(state).astype(dtype)) if with_hx else None
+    lengths = None
+    if with_lengths:
+        lengths = rng.integers(1, T + 1, N)
+        lengths[rng.integers(N)] = T
+    return x, hx, lengths
+
+
+def loss_weights(rng, out, h, c):
+    return (rng.standard_normal(out.shape).astype(out.dtype), rng.standard_normal(h.shape).astype(h.dtype),
+            rng.standard_normal(c.shape).astype(c.dtype))
+
+
+def run_ours(m, x, hx, lengths, go, gh, gc, truncated=False):
+    out, (h, c) = m(x, hx, lengths)
+    gx = m.backward(go, gh, gc, truncated=truncated)
+    return out, h, c, gx, {k: v.copy() for k, v in m.grads.items()}, m.grad_hx
+
+
+# ---- torch parity -------------------------------------------------------------------------------
+
+CONFIGS = []
+_rng = np.random.default_rng(20261126)
+for _k in range(28):
+    _batched = bool(_rng.random() < 0.8)
+    CONFIGS.append(dict(
+        L=int(_rng.integers(1, 4)), bidirectional=bool(_rng.random() < 0.5), batched=_batched,
+        batch_first=bool(_rng.random() < 0.5), bias=bool(_rng.random() < 0.75), with_hx=bool(_rng.random() < 0.5),
+        with_lengths=_batched and bool(_rng.random() < 0.5), T=int(_rng.integers(1, 9)), N=int(_rng.integers(1, 21)),
+        I=int(_rng.integers(1, 7)), H=int(_rng.integers(1, 9)), dtype=(np.float64, np.float32)[_k % 2], seed=_k))
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "L{L}-bi{bidirectional:d}-b{batched:d}-bf{batch_first:d}-"
+                         "bias{bias:d}-hx{with_hx:d}-len{with_lengths:d}-T{T}N{N}I{I}H{H}-{d}".format(
+                             d=np.dtype(c["dtype"]).name, **c))
+def test_torch_parity(cfg):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(cfg["seed"])
+    L, D, H, dtype = cfg["L"], 2 if cfg["bidirectional"] else 1, cfg["H"], cfg["dtype"]
+    m = lstmcore.LSTM(cfg["I"], H, L, bias=cfg["bias"], batch_first=cfg["batch_first"],
+                      bidirectional=cfg["bidirectional"], dtype=dtype, seed=cfg["seed"], num_threads=2)
+    tdtype = torch.float64 if dtype == np.float64 else torch.float32
+    t = torch.nn.LSTM(cfg["I"], H, L, bias=cfg["bias"], batch_first=cfg["batch_first"],
+                      bidirectional=cfg["bidirectional"]).to(tdtype)
+    # state dicts move both ways unchanged
+    t.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
+    m.load_state_dict(t.state_dict())
+    x, hx, lengths = random_case(rng, L, D, cfg["batched"], cfg["batch_first"], cfg["T"], cfg["N"], cfg["I"], H,
+                                 dtype, cfg["with_hx"], cfg["with_lengths"])
+    out, (h, c) = m(x, hx, lengths)
+    go, gh, gc = loss_weights(rng, out, h, c)
+    gx = m.backward(go, gh, gc)
+
+    xt = torch.tensor(x, requires_grad=True)
+    hxt = None if hx is None else tuple(torch.tensor(a, requires_grad=True) for a in hx)
+    if lengths is None:
+        ot, (ht, ct) = t(xt, hxt)
+    else:
+        packed = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first=cfg["batch_first"],
+                                                         enforce_sorted=False)
+        op, (ht, ct) = t(packed, hxt)
+        ot, _ = torch.nn.utils.rnn.pad_packed_sequence(op, batch_first=cfg["batch_first"], total_length=cfg["T"])
+    loss = (ot * torch.from_numpy(go)).sum() + (ht * torch.from_numpy(gh)).sum() + (ct * torch.from_numpy(gc)).sum()
+    loss.backward()
+
+    tol = dict(rtol=1e-9, atol=1e-9) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
+    for name, a, b in [("output", out, ot), ("h_n", h, ht), ("c_n", c, ct), ("grad_x", gx, xt.grad)]:
+        assert a.dtype == dtype and a.shape == tuple(b.shape), name
+        np.testing.assert_allclose(a, b.detach().numpy(), **tol, err_msg=name)
+    if hx is not None:
+        np.testing.assert_allclose(m.grad_hx[0], hxt[0].grad.numpy(), **tol, err_msg="grad h_0")
+        np.testing.assert_allclose(m.grad_hx[1], hxt[1].grad.numpy(), **tol, err_msg="grad c_0")
+    tgrads = dict(t.named_parameters())
+    assert list(m.grads) == list(t.state_dict())
+    for name, g in m.grads.items():
+        np.testing.assert_allclose(g, tgrads[name].grad.numpy(), **tol, err_msg=name)
+
+
+def test_initialisation_matches_torch_range_and_seed():
+    m = lstmcore.LSTM(3, 16, 2, bidirectional=True, seed=5)
+    sd = m.state_dict()
+    assert all(v.dtype == np.float32 for v in sd.values())
+    assert max(np.abs(v).max() for v in sd.values()) <= 1 / 4
+    assert min(np.abs(v).max() for v in sd.values()) > 0.2
+    again = lstmcore.LSTM(3, 16, 2, bidirectional=True, seed=5).state_dict()
+    assert all(np.array_equal(sd[k], again[k]) for k in sd)
+    torch = pytest.importorskip("torch")
+    t = torch.nn.LSTM(3, 16, 2, bidirectional=True)
+    assert {k: tuple(v.shape) for k, v in t.state_dict().items()} == {k: v.shape for k, v in sd.items()}
+    assert list(t.state_dict()) == list(sd)
+
+
+# ---- finite differences (float64, full gradient) --------------------------------------------------
+
+
+@pytest.mark.parametrize("bidirectional,peepholes,batch_first", [(True, True, False), (False, True, True),
+                                                                 (True, False, True)])
+def test_full_gradient_finite_differences(bidirectional, peepholes, batch_first):
+    rng = np.random.default_rng(3)
+    L, D, T, N, I, H = 2, 2 if bidirectional else 1, 5, 3, 3, 2
+    m = lstmcore.LSTM(I, H, L, bidirectional=bidirectional, peepholes=peepholes, batch_first=batch_first,
+                      dtype=np.float64, seed=4)
+    sd = {k: v * 2.0 for k, v in m.state_dict().items()}  # larger weights: stronger nonlinearity
+    m.load_state_dict(sd)
+    x, hx, _ = random_case(rng, L, D, True, batch_first, T, N, I, H, np.float64, True, False)
+    lengths = np.array([T, 2, 0])
+    out, (h, c) = m(x, hx, lengths)
+    go, gh, gc = loss_weights(rng, out, h, c)
+
+    def loss(params=sd, x=x, hx=hx):
+        m.load_state_dict(params)
+        o, (hh, cc) = m(x, hx, lengths)
+        return float((o * go).sum() + (hh * gh).sum() + (cc * gc).sum())
+
+    loss()
+    gx = m.backward(go, gh, gc)
+    grads = {k: v.copy() for k, v in m.grads.items()}
+    g_h0, g_c0 = (a.copy() for a in m.grad_hx)
+    eps = 1e-6
+
+    def numeric(f, arr):
+        g = np.zeros_like(arr)
+        for idx in np.ndindex(arr.shape):
+            old = arr[idx]
+            arr[idx] = old + eps
+            up = f()
+            arr[idx] = old - eps
+            down = f()
+            arr[idx] = old
+            g[idx] = (up - down) / (2 * eps)
+        return g
+
+    for name in sd:
+        p = {k: v.copy() for k, v in sd.items()}
+        np.testing.assert_allclose(grads[name], numeric(lambda: loss(params=p), p[name]), rtol=1e-6, atol=1e-8,
+                                   err_msg=name)
+    xx = x.copy()
+    np.testing.assert_allclose(gx, numeric(lambda: loss(x=xx), xx), rtol=1e-6, atol=1e-8, err_msg="grad_x")
+    h0, c0 = hx[0].copy(), hx[1].copy()
+    np.testing.assert_allclose(g_h0, numeric(lambda: loss(hx=(h0, c0)), h0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g_c0, numeric(lambda: loss(hx=(h0, c0)), c0), rtol=1e-6, atol=1e-8)
+
+
+# ---- truncated gradient vs an independent NumPy implementation ------------------------------------
+
+
+def _sig(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def np_direction(x, p, h0, c0, lens, reverse, gout, ghn, gcn, truncated):
+    """One layer direction, forward then backward, plainly, one sequence at a time."""
+    T, N, _ = x.shape
+    H = p["W_hh"].shape[1]
+    out = np.zeros((T, N, H))
+    hn, cn = np.zeros((N, H)), np.zeros((N, H))
+    gx = np.zeros_like(x)
+    gw = {k: np.zeros_like(v) for k, v in p.items()}
+    gh0, gc0 = np.zeros((N, H)), np.zeros((N, H))
+    b = p["b_ih"] + p["b_hh"] if "b_ih" in p else np.zeros(4 * H)
+    zero = np.zeros(H)
+    for n in range(N):
+        steps = list(range(lens[n]))
+        if reverse:
+            steps = steps[::-1]
+        h, c = h0[n].copy(), c0[n].copy()
+        tape = []
+        for t in steps:
+            a = p["W_ih"] @ x[t, n] + p["W_hh"] @ h + b
+            i = _sig(a[:H] + p.get("w_ci", zero) * c)
+            f = _sig(a[H:2 * H] + p.get("w_cf", zero) * c)
+            g = np.tanh(a[2 * H:3 * H])
+            c_new = f * c + i * g
+            o = _sig(a[3 * H:] + p.get("w_co", zero) * c_new)
+            h_new = o * np.tanh(c_new)
+            tape.append((t, h, c, i, f, g, o, c_new))
+            h, c = h_new, c_new
+            out[t, n] = h
+        hn[n], cn[n] = h, c
+        dh_next, dc = ghn[n].copy(), gcn[n].copy()
+        for t, hp, cp, i, f, g, o, cc in reversed(tape):
+            dh = gout[t, n] + dh_next
+            tc = np.tanh(cc)
+            dao = dh * tc * o * (1 - o)
+            dc = dc + dh * o * (1 - tc ** 2)
+            if not truncated:
+                dc = dc + dao * p.get("w_co", zero)
+            dai, daf, dag = dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g ** 2)
+            da = np.concatenate([dai, daf, dag, dao])
+            gw["W_ih"] += np.outer(da, x[t, n])
+            gw["W_hh"] += np.outer(da, hp)
+            if "b_ih" in p:
+                gw["b_ih"] += da
+                gw["b_hh"] += da
+            if "w_ci" in p:
+                gw["w_ci"] += dai * cp
+                gw["w_cf"] += daf * cp
+                gw["w_co"] += dao * cc
+            gx[t, n] = p["W_ih"].T @ da
+            dc_prev = dc * f
+            if truncated:
+                dh_next = np.zeros(H)
+            else:
+                dc_prev = dc_prev + dai * p.get("w_ci", zero) + daf * p.get("w_cf", zero)
+                dh_next = p["W_hh"].T @ da
+            dc = dc_prev
+        gh0[n], gc0[n] = dh_next, dc
+    return out, hn, cn, gx, gh0, gc0, gw
+
+
+def np_lstm(sd, L, D, bias, peepholes, x, h0, c0, lens, gout, ghn, gcn, truncated):
+    """Stacked, bidirectional network from np_direction; x (T, N, I), gout (T, N, D*H)."""
+    H = h0.shape[2]
+    inputs, grads = [], {}
+    h_n, c_n = np.zeros_like(h0), np.zeros_like(c0)
+    inp = x
+    per = {}
+    for k in range(L):
+        inputs.append(inp)
+        layer_out = []
+        for d in range(D):
+            sfx = f"_l{k}" + ("_reverse" if d else "")
+            names = {"W_ih": "weight_ih", "W_hh": "weight_hh"}
+            if bias:
+                names.update(b_ih="bias_ih", b_hh="bias_hh")
+            if peepholes:
+                names.update(w_ci="weight_ci", w_cf="weight_cf", w_co="weight_co")
+            per[(k, d)] = ({short: sd[long + sfx] for short, long in names.items()}, names, sfx)
+            T, N = inp.shape[:2]
+            res = np_direction(inp, per[(k, d)][0], h0[k * D + d], c0[k * D + d], lens, d == 1,
+                               np.zeros((T, N, H)), np.zeros((N, H)), np.zeros((N, H)), truncated)
+            layer_out.append(res[0])
+            h_n[k * D + d], c_n[k * D + d] = res[1], res[2]
+        inp = np.concatenate(layer_out, axis=2)
+    out = inp
+    g_above = gout
+    gh0, gc0 = np.zeros_like(h0), np.zeros_like(c0)
+    for k in reversed(range(L)):
+        g_below = 0
+        for d in range(D):
+            p, names, sfx = per[(k, d)]
+            _, _, _, gx, a, b, gw = np_direction(inputs[k], p, h0[k * D + d], c0[k * D + d], lens, d == 1,
+                                                 g_above[:, :, d * H:(d + 1) * H], ghn[k * D + d], gcn[k * D + d],
+                                                 truncated)
+            gh0[k * D + d], gc0[k * D + d] = a, b
+            for short, long in names.items():
+                grads[long + sfx] = gw[short]
+            g_below = g_below + gx
+        g_above = g_below
+    return out, h_n, c_n, g_above, gh0, gc0, grads
+
+
+@pytest.mark.parametrize("truncated", [True, False])
+@pytest.mark.parametrize("L,bidirectional,peepholes,bias", [(1, False, False, True), (2, True, True, True),
+                                                             (3, False, True, False), (2, True, False, True)])
+def test_against_numpy_implementation(truncated, L, bidirectional, peepholes, bias):
+    rng = np.random.default_rng(11 + L)
+    D, T, N, I, H = 2 if bidirectional else 1, 7, 5, 3, 4
+    m = lstmcore.LSTM(I, H, L, bias=bias, bidirectional=bidirectional, peepholes=peepholes, dtype=np.float64,
+                      seed=L)
+    x = rng.standard_normal((T, N, I))
+    h0, c0 = rng.standard_normal((L * D, N, H)), rng.standard_normal((L * D, N, H))
+    lens = np.array([7, 3, 0, 5, 1])
+    out, (h, c) = m(x, (h0, c0), lens)
+    go, gh, gc = loss_weights(rng, out, h, c)
+    gx = m.backward(go, gh, gc, truncated=truncated)
+    ref = np_lstm(m.state_dict(), L, D, bias, peepholes, x, h0, c0, lens, go, gh, gc, truncated)
+    for name, a, b in zip(["output", "h_n", "c_n", "grad_x", "grad_h0", "grad_c0"],
+                          (out, h, c, gx) + m.grad_hx, ref[:6]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
+    for name, g in ref[6].items():
+        np.testing.assert_allclose(m.grads[name], g, rtol=1e-10, atol=1e-12, err_msg=name)
+    if truncated:  # no error reaches h_0 through W_hh (a sequence of length 0 passes grad_h_n through)
+        assert not np.any(m.grad_hx[0][:, lens > 0])
+
+
+def test_truncated_differs_from_full_and_equals_it_for_one_step():
+    rng = np.random.default_rng(1)
+    m = lstmcore.LSTM(3, 4, dtype=np.float64, seed=1, peepholes=True)
+    x = rng.standard_normal((6, 2, 3))
+    out, _ = m(x)
+    go = rng.standard_normal(out.shape)
+    m.backward(go)
+    full = m.grads["weight_hh_l0"].copy()
+    m.backward(go, truncated=True)
+    assert not np.allclose(full, m.grads["weight_hh_l0"])
+    # one step without peepholes: nothing flows back in time, both gradients agree (h_n, c_n
+    # errors included). (With peepholes they differ: truncation also cuts c(t) -> o(t) -> h(t).)
+    m = lstmcore.LSTM(3, 4, dtype=np.float64, seed=1)
+    out, (h, c) = m(x[:1])
+    gx_full = m.backward(go[:1], h, c)
+    g_full = {k: v.copy() for k, v in m.grads.items()}
+    gx_tr = m.backward(go[:1], h, c, truncated=True)
+    np.testing.assert_array_equal(gx_full, gx_tr)
+    for k in g_full:
+        np.testing.assert_allclose(g_full[k], m.grads[k], rtol=1e-14, atol=1e-15)
+
+
+# ---- invariances --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("truncated", [False, True])
+def test_bitwise_identical_for_thread_counts(dtype, truncated):
+    rng = np.random.default_rng(7)
+    T, N, I, H = 40, 37, 9, 12  # several batch chunks, a partial one, several row blocks
+    x = rng.standard_normal((T, N, I)).astype(dtype)
+    lens = rng.integers(0, T + 1, N)
+    results = []
+    for threads in (1, 2, 3):
+        m = lstmcore.LSTM(I, H, 2, bidirectional=True, peepholes=True, dtype=dtype, seed=3, num_threads=threads)
+        out, (h, c) = m(x, None, lens)
+        g = np.random.default_rng(8)
+        go, gh, gc = loss_weights(g, out, h, c)
+        results.append(run_ours(m, x, None, lens, go, gh, gc, truncated))
+    for other in results[1:]:
+        for a, b in zip(results[0][:4], other[:4]):
+            assert np.array_equal(a, b)
+        for k in results[0][4]:
+            assert np.array_equal(results[0][4][k], other[4][k]), k
+
+
+def test_lengths_equal_each_sequence_alone():
+    rng = np.random.default_rng(9)
+    T, N, I, H, L = 9, 6, 4, 5, 2
+    m = lstmcore.LSTM(I, H, L, bidirectional=True, peepholes=True, dtype=np.float64, seed=2)
+    x = rng.standard_normal((T, N, I))
+    hx = (rng.standard_normal((2 * L, N, H)), rng.standard_normal((2 * L, N, H)))
+    lens = np.array([9, 1, 4, 0, 7, 9])
+    out, (h, c) = m(x, hx, lens)
+    go, gh, gc = loss_weights(rng, out, h, c)
+    gx = m.backward(go, gh, gc)
+    total = {k: v.copy() for k, v in m.grads.items()}
+    summed = {k: np.zeros_like(v) for k, v in total.items()}
+    for n in range(N):
+        ln = lens[n]
+        assert not np.any(out[ln:, n]) and not np.any(gx[ln:, n])
+        if ln == 0:
+            np.testing.assert_array_equal(h[:, n], hx[0][:, n])
+            np.testing.assert_array_equal(c[:, n], hx[1][:, n])
+            continue
+        o1, (h1, c1) = m(x[:ln, n], (hx[0][:, n], hx[1][:, n]))  # unbatched
+        g1 = m.backward(go[:ln, n], gh[:, n], gc[:, n])
+        for a, b in [(out[:ln, n], o1), (h[:, n], h1), (c[:, n], c1), (gx[:ln, n], g1)]:
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+        for k in summed:
+            summed[k] += m.grads[k]
+    for k in total:
+        np.testing.assert_allclose(total[k], summed[k], rtol=1e-11, atol=1e-13, err_msg=k)
+
+
+def test_state_dict_round_trip_and_copies():
+    m = lstmcore.LSTM(3, 4, 2, bidirectional=True, peepholes=True, dtype=np.float64, seed=1)
+    sd = m.state_dict()
+    assert "weight_ci_l1_reverse" in sd and sd["weight_co_l0"].shape == (4,)
+    sd["weight_ih_l0"][:] = 0  # a copy: the layer is unchanged
+    assert np.any(m.state_dict()["weight_ih_l0"])
+    m2 = lstmcore.LSTM(3, 4, 2, bidirectional=True, peepholes=True, dtype=np.float64, seed=2)
+    m2.load_state_dict(m.state_dict())
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    assert np.array_equal(m(x)[0], m2(x)[0])
+    assert set(m.grads) == set(sd) and all(m.grads[k].shape == sd[k].shape for k in sd)
+
+
+def test_backward_uses_the_weights_of_its_forward():
+    m = lstmcore.LSTM(2, 3, dtype=np.float64, seed=1)
+    x = np.random.default_rng(0).standard_normal((4, 2))
+    out, _ = m(x)
+    ref = m.backward(np.ones_like(out))
+    m.load_state_dict({k: v + 1 for k, v in m.state_dict().items()})
+    m(x)
+    m.load_state_dict({k: v - 1 for k, v in m.state_dict().items()})
+    # backward applies to the most recent forward (run with the +1 weights)
+    assert not np.allclose(m.backward(np.ones_like(out)), ref)
+
+
+# ---- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs,exc,name", [
+    (dict(input_size=0), ValueError, "input_size"), (dict(input_size=2.0), TypeError, "input_size"),
+    (dict(hidden_size=-1), ValueError, "hidden_size"), (dict(hidden_size=True), TypeError, "hidden_size"),
+    (dict(num_layers=0), ValueError, "num_layers"), (dict(bias=1), TypeError, "bias"),
+    (dict(batch_first="yes"), TypeError, "batch_first"), (dict(bidirectional=None), TypeError, "bidirectional"),
+    (dict(peepholes=0), TypeError, "peepholes"), (dict(dtype=np.int32), ValueError, "dtype"),
+    (dict(dtype="nonsense"), TypeError, "dtype"), (dict(seed=-1), ValueError, "seed"),
+    (dict(seed=1.5), TypeError, "seed"), (dict(num_threads=0), ValueError, "num_threads"),
+    (dict(num_threads="2"), TypeError, "num_threads"),
+])
+def test_bad_constructor_arguments(kwargs, exc, name):
+    args = dict(input_size=2, hidden_size=3)
+    args.update(kwargs)
+    with pytest.raises(exc, match=name):
+        lstmcore.LSTM(**args)
+
+
+def test_bad_call_arguments():
+    m = lstmcore.LSTM(2, 3, 2, bidirectional=True, dtype=np.float64, seed=0)
+    x = np.zeros((4, 5, 2))
+    with pytest.raises(RuntimeError, match="forward"):
+        m.backward(np.zeros((4, 5, 6)))
+    bad_forward = [
+        (dict(x=np.zeros((4, 5, 3))), ValueError, "x"), (dict(x=np.zeros((4,))), ValueError, "x"),
+        (dict(x=np.zeros((1, 2, 3, 2))), ValueError, "x"), (dict(x="abc"), TypeError, "x"),
+        (dict(x=np.zeros((0, 5, 2))), ValueError, "x"), (dict(x=np.full((4, 5, 2), np.nan)), ValueError, "x"),
+        (dict(x=np.zeros((4, 5, 2), dtype=complex)), TypeError, "x"),
+        (dict(hx=np.zeros((4, 5, 3))), TypeError, "hx"),
+        (dict(hx=(np.zeros((4, 5, 3)), np.zeros((4, 5, 2)))), ValueError, r"hx\[1\]"),
+        (dict(hx=(np.zeros((2, 5, 3)), np.zeros((4, 5, 3)))), ValueError, r"hx\[0\]"),
+        (dict(lengths=np.array([1.0] * 5)), TypeError, "lengths"),
+        (dict(lengths=np.array([1] * 4)), ValueError, "lengths"),
+        (dict(lengths=np.array([1, 2, 3, 4, 5])), ValueError, "lengths"),
+        (dict(lengths=np.array([-1, 2, 3, 4, 4])), ValueError, "lengths"),
+    ]
+    for kwargs, exc, name in bad_forward:
+        args = dict(x=x)
+        args.update(kwargs)
+        with pytest.raises(exc, match=name):
+            m(**args)
+    out, (h, c) = m(x)
+    for kwargs, exc, name in [
+        (dict(grad_output=np.zeros((4, 5, 3))), ValueError, "grad_output"),
+        (dict(grad_output=out, grad_h_n=np.zeros((4, 5))), ValueError, "grad_h_n"),
+        (dict(grad_output=out, grad_c_n=np.zeros((4, 5, 3, 1))), ValueError, "grad_c_n"),
+        (dict(grad_output=np.full(out.shape, np.inf)), ValueError, "grad_output"),
+        (dict(grad_output=out, truncated="no"), TypeError, "truncated"),
+    ]:
+        with pytest.raises(exc, match=name):
+            m.backward(**kwargs)
+    sd = m.state_dict()
+    for d, exc, name in [
+        ({k: v for k, v in sd.items() if k != "bias_hh_l1"}, ValueError, "bias_hh_l1"),
+        (dict(sd, extra=np.zeros(3)), ValueError, "extra"),
+        (dict(sd, weight_ih_l1=np.zeros((12, 3))), ValueError, "weight_ih_l1"),
+        (dict(sd, weight_hh_l0=np.full((12, 3), np.nan)), ValueError, "weight_hh_l0"),
+        ([1, 2], TypeError, "state_dict"),
+    ]:
+        with pytest.raises(exc, match=name):
+            m.load_state_dict(d)
+    m.load_state_dict(sd)
+    with pytest.raises(ValueError, match="num_threads"):
+        m.num_threads = 0
