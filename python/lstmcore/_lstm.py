@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from . import _core
+from ._io import load_model, save_model
 from ._validation import as_real_array, check_bool, check_dtype, check_int
 
 _MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
@@ -171,6 +172,63 @@ class LSTM:
     def grads(self) -> Dict[str, np.ndarray]:
         """Gradients of the most recent backward (same keys and shapes as state_dict())."""
         return self._grads
+
+    # ---- persistence and torch interop ----------------------------------------------------------
+    def _config(self) -> Dict[str, Any]:
+        return dict(input_size=self._input_size, hidden_size=self._hidden_size, num_layers=self._num_layers,
+                    bias=self._bias, batch_first=self._batch_first, bidirectional=self._bidirectional,
+                    peepholes=self._peepholes, dtype=self._dtype.name)
+
+    def save(self, path: Any) -> None:
+        """Write the configuration and parameters to `path` (.npz, no pickle, format version and
+        checksum; see :func:`LSTM.load`). The round trip is exact."""
+        save_model(path, "LSTM", self._config(), self._params)
+
+    @classmethod
+    def load(cls, path: Any, *, num_threads: Optional[int] = None) -> "LSTM":
+        """Read a layer written by :meth:`save`. Truncated, corrupted, foreign, version-mismatched
+        or pickle-bearing files raise ValueError; nothing in a file is ever executed."""
+        config, arrays = load_model(path, "LSTM")
+        try:
+            layer = cls(**config, num_threads=num_threads)
+        except TypeError as exc:
+            raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
+        layer.load_state_dict(arrays)
+        return layer
+
+    @classmethod
+    def from_torch(cls, module: Any, *, num_threads: Optional[int] = None) -> "LSTM":
+        """A layer with the configuration, dtype and parameters of a ``torch.nn.LSTM``.
+
+        The module's dropout (applied by torch only in training mode, between layers) has no
+        counterpart here; ``proj_size`` must be 0.
+        """
+        import torch
+
+        if not isinstance(module, torch.nn.LSTM):
+            raise TypeError(f"module: expected a torch.nn.LSTM, got {type(module).__name__}")
+        if getattr(module, "proj_size", 0):
+            raise ValueError(f"module: proj_size={module.proj_size} is not supported (expected 0)")
+        dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(module.weight_ih_l0.dtype)
+        if dtype is None:
+            raise ValueError(f"module: expected float32 or float64 parameters, got {module.weight_ih_l0.dtype}")
+        layer = cls(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
+                    batch_first=module.batch_first, bidirectional=module.bidirectional, dtype=dtype,
+                    num_threads=num_threads)
+        layer.load_state_dict(module.state_dict())
+        return layer
+
+    def to_torch(self) -> Any:
+        """A ``torch.nn.LSTM`` (CPU) with this layer's configuration, dtype and parameters."""
+        import torch
+
+        if self._peepholes:
+            raise ValueError("peepholes: torch.nn.LSTM has no peephole connections; this layer has them")
+        module = torch.nn.LSTM(self._input_size, self._hidden_size, self._num_layers, bias=self._bias,
+                               batch_first=self._batch_first, bidirectional=self._bidirectional,
+                               dtype=torch.float32 if self._dtype == np.float32 else torch.float64)
+        module.load_state_dict({name: torch.from_numpy(a.copy()) for name, a in self._params.items()})
+        return module
 
     # ---- computation ----------------------------------------------------------------------------
     def __call__(self, x: Any, hx: Optional[Tuple[Any, Any]] = None,

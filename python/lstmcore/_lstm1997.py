@@ -1,11 +1,13 @@
 """lstmcore.LSTM1997: the 1997 network and its online learning rule (api.md §1)."""
 from __future__ import annotations
 
+import os
 from typing import Any, Collection, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from . import _core
+from ._io import load_model, save_model
 from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int,
                           check_real)
 
@@ -213,6 +215,26 @@ class LSTM1997:
                    for name, shape in self._shapes.items()}
         for name, arr in checked.items():
             self._net.set_param(name, arr)
+
+    # ---- persistence -------------------------------------------------------------------------
+    def save(self, path: Any) -> None:
+        """Write the configuration and weights to `path` (.npz, no pickle, format version and
+        checksum; see :meth:`LSTM1997.load`). The round trip is exact."""
+        config = dict(n_in=self.n_in, n_out=self.n_out, blocks=self.blocks, cells_per_block=self.cells_per_block,
+                      dtype=self._dtype.name, **self._options)
+        save_model(path, "LSTM1997", config, self.get_weights())
+
+    @classmethod
+    def load(cls, path: Any) -> "LSTM1997":
+        """Read a network written by :meth:`save`. Truncated, corrupted, foreign,
+        version-mismatched or pickle-bearing files raise ValueError; nothing in a file is executed."""
+        config, arrays = load_model(path, "LSTM1997")
+        try:
+            net = cls(**config, seed=0)
+        except TypeError as exc:
+            raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
+        net.set_weights(arrays)
+        return net
 
     # ---- computation -------------------------------------------------------------------------
     def _x(self, x: Any) -> np.ndarray:
