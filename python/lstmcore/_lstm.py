@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _core
 from ._io import load_model, save_model
-from ._validation import as_real_array, check_bool, check_dtype, check_int
+from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys
 
 _MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
 
@@ -155,10 +155,7 @@ class LSTM:
         e.g. the CPU tensors of ``torch.nn.LSTM.state_dict()``)."""
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict: expected a mapping of names to arrays, got {type(state_dict).__name__}")
-        missing = [k for k in self._order if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in self._shapes]
-        if missing or unexpected:
-            raise ValueError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        check_keys("state_dict", state_dict, self._order)
         new = {}
         for name in self._order:
             value = state_dict[name]

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _core
 from ._io import load_model, save_model
-from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int,
+from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
                           check_real)
 
 _RECURRENT = {"cells+gates": _core.Recurrence.cells_and_gates, "cells": _core.Recurrence.cells,
@@ -207,10 +207,7 @@ class LSTM1997:
         """
         if not isinstance(weights, Mapping):
             raise TypeError(f"weights: expected a mapping of name -> array, got {type(weights).__name__}")
-        missing = [k for k in self._shapes if k not in weights]
-        extra = [k for k in weights if k not in self._shapes]
-        if missing or extra:
-            raise ValueError(f"weights: expected keys {list(self._shapes)}; missing {missing}, unexpected {extra}")
+        check_keys("weights", weights, self._shapes)
         checked = {name: as_real_array(f"weights[{name!r}]", weights[name], self._dtype, shape)
                    for name, shape in self._shapes.items()}
         for name, arr in checked.items():

@@ -58,6 +58,14 @@ def check_dtype(name: str, value: Any) -> np.dtype:
     return dt
 
 
+def check_keys(name: str, given: Collection[str], expected: Collection[str]) -> None:
+    """`given` must hold exactly the names in `expected` (a state dict, a weights mapping)."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    if missing or unexpected:
+        raise ValueError(f"{name}: expected keys {list(expected)}; missing {missing}, unexpected {unexpected}")
+
+
 def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finite: bool = True) -> np.ndarray:
     """Convert once to a C-contiguous array of `dtype` with exactly `shape`.
 

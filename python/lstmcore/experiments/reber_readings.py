@@ -39,10 +39,6 @@ READINGS: Dict[str, tuple] = {
 }
 
 
-def _key(config: Dict[str, Any]) -> str:
-    return json.dumps({k: config[k] for k in sorted(config) if k not in ("data_seed", "init_seed")}, sort_keys=True)
-
-
 def _end_torn_line(path: str) -> None:
     """A run killed mid-write leaves a last line without newline: end it, so that appended records
     stay on lines of their own (the torn line itself is skipped, with a warning, when read)."""
@@ -55,16 +51,7 @@ def _end_torn_line(path: str) -> None:
 
 def run(readings: List[str], *, max_sequences: int, data_seeds, init_seeds, jobs: int, results_path: str,
         blocks: int = 3, cells_per_block: int = 2, lr: float = 0.5) -> Dict[str, List[Dict[str, Any]]]:
-    done: Dict[tuple, Dict[str, Any]] = {}
-    if os.path.exists(results_path):
-        with open(results_path) as f:
-            for line in f:
-                try:
-                    r = json.loads(line)
-                except json.JSONDecodeError:
-                    print(f"warning: ignoring a torn line in {results_path}", file=sys.stderr)
-                    continue
-                done[(r["reading"], _key(r["config"]), r["config"]["data_seed"], r["config"]["init_seed"])] = r
+    done = load(results_path) if os.path.exists(results_path) else []
     os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
     out: Dict[str, List[Dict[str, Any]]] = {}
     _end_torn_line(results_path)
@@ -74,20 +61,12 @@ def run(readings: List[str], *, max_sequences: int, data_seeds, init_seeds, jobs
                           max_sequences=max_sequences)
             if kwargs.get("input_gate_bias") is not None:  # -1, -2, ... one per block
                 kwargs["input_gate_bias"] = [-float(j + 1) for j in range(blocks)]
-            results = []
-            todo_d, todo_i = [], []
-            for d in data_seeds:
-                for i in init_seeds:
-                    probe = dict(kwargs)
-                    hit = [r for (rd, _k, dd, ii), r in done.items()
-                           if rd == name and dd == d and ii == i and all(r["config"].get(k) == v for k, v in probe.items())]
-                    if hit:
-                        results.append(hit[0])
-                    else:
-                        todo_d.append(d)
-                        todo_i.append(i)
+            # finished trials of this reading and these settings are kept, the rest run
+            finished = {(r["config"]["data_seed"], r["config"]["init_seed"]): r for r in done
+                        if r["reading"] == name and all(r["config"].get(k) == v for k, v in kwargs.items())}
+            results = [finished[(d, i)] for d in data_seeds for i in init_seeds if (d, i) in finished]
+            pairs = [(d, i) for d in data_seeds for i in init_seeds if (d, i) not in finished]
             t0 = time.time()
-            pairs = sorted(set(zip(todo_d, todo_i)))
 
             def save(r, name=name):
                 r = dict(r, reading=name)
