@@ -376,16 +376,18 @@ def test_state_dict_round_trip_and_copies():
     assert set(m.grads) == set(sd) and all(m.grads[k].shape == sd[k].shape for k in sd)
 
 
-def test_backward_uses_the_weights_of_its_forward():
+def test_backward_refuses_a_forward_of_replaced_parameters():
     m = lstmcore.LSTM(2, 3, dtype=np.float64, seed=1)
     x = np.random.default_rng(0).standard_normal((4, 2))
     out, _ = m(x)
-    ref = m.backward(np.ones_like(out))
+    live = m.parameters()["weight_hh_l0"]
     m.load_state_dict({k: v + 1 for k, v in m.state_dict().items()})
-    m(x)
-    m.load_state_dict({k: v - 1 for k, v in m.state_dict().items()})
-    # backward applies to the most recent forward (run with the +1 weights)
-    assert not np.allclose(m.backward(np.ones_like(out)), ref)
+    assert m.parameters()["weight_hh_l0"] is live  # loaded in place: parameter views stay bound
+    with pytest.raises(RuntimeError, match="load_state_dict"):
+        m.backward(np.ones_like(out))
+    out2, _ = m(x)
+    assert not np.allclose(out2, out)
+    assert m.backward(np.ones_like(out2)).shape == x.shape
 
 
 # ---- bad input ----------------------------------------------------------------------------------

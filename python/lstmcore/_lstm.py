@@ -115,6 +115,7 @@ class LSTM:
             for name in self._order}
         self._grads: Dict[str, np.ndarray] = {name: np.zeros(self._shapes[name], self._dtype) for name in self._order}
         self._last: Optional[dict] = None  # what backward needs to know about the last forward
+        self._version = 0  # bumped by load_state_dict: a backward refuses a forward of older parameters
         self.grad_hx: Optional[Tuple[np.ndarray, np.ndarray]] = None
 
     # ---- configuration --------------------------------------------------------------------------
@@ -162,8 +163,17 @@ class LSTM:
             if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
                 value = value.detach().cpu().numpy()
             new[name] = as_real_array(f"state_dict[{name!r}]", value, self._dtype, self._shapes[name]).copy()
-        # New arrays, never in-place: the last forward's arrays stay valid for its backward.
-        self._params = new
+        # Copied into the live arrays (so parameters() views, optimizers and streams stay bound to
+        # them); the last forward can no longer be differentiated.
+        for name in self._order:
+            np.copyto(self._params[name], new[name])
+        self._version += 1
+
+    def parameters(self) -> Dict[str, np.ndarray]:
+        """The live parameter arrays, by torch's names (not copies): optimizers update them in place,
+        e.g. ``lstmcore.optim.Adam(lstm.parameters())``. Change them between a forward and its
+        backward and the backward differentiates the changed parameters."""
+        return self._params
 
     @property
     def grads(self) -> Dict[str, np.ndarray]:
@@ -282,7 +292,7 @@ class LSTM:
                 outs.append(out)
                 h_n[j], c_n[j] = hn, cn
             inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)
-        self._last = {"T": T, "N": N, "batched": batched, "shape": xs.shape}
+        self._last = {"T": T, "N": N, "batched": batched, "shape": xs.shape, "version": self._version}
         output = inp
         if not batched:
             return output[:, 0, :].copy(), (h_n[:, 0, :].copy(), c_n[:, 0, :].copy())
@@ -313,6 +323,8 @@ class LSTM:
         truncated = check_bool("truncated", truncated)
         if self._last is None:
             raise RuntimeError("backward: call forward first")
+        if self._last["version"] != self._version:
+            raise RuntimeError("backward: load_state_dict was called after the last forward; call forward again")
         T, N, batched = self._last["T"], self._last["N"], self._last["batched"]
         D, H, LD = self.num_directions, self._hidden_size, self._num_layers * self.num_directions
         if batched:
