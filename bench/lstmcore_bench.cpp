@@ -1,6 +1,7 @@
 // lstmcore_bench: standalone benchmarks of the C++ core.
 //
 //   lstmcore_bench rtrl [--net exp1|exp4|exp6b|all] [--steps N] [--repeats R] [--dtype f64|f32]
+//   lstmcore_bench fwd|fwdbwd ...   (the torch-style layer; see layer_modes.cpp)
 //
 // Mode `rtrl`: online truncated-RTRL training speed, the 1997 paper's learning rule: train_sequence
 // with update="step" (w -= lr g(t) after every step), mask all true, sequences of 100 steps, on the
@@ -305,6 +306,9 @@ int usage(const char* msg) {
   if (msg) std::fprintf(stderr, "lstmcore_bench: %s\n", msg);
   std::fprintf(stderr,
                "usage: lstmcore_bench rtrl [--net exp1|exp4|exp6b|all] [--steps N] [--repeats R] [--dtype f64|f32]\n"
+               "       lstmcore_bench fwd|fwdbwd [--I 64] [--H 128] [--N 32] [--T 100] [--threads 2] [--dtype f32|f64]\n"
+               "                                 [--repeats 15] [--truncated]\n"
+               "  fwd, fwdbwd   the torch-style batched layer: forward, forward+backward (verified vs the naive kernel)\n"
                "  rtrl   online truncated-RTRL training steps per second on the 1997 paper's nets\n"
                "         defaults: --net all --steps 200000 --repeats 7 --dtype f64\n");
   return 2;
@@ -369,10 +373,13 @@ int run_rtrl(int argc, char** argv) {
 
 }  // namespace
 
+int run_layer_mode(const std::string& mode, int argc, char** argv);  // layer_modes.cpp
+
 int main(int argc, char** argv) {
   if (argc < 2) return usage("missing mode");
   const std::string mode = argv[1];
   if (mode == "rtrl") return run_rtrl(argc - 2, argv + 2);
+  if (mode == "fwd" || mode == "fwdbwd") return run_layer_mode(mode, argc - 2, argv + 2);
   if (mode == "-h" || mode == "--help") return usage(nullptr), 0;
   return usage(("unknown mode '" + mode + "'").c_str());
 }

@@ -2,6 +2,8 @@
 // gradient. The maths is in lstm_layer.hpp; each line below carries its formula.
 #include "lstmcore/lstm_layer.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -11,11 +13,6 @@ namespace lstmcore {
 namespace {
 
 using Index = Eigen::Index;
-
-// Rows of the hoisted GEMMs (input projection, grad_x) per parallel block, and gate rows of the
-// weight-gradient GEMMs per block: fixed sizes, so the result does not depend on the threads.
-constexpr Index kRowBlock = 256;
-constexpr Index kGateBlock = 256;
 
 template <typename Scalar>
 using RowMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -35,38 +32,48 @@ void check_params(const LstmLayerDims& d, const LstmLayerParams<Scalar>& p) {
 
 int threads(int num_threads) { return std::max(1, num_threads); }
 
-// The per-step GEMM with a fixed left factor, packed once per call instead of once per step
-// (a plain Eigen product re-packs W_hh at every step, ~25 % of the forward time, and allocates
-// its packing buffers on the heap once they exceed EIGEN_STACK_ALLOCATION_LIMIT):
-//   R[M, n] += L[M, K] * B[K, n]       (column-major view; n <= max_cols)
-// L: LhsOrder storage with stride lstride; B column-major with stride K; R column-major, stride M.
-// All buffers are allocated by the constructor: add() never allocates.
+// ---- GEMM building blocks on Eigen's packed kernels ----------------------------------------------
+// A plain Eigen product re-packs its operands at every call and allocates its packing buffers on
+// the heap; inside the time loops we pack the weight matrices once per call and keep the buffers.
+// All products below are in column-major terms:  R[M, n] += L[M, K] * B[K, n].
+
+template <typename Scalar>
+using Traits = Eigen::internal::gebp_traits<Scalar, Scalar>;
+template <typename Scalar>
+using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;  // aligned buffer
+
+// L (storage LhsOrder, leading dimension ldl) packed into `out` [M*K] for gebp.
 template <typename Scalar, int LhsOrder>
-class PackedGemm {
-  using Traits = Eigen::internal::gebp_traits<Scalar, Scalar>;
-  using LhsMapper = Eigen::internal::const_blas_data_mapper<Scalar, Index, LhsOrder>;
-  using RhsMapper = Eigen::internal::const_blas_data_mapper<Scalar, Index, Eigen::ColMajor>;
+void pack_lhs(const Scalar* L, Index ldl, Index M, Index K, Scalar* out) {
+  using Mapper = Eigen::internal::const_blas_data_mapper<Scalar, Index, LhsOrder>;
+  Eigen::internal::gemm_pack_lhs<Scalar, Index, Mapper, Traits<Scalar>::mr, Traits<Scalar>::LhsProgress,
+                                 typename Traits<Scalar>::LhsPacket4Packing, LhsOrder>
+      pack;
+  pack(out, Mapper(L, ldl), K, M);
+}
+
+// R (column-major, leading dimension ldr) += packedL[M, K] * B[K, n]; B has storage RhsOrder with
+// leading dimension ldb; rhs_buf holds at least K*n scalars.
+template <typename Scalar, int RhsOrder>
+void gemm_add(const Scalar* packedL, Index M, Index K, const Scalar* B, Index ldb, Index n, Scalar* R, Index ldr,
+              Scalar* rhs_buf) {
+  if (M == 0 || n == 0 || K == 0) return;
+  using RhsMapper = Eigen::internal::const_blas_data_mapper<Scalar, Index, RhsOrder>;
   using ResMapper = Eigen::internal::blas_data_mapper<Scalar, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  Eigen::internal::gemm_pack_rhs<Scalar, Index, RhsMapper, Traits<Scalar>::nr, RhsOrder> pack;
+  pack(rhs_buf, RhsMapper(B, ldb), K, n);
+  Eigen::internal::gebp_kernel<Scalar, Scalar, Index, ResMapper, Traits<Scalar>::mr, Traits<Scalar>::nr, false, false>
+      gebp;
+  gebp(ResMapper(R, ldr), packedL, rhs_buf, M, K, n, Scalar(1));
+}
 
- public:
-  PackedGemm(const Scalar* L, Index lstride, Index M, Index K, Index max_cols)
-      : M_(M), K_(K), blockA_(M * K), blockB_(K * max_cols) {
-    Eigen::internal::gemm_pack_lhs<Scalar, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
-                                   typename Traits::LhsPacket4Packing, LhsOrder>
-        pack;
-    pack(blockA_.data(), LhsMapper(L, lstride), K, M);
-  }
-  void add(const Scalar* B, Index n, Scalar* R) {
-    Eigen::internal::gemm_pack_rhs<Scalar, Index, RhsMapper, Traits::nr, Eigen::ColMajor> pack;
-    pack(blockB_.data(), RhsMapper(B, K_), K_, n);
-    Eigen::internal::gebp_kernel<Scalar, Scalar, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
-    gebp(ResMapper(R, M_), blockA_.data(), blockB_.data(), M_, K_, n, Scalar(1));
-  }
+// Rows of the input-projection GEMM per parallel block, rows of grad_x per block, gate rows of the
+// weight-gradient GEMM per block: fixed sizes, so results do not depend on the thread count.
+constexpr Index kInputRows = 128;
+constexpr Index kGradXRows = 64;
+constexpr Index kGateRows = 128;
 
- private:
-  Index M_, K_;
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> blockA_, blockB_;  // aligned packing buffers
-};
+Index chunks_of(Index N) { return (N + Index(kLstmBatchChunk) - 1) / Index(kLstmBatchChunk); }
 
 }  // namespace
 
@@ -100,31 +107,36 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   cache.N = N;
   cache.x = Eigen::Map<const RM>(x, TN, I);  // x: [T*N, I]
   cache.gates.resize(TN, G);                 // [T*N, 4H]
-  cache.h_prev.resize(TN, H);
-  cache.c_prev.resize(TN, H);
-  cache.c.resize(TN, H);
-  cache.tanh_c.resize(TN, H);
+  cache.c.resize(TN, H);                     // [T*N, H]
+  if (h0) cache.h0 = Eigen::Map<const RM>(h0, Nn, H); else cache.h0.setZero(Nn, H);
+  if (c0) cache.c0 = Eigen::Map<const RM>(c0, Nn, H); else cache.c0.setZero(Nn, H);
 
-  Eigen::Map<const RM> W_ih(p.W_ih, G, I);  // [4H, I]
-  Eigen::Matrix<Scalar, 1, Eigen::Dynamic> b = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>::Zero(G);
   // b = b_ih + b_hh   [4H]
+  Eigen::Matrix<Scalar, 1, Eigen::Dynamic> b = Eigen::Matrix<Scalar, 1, Eigen::Dynamic>::Zero(G);
   if (dims.bias)
     b = Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(p.b_ih, G) +
         Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(p.b_hh, G);
+  // W_ih [4H, I] and W_hh [4H, H], packed once for all steps and threads (read-only below).
+  Vec<Scalar> W_ih_packed(G * I), W_hh_packed(G * H);
+  pack_lhs<Scalar, Eigen::RowMajor>(p.W_ih, I, G, I, W_ih_packed.data());
+  pack_lhs<Scalar, Eigen::RowMajor>(p.W_hh, H, G, H, W_hh_packed.data());
   const std::int64_t* len = cache.lengths.empty() ? nullptr : cache.lengths.data();
-  const Index n_row_blocks = (TN + kRowBlock - 1) / kRowBlock;
-  const Index n_chunks = (Nn + Index(kLstmBatchChunk) - 1) / Index(kLstmBatchChunk);
+  const Index n_row_blocks = (TN + kInputRows - 1) / kInputRows;
+  const Index n_chunks = chunks_of(Nn);
   RM& A_all = cache.gates;
 
 #pragma omp parallel num_threads(nt)
   {
+    Vec<Scalar> rhs_buf(std::max(I * kInputRows, H * Index(kLstmBatchChunk)));  // per-thread packing buffer
     // Hoisted input projection, one GEMM over all T*N rows (in fixed row blocks):
     // a(t) = x(t) W_ih^T + (b_ih + b_hh)            [T*N, 4H]
 #pragma omp for schedule(static)
     for (Index blk = 0; blk < n_row_blocks; ++blk) {
-      const Index r0 = blk * kRowBlock, nr = std::min(kRowBlock, TN - r0);
-      A_all.middleRows(r0, nr).noalias() = cache.x.middleRows(r0, nr) * W_ih.transpose();
-      A_all.middleRows(r0, nr).rowwise() += b;
+      const Index r0 = blk * kInputRows, nr = std::min(kInputRows, TN - r0);
+      A_all.middleRows(r0, nr).rowwise() = b;
+      // a^T[4H, nr] += W_ih[4H, I] x^T[I, nr]
+      gemm_add<Scalar, Eigen::ColMajor>(W_ih_packed.data(), G, I, &cache.x(r0, 0), I, nr, &A_all(r0, 0), G,
+                                        rhs_buf.data());
     }
     // (implicit barrier) Time loop: each chunk of the batch is independent across all steps.
 #pragma omp for schedule(static)
@@ -132,32 +144,26 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
       const Index n0 = ch * Index(kLstmBatchChunk), nb = std::min(Index(kLstmBatchChunk), Nn - n0);
       // carried state of this chunk lives in h_n, c_n: [nb, H]
       Eigen::Map<RM> hs(h_n + n0 * H, nb, H), cs(c_n + n0 * H, nb, H);
-      if (h0) hs = Eigen::Map<const RM>(h0 + n0 * H, nb, H); else hs.setZero();
-      if (c0) cs = Eigen::Map<const RM>(c0 + n0 * H, nb, H); else cs.setZero();
-      // a^T[4H, nb] += W_hh[4H, H] h^T[H, nb]    (row-major a, h seen column-major)
-      PackedGemm<Scalar, Eigen::RowMajor> gemm(p.W_hh, H, G, H, nb);
+      hs = cache.h0.middleRows(n0, nb);
+      cs = cache.c0.middleRows(n0, nb);
       for (std::size_t s = 0; s < T; ++s) {
         const std::size_t t = dims.reverse ? T - 1 - s : s;
         const Index row0 = Index(t) * Nn + n0;
         auto A = A_all.middleRows(row0, nb);  // [nb, 4H]
-        cache.h_prev.middleRows(row0, nb) = hs;
-        cache.c_prev.middleRows(row0, nb) = cs;
-        // a += h(t-1) W_hh^T                        [nb, H] x [H, 4H]
-        gemm.add(hs.data(), nb, A.data());
+        // a += h(t-1) W_hh^T:   a^T[4H, nb] += W_hh[4H, H] h^T[H, nb]
+        gemm_add<Scalar, Eigen::ColMajor>(W_hh_packed.data(), G, H, hs.data(), H, nb, A.data(), G, rhs_buf.data());
         for (Index r = 0; r < nb; ++r) {
           const Index row = row0 + r;
           Scalar* o_row = out + row * H;
           if (len && std::int64_t(t) >= len[n0 + r]) {
             // past the end: state unchanged, output 0
             std::fill(o_row, o_row + H, Scalar(0));
-            cache.c.row(row) = cs.row(r);
-            cache.tanh_c.row(row).setZero();
             continue;
           }
           Scalar* a = &A(r, 0);
           ArrayMap<Scalar> ai(a, H), af(a + H, H), ag(a + 2 * H, H), ao(a + 3 * H, H);
-          ConstArrayMap<Scalar> cp(&cache.c_prev(row, 0), H);  // c(t-1)   [H]
-          ArrayMap<Scalar> c(&cache.c(row, 0), H), tc(&cache.tanh_c(row, 0), H);
+          ArrayMap<Scalar> cp(&cs(r, 0), H);  // c(t-1), then c(t)   [H]
+          ArrayMap<Scalar> h(o_row, H);
           if (dims.peepholes) {
             // a_i += w_ci * c(t-1);  a_f += w_cf * c(t-1)
             ai += ConstArrayMap<Scalar>(p.w_ci, H) * cp;
@@ -168,16 +174,15 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
           af = af.logistic();
           ag = ag.tanh();
           // c = f * c(t-1) + i * g
-          c = af * cp + ai * ag;
+          cp = af * cp + ai * ag;
+          ArrayMap<Scalar>(&cache.c(row, 0), H) = cp;
           // a_o += w_co * c(t)
-          if (dims.peepholes) ao += ConstArrayMap<Scalar>(p.w_co, H) * c;
+          if (dims.peepholes) ao += ConstArrayMap<Scalar>(p.w_co, H) * cp;
           // o = sigmoid(a_o)
           ao = ao.logistic();
           // h = o * tanh(c)
-          tc = c.tanh();
-          ArrayMap<Scalar>(o_row, H) = ao * tc;
-          cs.row(r) = c.matrix().transpose();
-          hs.row(r) = ArrayMap<Scalar>(o_row, H).matrix().transpose();
+          h = ao * cp.tanh();
+          ArrayMap<Scalar>(&hs(r, 0), H) = h;
         }
       }
     }
@@ -194,121 +199,170 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   const std::size_t T = cache.T, N = cache.N;
   if (T < 1 || N < 1) throw std::logic_error("lstm_layer_backward: no forward pass to differentiate");
   const Index I = Index(dims.input_size), H = Index(dims.hidden_size), G = 4 * H;
-  const Index TN = Index(T * N), Nn = Index(N);
+  const Index F = I + H + 1;  // features of one row of the weight-gradient GEMM: [x, h(t-1), 1]
+  const Index Nn = Index(N), Tt = Index(T);
   if (cache.x.cols() != I || cache.c.cols() != H)
     throw std::logic_error("lstm_layer_backward: cache does not match the layer's sizes");
   const int nt = threads(num_threads);
   const std::int64_t* len = cache.lengths.empty() ? nullptr : cache.lengths.data();
   const bool full = !truncated;
+  const bool fwd = !dims.reverse;
 
-  Eigen::Map<const RM> W_ih(p.W_ih, G, I);  // [4H, I]
+  // Steps per block: the weight-gradient GEMMs run once per block of Tb steps (Tb * N rows).
+  const Index Tb = std::min(Tt, std::max<Index>(1, Index(kLstmBackwardBlockRows) / Nn));
+  const Index n_blocks = (Tt + Tb - 1) / Tb;
+  const Index n_chunks = chunks_of(Nn);
+  const Index n_gate_blocks = (G + kGateRows - 1) / kGateRows;
+
   // Allocation happens here, before the time loop.
-  RM dA(TN, G);                 // dL/da  [T*N, 4H]  (pre-activation gradients, masked rows 0)
-  RM dh_rec = RM::Zero(Nn, H);  // W_hh error of one step, per chunk rows  [N, H]
-  const Index n_row_blocks = (TN + kRowBlock - 1) / kRowBlock;
-  const Index n_gate_blocks = (G + kGateBlock - 1) / kGateBlock;
-  const Index n_chunks = (Nn + Index(kLstmBatchChunk) - 1) / Index(kLstmBatchChunk);
+  RM dA(Tb * Nn, G);                  // dL/da of one block    [Tb*N, 4H]  (row (t - t0) * N + n)
+  RM xh(Tb * Nn, F);                  // [x(t), h(t-1), 1] of one block   [Tb*N, F]
+  RM dW = RM::Zero(G, F);             // [dW_ih, dW_hh, db]   [4H, F]
+  RM dh_rec(Nn, H);                   // W_hh error of one step   [N, H]
+  RM tanh_c(Nn, H);                   // tanh(c) of the step each sequence goes to next (backward order)
+  std::vector<char> have_tanh(N, 0);  // whether tanh_c holds it
+  RM peep = RM::Zero(n_chunks, 3 * H);  // per-chunk peephole gradients  [chunks, 3H]
+  Vec<Scalar> W_hhT_packed, W_ihT_packed(I * G);
+  // W_ih^T [I, 4H] (for grad_x) and W_hh^T [H, 4H] (for dL/dh(t-1)), packed once.
+  pack_lhs<Scalar, Eigen::ColMajor>(p.W_ih, I, I, G, W_ihT_packed.data());
+  if (full) {
+    W_hhT_packed.resize(H * G);
+    pack_lhs<Scalar, Eigen::ColMajor>(p.W_hh, H, H, G, W_hhT_packed.data());
+  }
+  if (grad_hn) Eigen::Map<RM>(grad_h0, Nn, H) = Eigen::Map<const RM>(grad_hn, Nn, H);
+  else Eigen::Map<RM>(grad_h0, Nn, H).setZero();
+  if (grad_cn) Eigen::Map<RM>(grad_c0, Nn, H) = Eigen::Map<const RM>(grad_cn, Nn, H);
+  else Eigen::Map<RM>(grad_c0, Nn, H).setZero();
 
 #pragma omp parallel num_threads(nt)
   {
+    Vec<Scalar> rhs_buf(std::max({G * Index(kLstmBatchChunk), G * kGradXRows, Tb * Nn * kGateRows}));
+    const Index tid = omp_get_thread_num(), nthr = omp_get_num_threads();
+    Vec<Scalar> xhT_packed(tid < n_gate_blocks ? F * Tb * Nn : 0);  // packed [x, h(t-1), 1]^T of a block
+    Eigen::Array<Scalar, Eigen::Dynamic, 1> dcb(H);  // scratch   [H]
+    // Blocks in backward order: forward layers go from the last block down, reverse ones up.
+    for (Index bi = 0; bi < n_blocks; ++bi) {
+      const Index blk = fwd ? n_blocks - 1 - bi : bi;
+      const Index t0 = blk * Tb, nsteps = std::min(Tb, Tt - t0);
 #pragma omp for schedule(static)
-    for (Index ch = 0; ch < n_chunks; ++ch) {
-      const Index n0 = ch * Index(kLstmBatchChunk), nb = std::min(Index(kLstmBatchChunk), Nn - n0);
-      // carried errors dL/dh(t), dL/dc(t) of this chunk live in grad_h0, grad_c0: [nb, H]
-      Eigen::Map<RM> dhs(grad_h0 + n0 * H, nb, H), dcs(grad_c0 + n0 * H, nb, H);
-      if (grad_hn) dhs = Eigen::Map<const RM>(grad_hn + n0 * H, nb, H); else dhs.setZero();
-      if (grad_cn) dcs = Eigen::Map<const RM>(grad_cn + n0 * H, nb, H); else dcs.setZero();
-      auto dhp = dh_rec.middleRows(n0, nb);  // [nb, H]
-      // dh^T[H, nb] = W_hh^T[H, 4H] da^T[4H, nb]  (W_hh row-major [4H, H] = column-major [H, 4H])
-      PackedGemm<Scalar, Eigen::ColMajor> gemm(p.W_hh, H, H, G, nb);
-      for (std::size_t s = T; s-- > 0;) {
-        const std::size_t t = dims.reverse ? T - 1 - s : s;
-        const Index row0 = Index(t) * Nn + n0;
-        for (Index r = 0; r < nb; ++r) {
-          const Index row = row0 + r;
-          Scalar* da = &dA(row, 0);
-          if (len && std::int64_t(t) >= len[n0 + r]) {
-            // past the end: errors pass through unchanged, no gradient at this step
-            std::fill(da, da + G, Scalar(0));
-            continue;
+      for (Index ch = 0; ch < n_chunks; ++ch) {
+        const Index n0 = ch * Index(kLstmBatchChunk), nb = std::min(Index(kLstmBatchChunk), Nn - n0);
+        // carried errors dL/dh(t), dL/dc(t) of this chunk live in grad_h0, grad_c0: [nb, H]
+        Eigen::Map<RM> dhs(grad_h0 + n0 * H, nb, H), dcs(grad_c0 + n0 * H, nb, H);
+        for (Index k = 0; k < nsteps; ++k) {
+          const Index t = fwd ? t0 + nsteps - 1 - k : t0 + k;
+          const Index row0 = t * Nn + n0, brow0 = (t - t0) * Nn + n0;
+          for (Index r = 0; r < nb; ++r) {
+            const Index n = n0 + r, row = row0 + r, brow = brow0 + r;
+            Scalar* da = &dA(brow, 0);
+            const std::int64_t len_n = len ? len[n] : std::int64_t(T);
+            if (t >= len_n) {
+              // past the end: errors pass through unchanged, no gradient at this step
+              std::fill(da, da + G, Scalar(0));
+              xh.row(brow).setZero();
+              continue;
+            }
+            // the step before t in processing order, if any: t-1 (forward) or t+1 (reverse)
+            const bool has_prev = fwd ? t > 0 : t + 1 < len_n;
+            const Index prev = fwd ? row - Nn : row + Nn;
+            const Scalar* gate = &cache.gates(row, 0);
+            ConstArrayMap<Scalar> i(gate, H), f(gate + H, H), g(gate + 2 * H, H), o(gate + 3 * H, H);
+            ConstArrayMap<Scalar> c(&cache.c(row, 0), H);
+            ConstArrayMap<Scalar> cp(has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0), H);  // c(t-1)
+            ArrayMap<Scalar> tc(&tanh_c(n, 0), H);
+            // tanh(c(t)), unless the previous step (in backward order) already computed it
+            if (!have_tanh[std::size_t(n)]) tc = c.tanh();
+            ArrayMap<Scalar> dh(&dhs(r, 0), H), dc(&dcs(r, 0), H);
+            // dh = dL/dh(t) = grad_out(t) + error from the next step
+            if (grad_out) dh += ConstArrayMap<Scalar>(grad_out + row * H, H);
+            ArrayMap<Scalar> dai(da, H), daf(da + H, H), dag(da + 2 * H, H), dao(da + 3 * H, H);
+            // da_o = dh * tanh(c) * o (1 - o)
+            dao = dh * tc * o * (Scalar(1) - o);
+            // dc = dL/dc(t) = dc(next step path) + dh * o * (1 - tanh(c)^2) [+ da_o * w_co, full only]
+            dc += dh * o * (Scalar(1) - tc.square());
+            if (full && dims.peepholes) dc += dao * ConstArrayMap<Scalar>(p.w_co, H);
+            // da_i = dc * g * i (1 - i);  da_f = dc * c(t-1) * f (1 - f);  da_g = dc * i * (1 - g^2)
+            dai = dc * g * i * (Scalar(1) - i);
+            daf = dc * cp * f * (Scalar(1) - f);
+            dag = dc * i * (Scalar(1) - g.square());
+            if (dims.peepholes) {
+              // dw_ci += da_i * c(t-1);  dw_cf += da_f * c(t-1);  dw_co += da_o * c(t)
+              ArrayMap<Scalar> pg(&peep(ch, 0), 3 * H);
+              pg.head(H) += dai * cp;
+              pg.segment(H, H) += daf * cp;
+              pg.tail(H) += dao * c;
+            }
+            // dL/dc(t-1) = dc * f [+ da_i * w_ci + da_f * w_cf, full only]
+            dc *= f;
+            if (full && dims.peepholes)
+              dc += dai * ConstArrayMap<Scalar>(p.w_ci, H) + daf * ConstArrayMap<Scalar>(p.w_cf, H);
+            // the row of the weight-gradient GEMM: [x(t), h(t-1), 1], h(t-1) = o(t-1) tanh(c(t-1))
+            Scalar* xr = &xh(brow, 0);
+            std::copy(&cache.x(row, 0), &cache.x(row, 0) + I, xr);
+            ArrayMap<Scalar> hp(xr + I, H);
+            if (has_prev) {
+              tc = ConstArrayMap<Scalar>(&cache.c(prev, 0), H).tanh();  // tanh(c(t-1)), kept for that step
+              hp = ConstArrayMap<Scalar>(&cache.gates(prev, 3 * H), H) * tc;
+              have_tanh[std::size_t(n)] = 1;
+            } else {
+              hp = ConstArrayMap<Scalar>(&cache.h0(n, 0), H);
+              have_tanh[std::size_t(n)] = 0;
+            }
+            xr[I + H] = Scalar(1);
           }
-          ArrayMap<Scalar> dh(&dhs(r, 0), H), dc(&dcs(r, 0), H);
-          // dh = dL/dh(t) = grad_out(t) + error from step t+1
-          if (grad_out) dh += ConstArrayMap<Scalar>(grad_out + row * H, H);
-          const Scalar* gate = &cache.gates(row, 0);
-          ConstArrayMap<Scalar> i(gate, H), f(gate + H, H), g(gate + 2 * H, H), o(gate + 3 * H, H);
-          ConstArrayMap<Scalar> cp(&cache.c_prev(row, 0), H), c(&cache.c(row, 0), H), tc(&cache.tanh_c(row, 0), H);
-          ArrayMap<Scalar> dai(da, H), daf(da + H, H), dag(da + 2 * H, H), dao(da + 3 * H, H);
-          // da_o = dh * tanh(c) * o (1 - o)
-          dao = dh * tc * o * (Scalar(1) - o);
-          // dc = dL/dc(t) = dc(t+1 path) + dh * o * (1 - tanh(c)^2) [+ da_o * w_co, full only]
-          dc += dh * o * (Scalar(1) - tc.square());
-          if (full && dims.peepholes) dc += dao * ConstArrayMap<Scalar>(p.w_co, H);
-          // da_i = dc * g * i (1 - i);  da_f = dc * c(t-1) * f (1 - f);  da_g = dc * i * (1 - g^2)
-          dai = dc * g * i * (Scalar(1) - i);
-          daf = dc * cp * f * (Scalar(1) - f);
-          dag = dc * i * (Scalar(1) - g.square());
-          // dL/dc(t-1) = dc * f [+ da_i * w_ci + da_f * w_cf, full only]
-          dc *= f;
-          if (full && dims.peepholes)
-            dc += dai * ConstArrayMap<Scalar>(p.w_ci, H) + daf * ConstArrayMap<Scalar>(p.w_cf, H);
-          (void)c;
-        }
-        if (full) {
-          // dL/dh(t-1) = da W_hh                   [nb, 4H] x [4H, H]
-          dhp.setZero();
-          gemm.add(&dA(row0, 0), nb, dhp.data());
-          for (Index r = 0; r < nb; ++r)
-            if (!(len && std::int64_t(t) >= len[n0 + r])) dhs.row(r) = dhp.row(r);
-        } else {
-          // truncated: no error flows back through W_hh
-          for (Index r = 0; r < nb; ++r)
-            if (!(len && std::int64_t(t) >= len[n0 + r])) dhs.row(r).setZero();
+          if (full) {
+            // dL/dh(t-1) = da W_hh:   dh^T[H, nb] = W_hh^T[H, 4H] da^T[4H, nb]
+            auto dhp = dh_rec.middleRows(n0, nb);
+            dhp.setZero();
+            gemm_add<Scalar, Eigen::ColMajor>(W_hhT_packed.data(), H, G, &dA(brow0, 0), G, nb, dhp.data(), H,
+                                              rhs_buf.data());
+            for (Index r = 0; r < nb; ++r)
+              if (!(len && t >= len[n0 + r])) dhs.row(r) = dhp.row(r);
+          } else {
+            // truncated: no error flows back through W_hh
+            for (Index r = 0; r < nb; ++r)
+              if (!(len && t >= len[n0 + r])) dhs.row(r).setZero();
+          }
         }
       }
-    }
-    // (implicit barrier) Gradient GEMMs, once after the time loop, in fixed blocks.
-    // grad_x = da W_ih                              [T*N, 4H] x [4H, I]
+      // (implicit barrier) The block's GEMMs, in fixed blocks of rows and gate rows.
+      const Index rows = nsteps * Nn, r_base = t0 * Nn;
+      // grad_x = da W_ih:   grad_x^T[I, rows] = W_ih^T[I, 4H] da^T[4H, rows]
 #pragma omp for schedule(static) nowait
-    for (Index blk = 0; blk < n_row_blocks; ++blk) {
-      const Index r0 = blk * kRowBlock, nr = std::min(kRowBlock, TN - r0);
-      Eigen::Map<RM>(grad_x + r0 * I, nr, I).noalias() = dA.middleRows(r0, nr) * W_ih;
-    }
-    // dW_ih = da^T x;  dW_hh = da^T h(t-1)          [4H, T*N] x [T*N, I or H]
-#pragma omp for schedule(static) nowait
-    for (Index blk = 0; blk < n_gate_blocks; ++blk) {
-      const Index g0 = blk * kGateBlock, ng = std::min(kGateBlock, G - g0);
-      Eigen::Map<RM>(grads.W_ih + g0 * I, ng, I).noalias() = dA.middleCols(g0, ng).transpose() * cache.x;
-      Eigen::Map<RM>(grads.W_hh + g0 * H, ng, H).noalias() = dA.middleCols(g0, ng).transpose() * cache.h_prev;
-    }
-#pragma omp single nowait
-    {
-      if (dims.bias) {
-        // db_ih = db_hh = sum over (t, n) of da     [4H]
-        Eigen::Array<Scalar, 1, Eigen::Dynamic> db = Eigen::Array<Scalar, 1, Eigen::Dynamic>::Zero(G);
-        for (Index r = 0; r < TN; ++r) db += dA.row(r).array();
-        std::copy(db.data(), db.data() + G, grads.b_ih);
-        std::copy(db.data(), db.data() + G, grads.b_hh);
+      for (Index sb = 0; sb < (rows + kGradXRows - 1) / kGradXRows; ++sb) {
+        const Index r0 = sb * kGradXRows, nr = std::min(kGradXRows, rows - r0);
+        Scalar* gx = grad_x + (r_base + r0) * I;
+        std::fill(gx, gx + nr * I, Scalar(0));
+        gemm_add<Scalar, Eigen::ColMajor>(W_ihT_packed.data(), I, G, &dA(r0, 0), G, nr, gx, I, rhs_buf.data());
       }
-    }
-#pragma omp single nowait
-    {
-      if (dims.peepholes) {
-        // dw_ci = sum da_i * c(t-1);  dw_cf = sum da_f * c(t-1);  dw_co = sum da_o * c(t)
-        Eigen::Array<Scalar, Eigen::Dynamic, 1> gi = Eigen::Array<Scalar, Eigen::Dynamic, 1>::Zero(H), gf = gi,
-                                                go = gi;
-        for (Index r = 0; r < TN; ++r) {
-          const Scalar* da = &dA(r, 0);
-          ConstArrayMap<Scalar> cp(&cache.c_prev(r, 0), H), c(&cache.c(r, 0), H);
-          gi += ConstArrayMap<Scalar>(da, H) * cp;
-          gf += ConstArrayMap<Scalar>(da + H, H) * cp;
-          go += ConstArrayMap<Scalar>(da + 3 * H, H) * c;
+      // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW^T[F, 4H] += xh^T[F, rows] da[rows, 4H]
+      // (gate blocks dealt round-robin; each thread packs xh^T once per block)
+      if (tid < n_gate_blocks) {
+        pack_lhs<Scalar, Eigen::ColMajor>(xh.data(), F, F, rows, xhT_packed.data());
+        for (Index gb = tid; gb < n_gate_blocks; gb += nthr) {
+          const Index g0 = gb * kGateRows, ng = std::min(kGateRows, G - g0);
+          gemm_add<Scalar, Eigen::RowMajor>(xhT_packed.data(), F, rows, &dA(0, g0), G, ng, &dW(g0, 0), F,
+                                            rhs_buf.data());
         }
-        std::copy(gi.data(), gi.data() + H, grads.w_ci);
-        std::copy(gf.data(), gf.data() + H, grads.w_cf);
-        std::copy(go.data(), go.data() + H, grads.w_co);
       }
+#pragma omp barrier
+      // (the next block overwrites dA and xh)
     }
+  }
+  // Split [dW_ih, dW_hh, db] into the gradients; db_ih = db_hh = sum of da.
+  Eigen::Map<RM>(grads.W_ih, G, I) = dW.leftCols(I);
+  Eigen::Map<RM>(grads.W_hh, G, H) = dW.middleCols(I, H);
+  if (dims.bias) {
+    Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, 1>>(grads.b_ih, G) = dW.col(I + H);
+    Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, 1>>(grads.b_hh, G) = dW.col(I + H);
+  }
+  if (dims.peepholes) {
+    // sum of the per-chunk peephole gradients, in chunk order
+    Eigen::Array<Scalar, 1, Eigen::Dynamic> ps = peep.row(0).array();
+    for (Index ch = 1; ch < n_chunks; ++ch) ps += peep.row(ch).array();
+    std::copy(ps.data(), ps.data() + H, grads.w_ci);
+    std::copy(ps.data() + H, ps.data() + 2 * H, grads.w_cf);
+    std::copy(ps.data() + 2 * H, ps.data() + 3 * H, grads.w_co);
   }
 }
 

@@ -14,8 +14,8 @@
 // t = T-1 .. 0 (so a sequence starts at its own last step length[n]-1, as a packed sequence in torch).
 //
 // Data: time-major, row-major, contiguous. Threads: the batch is cut into fixed chunks of
-// kLstmBatchChunk sequences (independent of the thread count) and row blocks of fixed size, so
-// results are bitwise identical for any num_threads.
+// kLstmBatchChunk sequences (independent of the thread count), the GEMMs into row and gate blocks
+// of fixed size, so results are bitwise identical for any num_threads.
 #pragma once
 
 #include <Eigen/Core>
@@ -25,8 +25,11 @@
 
 namespace lstmcore {
 
-// Sequences per chunk of the batch (one thread runs a chunk through all time steps).
+// Sequences per chunk of the batch (one thread runs a chunk through a run of time steps).
 constexpr std::size_t kLstmBatchChunk = 8;
+// Rows (steps x sequences) per block of backward's weight-gradient GEMMs: backward keeps the
+// pre-activation errors of one block of about this many rows, not of the whole sequence.
+constexpr std::size_t kLstmBackwardBlockRows = 256;
 
 struct LstmLayerDims {
   std::size_t input_size = 1;   // I
@@ -62,17 +65,17 @@ struct LstmLayerGrads {
   Scalar* w_co = nullptr;
 };
 
-// What backward needs from forward; resized by forward (never inside the time loop).
+// What backward needs from forward; resized by forward (never inside the time loop). Per step and
+// sequence it keeps I + 5H numbers: h(t-1), c(t-1) and tanh(c(t)) are recomputed by backward from
+// the stored gates and cells instead of being stored (h(t-1) = o(t-1) tanh(c(t-1))).
 template <typename Scalar>
 struct LstmLayerCache {
   using RowMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   std::size_t T = 0, N = 0;
   RowMatrix x;       // [T*N, I]   input (copy)
   RowMatrix gates;   // [T*N, 4H]  activated i, f, g, o
-  RowMatrix h_prev;  // [T*N, H]   h before each step
-  RowMatrix c_prev;  // [T*N, H]   c before each step
   RowMatrix c;       // [T*N, H]   c after each step
-  RowMatrix tanh_c;  // [T*N, H]   tanh(c)
+  RowMatrix h0, c0;  // [N, H]     initial state
   std::vector<std::int64_t> lengths;  // [N]; empty: every sequence has length T
 };
 

@@ -1,0 +1,249 @@
+"""Side-by-side speed of lstmcore.LSTM and torch.nn.LSTM (CPU, oneDNN) in one process.
+
+    python bench/compare_torch.py [--repeats 15] [--only medium,large,...] [--markdown]
+
+Every case times lstmcore and torch alternately (one call of each per repeat, after warm-up) and
+reports the median wall time of each and the ratio torch / lstmcore (> 1: lstmcore is faster).
+Cases (float32 unless named f64; T steps, N sequences, I inputs, H hidden units):
+
+    medium      I64  H128 N32 T100   forward, forward+backward, at 2 threads and 1 thread
+    large       I256 H512 N64 T100   forward, forward+backward, 2 threads
+    f64         I64  H128 N32 T100   float64, 2 threads
+    batch1      I8   H8   N1  T1000  forward+backward, per step, 1 thread
+    stream      I8   H8   N1         one step from Python: LSTMStream.step vs torch.nn.LSTMCell
+    memory      H128 N32 T10^4 I64   peak RSS growth of forward+backward (each in a fresh process)
+    threads     medium, lstmcore 1 thread vs 2 threads (speed-up)
+
+Before timing, outputs and gradients of both are compared on the case's shapes (same weights).
+torch is a benchmark peer only: the package never imports it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+
+import lstmcore
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - the benchmark needs its peer
+    sys.exit("compare_torch.py: torch is required (pip install /opt/wheels/torch-2.13.0+cpu-*.whl)")
+
+ALL = ("medium", "large", "f64", "batch1", "stream", "memory", "threads")
+
+
+def median_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int, warmup: int = 2
+                ) -> Tuple[float, float]:
+    """Median seconds of fa and fb, timed alternately."""
+    for _ in range(warmup):
+        fa()
+        fb()
+    ta: List[float] = []
+    tb: List[float] = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fa()
+        t1 = time.perf_counter()
+        fb()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def make_pair(I: int, H: int, dtype, threads: int, seed: int = 0):
+    ours = lstmcore.LSTM(I, H, dtype=dtype, seed=seed, num_threads=threads)
+    ref = ours.to_torch()
+    return ours, ref
+
+
+def check_pair(ours, ref, x: np.ndarray, tol: float) -> None:
+    xt = torch.from_numpy(x).requires_grad_(True)
+    out_t, _ = ref(xt)
+    g = np.random.default_rng(1).standard_normal(out_t.shape).astype(x.dtype)
+    out_t.backward(torch.from_numpy(g))
+    out, _ = ours(x)
+    gx = ours.backward(g)
+    scale = max(1.0, float(np.abs(gx).max()))
+    err = max(float(np.abs(out - out_t.detach().numpy()).max()),
+              float(np.abs(gx - xt.grad.numpy()).max()) / scale)
+    if not err <= tol:
+        raise SystemExit(f"lstmcore and torch disagree by {err:.3g} (> {tol}) on x {x.shape}")
+
+
+def layer_case(I: int, H: int, N: int, T: int, dtype, threads: int, repeats: int) -> Dict[str, float]:
+    torch.set_num_threads(threads)
+    ours, ref = make_pair(I, H, dtype, threads)
+    x = np.random.default_rng(0).standard_normal((T, N, I)).astype(dtype)
+    check_pair(ours, ref, x, 1e-3 if dtype == np.float32 else 1e-9)
+    g = np.random.default_rng(1).standard_normal((T, N, H)).astype(dtype)
+    xt = torch.from_numpy(x)
+    xg = torch.from_numpy(x.copy()).requires_grad_(True)
+    gt = torch.from_numpy(g)
+
+    def ours_fwd():
+        ours(x)
+
+    def torch_fwd():
+        with torch.no_grad():
+            ref(xt)
+
+    def ours_fb():
+        ours(x)
+        ours.backward(g)
+
+    def torch_fb():
+        xg.grad = None
+        ref.zero_grad(set_to_none=True)
+        out, _ = ref(xg)
+        out.backward(gt)
+
+    f_ours, f_torch = median_pair(ours_fwd, torch_fwd, repeats)
+    fb_ours, fb_torch = median_pair(ours_fb, torch_fb, repeats)
+    return {"fwd_ours_ms": f_ours * 1e3, "fwd_torch_ms": f_torch * 1e3, "fwd_ratio": f_torch / f_ours,
+            "fwdbwd_ours_ms": fb_ours * 1e3, "fwdbwd_torch_ms": fb_torch * 1e3, "fwdbwd_ratio": fb_torch / fb_ours}
+
+
+def stream_case(repeats: int) -> Dict[str, float]:
+    torch.set_num_threads(1)
+    I, H, steps = 8, 8, 2000
+    m = lstmcore.LSTM(I, H, seed=0, num_threads=1)
+    if not hasattr(m, "stream"):
+        return {}
+    s = m.stream(batch_size=1)
+    cell = torch.nn.LSTMCell(I, H)
+    xs = np.random.default_rng(0).standard_normal((steps, 1, I)).astype(np.float32)
+    xts = [torch.from_numpy(x) for x in xs]
+    step = s.step
+
+    def ours():
+        for x in xs:
+            step(x)
+
+    def peer():
+        with torch.no_grad():
+            hx = None
+            for x in xts:
+                hx = cell(x, hx)
+
+    a, b = median_pair(ours, peer, repeats)
+    return {"step_ours_us": a / steps * 1e6, "step_torch_us": b / steps * 1e6, "step_ratio": b / a}
+
+
+_MEMORY_CHILD = r"""
+import json, resource, sys
+import numpy as np
+which, I, H, N, T = sys.argv[1], *map(int, sys.argv[2:6])
+x = np.random.default_rng(0).standard_normal((T, N, I)).astype(np.float32)
+g = np.ones((T, N, H), np.float32)
+if which == "torch":
+    import torch
+    torch.set_num_threads(2)
+    m = torch.nn.LSTM(I, H)
+    xt, gt = torch.from_numpy(x), torch.from_numpy(g)
+    run = lambda: m(xt)[0].backward(gt)
+else:
+    import lstmcore
+    m = lstmcore.LSTM(I, H, seed=0, num_threads=2)
+    run = lambda: (m(x), m.backward(g))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+run(); run()
+print(json.dumps({"peak_growth_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024}))
+"""
+
+
+def memory_case() -> Dict[str, float]:
+    res = {}
+    for which in ("lstmcore", "torch"):
+        # the child's baseline includes its imports; growth is what forward+backward adds
+        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, which, "64", "128", "32", "10000"],
+                             check=True, capture_output=True, text=True).stdout
+        res[f"peak_{which}_mib"] = json.loads(out)["peak_growth_mib"]
+    res["memory_ratio"] = res["peak_lstmcore_mib"] / res["peak_torch_mib"]
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--only", default=",".join(ALL), help="comma-separated subset of " + ",".join(ALL))
+    ap.add_argument("--json", help="also write the raw numbers to this file")
+    a = ap.parse_args(argv)
+    only = [c.strip() for c in a.only.split(",") if c.strip()]
+    bad = [c for c in only if c not in ALL]
+    if bad:
+        ap.error(f"--only: unknown case(s) {bad}; choose from {ALL}")
+    r = a.repeats
+    rows: List[Tuple[str, str, float, float, float, str]] = []  # case, what, ours, torch, ratio, target
+    raw: Dict[str, Dict[str, float]] = {}
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
+          f"lstmcore {lstmcore.__version__ if hasattr(lstmcore, '__version__') else ''}, repeats {r}", flush=True)
+
+    def add_layer(key, label, I, H, N, T, dtype, threads, target):
+        res = layer_case(I, H, N, T, dtype, threads, r)
+        raw[key] = res
+        rows.append((label, "forward ms", res["fwd_ours_ms"], res["fwd_torch_ms"], res["fwd_ratio"], target))
+        rows.append((label, "fwd+bwd ms", res["fwdbwd_ours_ms"], res["fwdbwd_torch_ms"], res["fwdbwd_ratio"],
+                     target))
+        print(rows[-2], rows[-1], sep="\n", flush=True)
+
+    if "medium" in only or "threads" in only:
+        add_layer("medium_t2", "medium f32 2 thr", 64, 128, 32, 100, np.float32, 2, ">= 1.1")
+    if "medium" in only:
+        add_layer("medium_t1", "medium f32 1 thr", 64, 128, 32, 100, np.float32, 1, ">= 1.1")
+    if "large" in only:
+        add_layer("large_t2", "large f32 2 thr", 256, 512, 64, 100, np.float32, 2, ">= 0.95")
+    if "f64" in only:
+        add_layer("f64_t2", "medium f64 2 thr", 64, 128, 32, 100, np.float64, 2, ">= 2")
+    if "batch1" in only:
+        res = layer_case(8, 8, 1, 1000, np.float32, 1, r)
+        raw["batch1"] = res
+        rows.append(("batch-1 I8 H8 T1000", "fwd+bwd us/step", res["fwdbwd_ours_ms"], res["fwdbwd_torch_ms"],
+                     res["fwdbwd_ratio"], ">= 10"))
+        print(rows[-1], flush=True)
+    if "stream" in only:
+        res = stream_case(r)
+        raw["stream"] = res
+        if res:
+            rows.append(("stream I8 H8", "step us (Python)", res["step_ours_us"], res["step_torch_us"],
+                         res["step_ratio"], ">= 10"))
+            print(rows[-1], flush=True)
+    if "memory" in only:
+        res = memory_case()
+        raw["memory"] = res
+        rows.append(("memory T1e4 H128 N32", "peak MiB", res["peak_lstmcore_mib"], res["peak_torch_mib"],
+                     res["memory_ratio"], "<= 0.5"))
+        print(rows[-1], flush=True)
+    if "threads" in only:
+        t1 = layer_case(64, 128, 32, 100, np.float32, 1, r)
+        t2 = raw["medium_t2"]
+        raw["threads"] = {"fwd_speedup": t1["fwd_ours_ms"] / t2["fwd_ours_ms"],
+                          "fwdbwd_speedup": t1["fwdbwd_ours_ms"] / t2["fwdbwd_ours_ms"]}
+        rows.append(("medium 1->2 threads", "fwd ms", t1["fwd_ours_ms"], t2["fwd_ours_ms"],
+                     raw["threads"]["fwd_speedup"], ">= 1.8"))
+        rows.append(("medium 1->2 threads", "fwd+bwd ms", t1["fwdbwd_ours_ms"], t2["fwdbwd_ours_ms"],
+                     raw["threads"]["fwdbwd_speedup"], ">= 1.8"))
+
+    print()
+    print("| case | measure | lstmcore | torch (or peer) | ratio | target |")
+    print("|---|---|---|---|---|---|")
+    for case, what, a_, b_, ratio, target in rows:
+        print(f"| {case} | {what} | {a_:.3f} | {b_:.3f} | {ratio:.2f} | {target} |")
+    print("\nratio: torch time / lstmcore time (memory: lstmcore / torch; threads: 1-thread / 2-thread time)")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(raw, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
