@@ -7,9 +7,12 @@
   with ``torch.nn.LSTM`` (same state dict, outputs and gradients), plus the 1997 truncated gradient.
 - :mod:`lstmcore.tasks`: generators of the 1997 paper's benchmark tasks.
 - :mod:`lstmcore.experiments`: the paper's experiments, runnable.
+- :mod:`lstmcore.optim`: SGD, Adam/AdamW and gradient clipping with ``torch.optim``'s maths, updating
+  NumPy parameters (e.g. ``LSTM.parameters()``) in place.
 """
 from ._lstm import LSTM
 from ._lstm1997 import LSTM1997
+from . import optim
 
 __version__ = "0.1.0"
-__all__ = ["LSTM", "LSTM1997", "__version__"]
+__all__ = ["LSTM", "LSTM1997", "optim", "__version__"]
