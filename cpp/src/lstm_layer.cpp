@@ -2,7 +2,7 @@
 // gradient. The maths is in lstm_layer.hpp; each line below carries its formula.
 #include "lstmcore/lstm_layer.hpp"
 
-#include <omp.h>
+#include "gemm_panel.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -32,46 +32,20 @@ void check_params(const LstmLayerDims& d, const LstmLayerParams<Scalar>& p) {
 
 int threads(int num_threads) { return std::max(1, num_threads); }
 
-// ---- GEMM building blocks on Eigen's packed kernels ----------------------------------------------
-// A plain Eigen product re-packs its operands at every call and allocates its packing buffers on
-// the heap; inside the time loops we pack the weight matrices once per call and keep the buffers.
-// All products below are in column-major terms:  R[M, n] += L[M, K] * B[K, n].
-
-template <typename Scalar>
-using Traits = Eigen::internal::gebp_traits<Scalar, Scalar>;
 template <typename Scalar>
 using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;  // aligned buffer
 
-// L (storage LhsOrder, leading dimension ldl) packed into `out` [M*K] for gebp.
-template <typename Scalar, int LhsOrder>
-void pack_lhs(const Scalar* L, Index ldl, Index M, Index K, Scalar* out) {
-  using Mapper = Eigen::internal::const_blas_data_mapper<Scalar, Index, LhsOrder>;
-  Eigen::internal::gemm_pack_lhs<Scalar, Index, Mapper, Traits<Scalar>::mr, Traits<Scalar>::LhsProgress,
-                                 typename Traits<Scalar>::LhsPacket4Packing, LhsOrder>
-      pack;
-  pack(out, Mapper(L, ldl), K, M);
-}
-
-// R (column-major, leading dimension ldr) += packedL[M, K] * B[K, n]; B has storage RhsOrder with
-// leading dimension ldb; rhs_buf holds at least K*n scalars.
-template <typename Scalar, int RhsOrder>
-void gemm_add(const Scalar* packedL, Index M, Index K, const Scalar* B, Index ldb, Index n, Scalar* R, Index ldr,
-              Scalar* rhs_buf) {
-  if (M == 0 || n == 0 || K == 0) return;
-  using RhsMapper = Eigen::internal::const_blas_data_mapper<Scalar, Index, RhsOrder>;
-  using ResMapper = Eigen::internal::blas_data_mapper<Scalar, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
-  Eigen::internal::gemm_pack_rhs<Scalar, Index, RhsMapper, Traits<Scalar>::nr, RhsOrder> pack;
-  pack(rhs_buf, RhsMapper(B, ldb), K, n);
-  Eigen::internal::gebp_kernel<Scalar, Scalar, Index, ResMapper, Traits<Scalar>::mr, Traits<Scalar>::nr, false, false>
-      gebp;
-  gebp(ResMapper(R, ldr), packedL, rhs_buf, M, K, n, Scalar(1));
-}
+using gemm::gemm_panels;
+using gemm::gemm_rows_outer;
+using gemm::pack_b;
+using gemm::packed_size;
+using gemm::panels_of;
 
 // Rows of the input-projection GEMM per parallel block, rows of grad_x per block, gate rows of the
 // weight-gradient GEMM per block: fixed sizes, so results do not depend on the thread count.
 constexpr Index kInputRows = 128;
 constexpr Index kGradXRows = 64;
-constexpr Index kGateRows = 128;
+constexpr Index kGateRows = 24;
 
 Index chunks_of(Index N) { return (N + Index(kLstmBatchChunk) - 1) / Index(kLstmBatchChunk); }
 
@@ -116,10 +90,11 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   if (dims.bias)
     b = Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(p.b_ih, G) +
         Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(p.b_hh, G);
-  // W_ih [4H, I] and W_hh [4H, H], packed once for all steps and threads (read-only below).
-  Vec<Scalar> W_ih_packed(G * I), W_hh_packed(G * H);
-  pack_lhs<Scalar, Eigen::RowMajor>(p.W_ih, I, G, I, W_ih_packed.data());
-  pack_lhs<Scalar, Eigen::RowMajor>(p.W_hh, H, G, H, W_hh_packed.data());
+  // W_ih^T [I, 4H] and W_hh^T [H, 4H], packed once for all steps and threads (read-only below).
+  Vec<Scalar> W_ihT(packed_size<Scalar>(I, G)), W_hhT(packed_size<Scalar>(H, G));
+  pack_b(p.W_ih, Index(1), I, I, G, W_ihT.data(), 0, panels_of<Scalar>(G));
+  pack_b(p.W_hh, Index(1), H, H, G, W_hhT.data(), 0, panels_of<Scalar>(G));
+  const Index np_G = panels_of<Scalar>(G);
   const std::int64_t* len = cache.lengths.empty() ? nullptr : cache.lengths.data();
   const Index n_row_blocks = (TN + kInputRows - 1) / kInputRows;
   const Index n_chunks = chunks_of(Nn);
@@ -127,16 +102,14 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
 
 #pragma omp parallel num_threads(nt)
   {
-    Vec<Scalar> rhs_buf(std::max(I * kInputRows, H * Index(kLstmBatchChunk)));  // per-thread packing buffer
     // Hoisted input projection, one GEMM over all T*N rows (in fixed row blocks):
     // a(t) = x(t) W_ih^T + (b_ih + b_hh)            [T*N, 4H]
 #pragma omp for schedule(static)
     for (Index blk = 0; blk < n_row_blocks; ++blk) {
       const Index r0 = blk * kInputRows, nr = std::min(kInputRows, TN - r0);
       A_all.middleRows(r0, nr).rowwise() = b;
-      // a^T[4H, nr] += W_ih[4H, I] x^T[I, nr]
-      gemm_add<Scalar, Eigen::ColMajor>(W_ih_packed.data(), G, I, &cache.x(r0, 0), I, nr, &A_all(r0, 0), G,
-                                        rhs_buf.data());
+      // a[nr, 4H] += x[nr, I] W_ih^T[I, 4H]
+      gemm_panels<Scalar>(0, nr, I, &cache.x(r0, 0), I, 1, W_ihT.data(), G, 0, np_G, &A_all(r0, 0), G);
     }
     // (implicit barrier) Time loop: each chunk of the batch is independent across all steps.
 #pragma omp for schedule(static)
@@ -150,8 +123,8 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
         const std::size_t t = dims.reverse ? T - 1 - s : s;
         const Index row0 = Index(t) * Nn + n0;
         auto A = A_all.middleRows(row0, nb);  // [nb, 4H]
-        // a += h(t-1) W_hh^T:   a^T[4H, nb] += W_hh[4H, H] h^T[H, nb]
-        gemm_add<Scalar, Eigen::ColMajor>(W_hh_packed.data(), G, H, hs.data(), H, nb, A.data(), G, rhs_buf.data());
+        // a[nb, 4H] += h(t-1)[nb, H] W_hh^T[H, 4H]
+        gemm_panels<Scalar>(0, nb, H, hs.data(), H, 1, W_hhT.data(), G, 0, np_G, A.data(), G);
         for (Index r = 0; r < nb; ++r) {
           const Index row = row0 + r;
           Scalar* o_row = out + row * H;
@@ -222,13 +195,15 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   RM tanh_c(Nn, H);                   // tanh(c) of the step each sequence goes to next (backward order)
   std::vector<char> have_tanh(N, 0);  // whether tanh_c holds it
   RM peep = RM::Zero(n_chunks, 3 * H);  // per-chunk peephole gradients  [chunks, 3H]
-  Vec<Scalar> W_hhT_packed, W_ihT_packed(I * G);
-  // W_ih^T [I, 4H] (for grad_x) and W_hh^T [H, 4H] (for dL/dh(t-1)), packed once.
-  pack_lhs<Scalar, Eigen::ColMajor>(p.W_ih, I, I, G, W_ihT_packed.data());
+  // W_ih [4H, I] (for grad_x) and W_hh [4H, H] (for dL/dh(t-1)), packed once.
+  const Index np_I = panels_of<Scalar>(I), np_H = panels_of<Scalar>(H), np_F = panels_of<Scalar>(F);
+  Vec<Scalar> W_ihP(packed_size<Scalar>(G, I)), W_hhP;
+  pack_b(p.W_ih, I, Index(1), G, I, W_ihP.data(), 0, np_I);
   if (full) {
-    W_hhT_packed.resize(H * G);
-    pack_lhs<Scalar, Eigen::ColMajor>(p.W_hh, H, H, G, W_hhT_packed.data());
+    W_hhP.resize(packed_size<Scalar>(G, H));
+    pack_b(p.W_hh, H, Index(1), G, H, W_hhP.data(), 0, np_H);
   }
+  Vec<Scalar> xhP(packed_size<Scalar>(Tb * Nn, F));  // packed [x, h(t-1), 1] of a block
   if (grad_hn) Eigen::Map<RM>(grad_h0, Nn, H) = Eigen::Map<const RM>(grad_hn, Nn, H);
   else Eigen::Map<RM>(grad_h0, Nn, H).setZero();
   if (grad_cn) Eigen::Map<RM>(grad_c0, Nn, H) = Eigen::Map<const RM>(grad_cn, Nn, H);
@@ -236,10 +211,6 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
 
 #pragma omp parallel num_threads(nt)
   {
-    Vec<Scalar> rhs_buf(std::max({G * Index(kLstmBatchChunk), G * kGradXRows, Tb * Nn * kGateRows}));
-    const Index tid = omp_get_thread_num(), nthr = omp_get_num_threads();
-    Vec<Scalar> xhT_packed(tid < n_gate_blocks ? F * Tb * Nn : 0);  // packed [x, h(t-1), 1]^T of a block
-    Eigen::Array<Scalar, Eigen::Dynamic, 1> dcb(H);  // scratch   [H]
     // Blocks in backward order: forward layers go from the last block down, reverse ones up.
     for (Index bi = 0; bi < n_blocks; ++bi) {
       const Index blk = fwd ? n_blocks - 1 - bi : bi;
@@ -314,8 +285,7 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
             // dL/dh(t-1) = da W_hh:   dh^T[H, nb] = W_hh^T[H, 4H] da^T[4H, nb]
             auto dhp = dh_rec.middleRows(n0, nb);
             dhp.setZero();
-            gemm_add<Scalar, Eigen::ColMajor>(W_hhT_packed.data(), H, G, &dA(brow0, 0), G, nb, dhp.data(), H,
-                                              rhs_buf.data());
+            gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_hhP.data(), H, 0, np_H, dhp.data(), H);
             for (Index r = 0; r < nb; ++r)
               if (!(len && t >= len[n0 + r])) dhs.row(r) = dhp.row(r);
           } else {
@@ -327,26 +297,24 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
       }
       // (implicit barrier) The block's GEMMs, in fixed blocks of rows and gate rows.
       const Index rows = nsteps * Nn, r_base = t0 * Nn;
-      // grad_x = da W_ih:   grad_x^T[I, rows] = W_ih^T[I, 4H] da^T[4H, rows]
+      // grad_x = da W_ih:   grad_x[rows, I] = da[rows, 4H] W_ih[4H, I]
 #pragma omp for schedule(static) nowait
       for (Index sb = 0; sb < (rows + kGradXRows - 1) / kGradXRows; ++sb) {
         const Index r0 = sb * kGradXRows, nr = std::min(kGradXRows, rows - r0);
         Scalar* gx = grad_x + (r_base + r0) * I;
         std::fill(gx, gx + nr * I, Scalar(0));
-        gemm_add<Scalar, Eigen::ColMajor>(W_ihT_packed.data(), I, G, &dA(r0, 0), G, nr, gx, I, rhs_buf.data());
+        gemm_panels<Scalar>(0, nr, G, &dA(r0, 0), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
       }
-      // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW^T[F, 4H] += xh^T[F, rows] da[rows, 4H]
-      // (gate blocks dealt round-robin; each thread packs xh^T once per block)
-      if (tid < n_gate_blocks) {
-        pack_lhs<Scalar, Eigen::ColMajor>(xh.data(), F, F, rows, xhT_packed.data());
-        for (Index gb = tid; gb < n_gate_blocks; gb += nthr) {
-          const Index g0 = gb * kGateRows, ng = std::min(kGateRows, G - g0);
-          gemm_add<Scalar, Eigen::RowMajor>(xhT_packed.data(), F, rows, &dA(0, g0), G, ng, &dW(g0, 0), F,
-                                            rhs_buf.data());
-        }
+      // pack [x, h(t-1), 1] of the block (panels shared out among the threads)
+#pragma omp for schedule(static)
+      for (Index pnl = 0; pnl < np_F; ++pnl) pack_b(xh.data(), F, Index(1), rows, F, xhP.data(), pnl, pnl + 1);
+      // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] xh[rows, F]
+#pragma omp for schedule(static)
+      for (Index gb = 0; gb < n_gate_blocks; ++gb) {
+        const Index g0 = gb * kGateRows, g1 = std::min(G, g0 + kGateRows);
+        gemm_rows_outer<Scalar>(g0, g1, rows, dA.data(), 1, G, xhP.data(), F, dW.data(), F);
       }
-#pragma omp barrier
-      // (the next block overwrites dA and xh)
+      // (implicit barrier: the next block overwrites dA and xh)
     }
   }
   // Split [dW_ih, dW_hh, db] into the gradients; db_ih = db_hh = sum of da.

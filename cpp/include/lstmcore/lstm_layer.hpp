@@ -26,7 +26,7 @@
 namespace lstmcore {
 
 // Sequences per chunk of the batch (one thread runs a chunk through a run of time steps).
-constexpr std::size_t kLstmBatchChunk = 8;
+constexpr std::size_t kLstmBatchChunk = 16;
 // Rows (steps x sequences) per block of backward's weight-gradient GEMMs: backward keeps the
 // pre-activation errors of one block of about this many rows, not of the whole sequence.
 constexpr std::size_t kLstmBackwardBlockRows = 256;
