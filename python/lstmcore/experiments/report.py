@@ -101,7 +101,7 @@ def _minutes(seconds: float) -> str:
 def format_table(rows: Sequence[Dict[str, Any]]) -> str:
     """Markdown table of :func:`summary_rows`: lstmcore beside the paper for every row."""
     head = ("| experiment | stop | run | trials (paper) | success: lstmcore | paper | sequences: lstmcore mean (range) "
-            "| paper mean (range) | test: lstmcore | paper | CPU time |")
+            "| paper mean (range) | test: lstmcore | paper | trial time |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row in rows:
         p = row["paper"]
@@ -135,13 +135,13 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
         "",
         f"Regenerate: `{command}`",
         "",
-        f"{n_trials} trials, {_minutes(total)} of CPU time in all. Machine: {platform.machine()}, "
+        f"{n_trials} trials, {_minutes(total)} of trial time in all. Machine: {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}; written "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
         "",
         "Columns: *success* = trials that reached the stopping criterion within the budget; *sequences* = training "
         "sequences until then (mean over those trials, with the range); *test* = the final test (means over "
-        "trials); *CPU time* = summed wall time of the trials. The paper's trial counts are in brackets.",
+        "trials); *trial time* = the wall time of the trials, added up (on one core each). The paper's trial counts are in brackets.",
         "",
     ]
     for table in sorted(by_table):

@@ -295,13 +295,21 @@ def _reber_trial(exp: Experiment, trial: int, seed: int, dtype: Any) -> Dict[str
     return dict(
         success=r["success"], sequences=r["sequences"], milestones={name: r["sequences"] if r["success"] else None},
         tests={},
-        steps=r["steps"], curve=[list(p) for p in r["loss_history"]][-MAX_CURVE_POINTS:],
+        steps=r["steps"], curve=_thin([list(p) for p in r["loss_history"]]),
         n_weights=r["n_weights"],
         details=dict(data_seed=r["config"]["data_seed"], init_seed=r["config"]["init_seed"],
                      long_lag_correct=r["long_lag_correct"], mean_train_len=r["mean_train_len"],
                      final=dict(step_accuracy=r["step_accuracy"], string_accuracy=r["string_accuracy"],
                                 test_step_accuracy=r["test_step_accuracy"])),
     )
+
+
+def _thin(points: List[List[float]]) -> List[List[float]]:
+    """Every k-th point (the last one kept) so that at most MAX_CURVE_POINTS remain."""
+    if len(points) <= MAX_CURVE_POINTS:
+        return points
+    k = math.ceil(len(points) / MAX_CURVE_POINTS)
+    return [points[i] for i in range(len(points) - 1, -1, -k)][:MAX_CURVE_POINTS][::-1]
 
 
 def _sequential_phase(exp: Experiment, task: Any, train_rng: np.random.Generator, init_seed: int, cell_seed: int,
