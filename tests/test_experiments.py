@@ -265,6 +265,7 @@ def test_report_generator_on_quick_results(tmp_path):
     assert "| 6b | ST3(0.1) | quick | 2 (10) | 0/2 (0 %) | – | – | 571,100 |" in text
     assert "0.00441 misclassified, mean abs 0.012" in text  # the paper's 3c-T100-N1 test figures
     assert "## Not run yet" in text and "4-T1000" in text
+    assert "Trial time per training step" in text and "6b (quick)" in text
     assert "Choices where the paper is silent or ambiguous" in text
 
 
@@ -286,6 +287,48 @@ def test_cli_reproduce_quick_prints_the_table(tmp_path):
     assert len(load_records(tmp_path / "r.jsonl")) == 1
     again = run_cli("reproduce", "2a", "--quick", "--trials", "1", "--results", str(tmp_path / "r.jsonl"))
     assert again.returncode == 0 and "(0 to run" in again.stderr and "0/1 (0 %)" in again.stdout
+
+
+def _children(pid):
+    import os
+
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(entry)
+    return kids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_cli_interrupt_ends_the_workers_and_keeps_finished_trials(tmp_path):
+    import os
+    import signal
+    import time
+
+    path = tmp_path / "r.jsonl"
+    p = subprocess.Popen([sys.executable, "-m", "lstmcore", "reproduce", "6a", "--trials", "3", "--jobs", "1",
+                          "--results", str(path), "--set", "max_sequences=400000"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    workers = []
+    deadline = time.time() + 60
+    while not workers and time.time() < deadline:  # wait until the pool's worker runs a trial
+        time.sleep(0.2)
+        workers = _children(p.pid)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    time.sleep(0.5)
+    assert workers and not any(os.path.exists(f"/proc/{w}") and "zombie" not in open(f"/proc/{w}/status").read()
+                               for w in workers)
+    assert all(json.loads(line) for line in path.read_text().splitlines()) if path.exists() else True
 
 
 def test_cli_reproduce_list():

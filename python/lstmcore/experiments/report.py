@@ -147,6 +147,14 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
     for table in sorted(by_table):
         names = sorted({r["experiment"] for r in by_table[table]}, key=list(EXPERIMENTS).index)
         out += [f"## Table {table}", "", format_table(by_table[table])]
+        speed = []
+        for row in by_table[table]:
+            if row["steps"] and row["milestone"] == get_experiment(row["experiment"]).final_milestone.name:
+                speed.append(f"{row['experiment']}{' (' + row['run'] + ')' if row.get('run') else ''} "
+                             f"{1e6 * row['seconds'] / row['steps']:.2f} µs")
+        if speed:
+            out += ["Trial time per training step (exemplar generation, checks and tests included): "
+                    + "; ".join(speed) + ".", ""]
         notes: List[str] = []
         for name in names:
             exp = get_experiment(name)
