@@ -11,7 +11,8 @@ from .paper import EXPERIMENTS, TABLES, Experiment, Milestone, Net, PaperRow, ge
 from .reber import (PAPER_TABLE_1, ReberTrialResult, make_reber_sets, reber_correct, run_reber_experiment,
                     run_reber_trial, summarize_reber)
 from .results import ResultsFileWarning, load_records
-from .runner import run_experiment, run_trial, summarize
+from .runner import estimate_cost, run_experiment, run_trial, summarize
+from .report import format_table, summary_rows, write_report
 
 __all__ = [
     "EXPERIMENTS",
@@ -25,6 +26,10 @@ __all__ = [
     "run_trial",
     "run_experiment",
     "summarize",
+    "estimate_cost",
+    "summary_rows",
+    "format_table",
+    "write_report",
     "ResultsFileWarning",
     "load_records",
     "PAPER_TABLE_1",
