@@ -397,11 +397,31 @@ def _generic_trial(exp: Experiment, trial: int, seed: int, dtype: Any,
     flat_set = getattr(getattr(net, "_net", None), "set_flat", None)
     checks = 0
 
+    hard: List[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # sequences that failed a check
+
     def check(m: Milestone) -> bool:
         p = m.params
         if m.rule == "abs_stream":
-            r = _final_errors(forward, stop_set, p["beta"], final_only=p["final_only"], stop_after_wrong=0)
-            return r["complete"] and r["wrong"] == 0
+            # All must pass, so the order only changes the cost: sequences that failed before go first
+            # (near convergence a failing check then costs one or two sequences, not thousands).
+            for i, s in enumerate(hard):
+                if not _final_errors(forward, [s], p["beta"], final_only=p["final_only"])["wrong"] == 0:
+                    hard.insert(0, hard.pop(i))
+                    return False
+            failed: List[Any] = []
+
+            def watch(seqs):
+                for s in seqs:
+                    failed[:] = [s]
+                    yield s
+
+            r = _final_errors(forward, watch(stop_set), p["beta"], final_only=p["final_only"], stop_after_wrong=0)
+            if r["complete"] and r["wrong"] == 0:
+                return True
+            if failed and not any(failed[0] is h for h in hard):
+                hard.insert(0, failed[0])
+                del hard[32:]
+            return False
         if m.rule == "stop_set":
             need_mean = p.get("max_mean_abs") is not None
             r = _final_errors(forward, stop_set, p["beta"], stop_after_wrong=p["max_wrong"])
