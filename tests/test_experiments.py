@@ -32,7 +32,8 @@ PAPER_ROWS = {
     "6a": (9, 156, 0.5, 20), "6b": (9, 308, 0.1, 10),
 }
 
-RESULT_KEYS = {"schema", "experiment", "trial", "seed", "quick", "overrides", "key", "max_sequences", "success",
+RESULT_KEYS = {"schema", "experiment", "trial", "seed", "quick", "overrides", "key", "fingerprint", "version",
+               "max_sequences", "success",
                "sequences", "milestones", "tests", "steps", "curve", "seconds", "n_weights", "details"}
 
 
@@ -239,6 +240,23 @@ def test_runs_of_other_settings_are_kept_apart(tmp_path):
     records = load_records(path)
     assert len(records) == 3 and len({r["key"] for r in records}) == 3
     assert len(summary_rows(records)) == 3
+
+
+def test_trials_of_an_older_definition_are_not_reused(tmp_path, monkeypatch):
+    import dataclasses
+
+    from lstmcore.experiments import paper
+
+    path = tmp_path / "r.jsonl"
+    run_experiment("6a", 1, path, jobs=1, quick=True)
+    changed = dataclasses.replace(EXPERIMENTS["6a"], lr=0.25)
+    monkeypatch.setitem(paper.EXPERIMENTS, "6a", changed)
+    ran = []
+    run_experiment("6a", 1, path, executor=cf.ThreadPoolExecutor(1), quick=True, on_result=ran.append)
+    records = load_records(path)
+    assert len(records) == 2 and records[0]["fingerprint"] != records[1]["fingerprint"]
+    assert [r["run"] for r in summary_rows(records)] == [f"quick, definition {r['fingerprint']}"
+                                                         for r in sorted(records, key=lambda r: r["key"])]
 
 
 def test_runner_with_a_dask_client():

@@ -44,6 +44,9 @@ def summary_rows(records: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
         if r.get("experiment") in EXPERIMENTS and "key" in r:
             groups.setdefault(r["key"], []).append(r)
     order = {name: i for i, name in enumerate(EXPERIMENTS)}
+    labels: Dict[tuple, set] = {}
+    for key, recs in groups.items():
+        labels.setdefault((recs[0]["experiment"], _run_label(recs[0])), set()).add(key)
     rows: List[Dict[str, Any]] = []
     for key in sorted(groups, key=lambda k: (order[groups[k][0]["experiment"]], k)):
         trials: Dict[int, Dict[str, Any]] = {}
@@ -51,6 +54,8 @@ def summary_rows(records: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
             trials.setdefault(r["trial"], r)
         recs = [trials[i] for i in sorted(trials)]
         label = _run_label(recs[0])
+        if len(labels[(recs[0]["experiment"], label)]) > 1:  # the same settings under several definitions
+            label = ", ".join(x for x in (label, f"definition {recs[0].get('fingerprint', '?')}") if x)
         for row in summarize(recs[0]["experiment"], recs):
             row["run"] = label
             row["steps"] = int(sum(r.get("steps", 0) for r in recs))

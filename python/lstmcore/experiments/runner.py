@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import json
 import math
 import os
@@ -25,7 +26,7 @@ from .._validation import check_int
 from .paper import Experiment, Milestone, apply_overrides, get_experiment
 from .results import append_record, load_records
 
-__all__ = ["run_trial", "run_experiment", "resolve", "summarize", "trial_key", "completed_trials",
+__all__ = ["run_trial", "run_experiment", "resolve", "summarize", "trial_key", "fingerprint", "completed_trials",
            "estimate_cost", "MAX_CURVE_POINTS"]
 
 #: Learning curves are thinned (every other point dropped, stride doubled) beyond this many samples.
@@ -48,9 +49,24 @@ def _canonical(overrides: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     return json.loads(json.dumps(dict(sorted(overrides.items())), default=list))
 
 
+def fingerprint(exp: Experiment) -> str:
+    """Short hash of everything that decides a trial's numbers (net, task, learning rate, schedule,
+    milestones, budget, checks, test set, options); the paper's numbers, notes and titles are left
+    out. It changes when the registry's definition of an experiment changes."""
+    import hashlib
+
+    fields = {k: v for k, v in dataclasses.asdict(exp).items()
+              if k not in ("name", "table", "group", "title", "paper", "notes", "quick", "stopping", "trials", "weights")}
+    text = json.dumps(fields, sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def trial_key(name: str, seed: int, quick: bool, overrides: Optional[Mapping[str, Any]]) -> str:
-    """The resume key of a run: trials of one key are interchangeable with a rerun of it."""
-    return json.dumps([name, int(seed), bool(quick), _canonical(overrides)], sort_keys=True)
+    """The resume key of a run: trials of one key are interchangeable with a rerun of it. It holds
+    the :func:`fingerprint` of the resolved experiment, so trials run under an older definition
+    (e.g. another budget) are never mixed with new ones."""
+    exp = resolve(name, quick=quick, overrides=overrides)
+    return json.dumps([name, int(seed), bool(quick), _canonical(overrides), fingerprint(exp)], sort_keys=True)
 
 
 # ----------------------------------------------------------------------------------------- pieces
@@ -266,9 +282,11 @@ def run_trial(experiment: Union[str, Experiment], trial: int = 0, *, seed: int =
         body = _reber_trial(exp, trial, seed, dtype)
     else:
         body = _generic_trial(exp, trial, seed, dtype, progress)
+    from .. import __version__
+
     out = dict(schema=_SCHEMA, experiment=name, trial=trial, seed=seed, quick=bool(quick),
                overrides=_canonical(overrides), key=trial_key(name, seed, quick, overrides),
-               max_sequences=int(exp.max_sequences))
+               fingerprint=fingerprint(exp), version=__version__, max_sequences=int(exp.max_sequences))
     out.update(body)
     out["seconds"] = time.perf_counter() - t0
     return out
