@@ -388,7 +388,8 @@ def _generic_trial(exp: Experiment, trial: int, seed: int, dtype: Any,
         raise ValueError(f"{exp.name}: unknown milestone rule {rule!r}")
     budget = int(exp.max_sequences)
     t0 = time.perf_counter()
-    curve_every = exp.check_every if rule != "recent" else max(1, min(1000, budget // 100))
+    online = rule == "recent" or (rule == "abs_stream" and exp.options.get("success_check", "test_set") == "stream")
+    curve_every = exp.check_every if not online else max(1, min(1000, budget // 100))
     curve = _Curve(curve_every)
     details: Dict[str, Any] = {}
 
@@ -405,10 +406,19 @@ def _generic_trial(exp: Experiment, trial: int, seed: int, dtype: Any,
     tests: Dict[str, Dict[str, Any]] = {}
     test_set = _SequenceSet(task, test_ss, exp.test_size) if exp.test_size else None
     stop_set = None
-    if rule in ("abs_stream", "stop_set"):
-        p = pending[0].params
-        stop_set = _SequenceSet(task, stop_ss, p["sequences"] if rule == "abs_stream" else p["size"])
-    recent = _Recent(pending[0].params["window"]) if rule == "recent" else None
+    p0 = pending[0].params
+    # Exp. 2 "stream" reading: the successive sequences of the success criterion are the training
+    # sequences themselves (each judged before its weight update), not a separate test set.
+    stream = rule == "abs_stream" and exp.options.get("success_check", "test_set") == "stream"
+    if rule == "stop_set" or (rule == "abs_stream" and not stream):
+        stop_set = _SequenceSet(task, stop_ss, p0["sequences"] if rule == "abs_stream" else p0["size"])
+    recent = None
+    if rule == "recent":
+        recent = _Recent(p0["window"])
+    elif stream:
+        recent = _Recent(p0["sequences"])
+        details["success_check"] = "stream"
+    final_only = p0.get("final_only", True)
     n_out = exp.net.n_out
     train, forward = _engine(net, exp.lr, exp.update)
     flat_get = getattr(getattr(net, "_net", None), "get_flat", None)
@@ -419,6 +429,8 @@ def _generic_trial(exp: Experiment, trial: int, seed: int, dtype: Any,
 
     def check(m: Milestone) -> bool:
         p = m.params
+        if stream:
+            return recent.satisfied(dict(fail_below=1))
         if m.rule == "abs_stream":
             # All must pass, so the order only changes the cost: sequences that failed before go first
             # (near convergence a failing check then costs one or two sequences, not thousands).
@@ -456,12 +468,14 @@ def _generic_trial(exp: Experiment, trial: int, seed: int, dtype: Any,
                 tests[m.name] = _final_errors(forward, test_set, exp.test_beta)
                 tests[m.name].pop("complete", None)
 
+    beta = p0.get("beta", 0.0)
     while pending and sequences < budget:
         x, target, mask = task.sample(train_rng)
-        if recent is not None and n_out > 1:
+        y_before = before = None
+        if recent is not None and (n_out > 1 or not final_only):
             before = flat_get() if flat_get is not None else None
             if before is None:
-                y_end = forward(x)[-1]
+                y_before = forward(x)
         loss = train(x, target, mask)
         sequences += 1
         steps += len(x)
@@ -469,24 +483,27 @@ def _generic_trial(exp: Experiment, trial: int, seed: int, dtype: Any,
         if progress is not None and curve.n == 0:
             progress(dict(sequences=sequences, mean_loss=curve.points[-1][1], seconds=time.perf_counter() - t0))
         if recent is not None:
-            beta = pending[0].params["beta"]
-            if n_out == 1 or 2.0 * loss < beta * beta:
+            if final_only and (n_out == 1 or 2.0 * loss < beta * beta):
+                # a target at the end only, so the pass's loss is that of the weights before the update:
                 # one output: |e| = sqrt(2 loss) exactly; several: every |e_k| <= sqrt(2 loss) < beta
                 failed = not (math.sqrt(2.0 * loss) < beta)
             else:
-                if before is not None:  # judge the outputs of the weights before this sequence's update
+                if y_before is None:  # judge the outputs of the weights before this sequence's updates
                     after = flat_get()
                     flat_set(before)
-                    y_end = forward(x)[-1]
+                    y_before = forward(x)
                     flat_set(after)
-                failed = not bool(np.max(np.abs(y_end - target[-1])) < beta)
+                if final_only:
+                    failed = not bool(np.max(np.abs(y_before[-1] - target[-1])) < beta)
+                else:
+                    failed = not bool(np.max(np.abs(y_before[mask] - target[mask])) < beta)
             recent.add(failed, 2.0 * loss / n_out)
-            if recent.satisfied(pending[0].params):
+            if recent.satisfied(dict(fail_below=1) if stream else pending[0].params):
                 reach_pending()
         elif sequences % exp.check_every == 0:
             checks += 1
             reach_pending()
-    if pending and rule != "recent" and sequences % exp.check_every != 0:
+    if pending and recent is None and sequences % exp.check_every != 0:
         checks += 1
         reach_pending()  # a last check at the end of the budget
     curve.flush(sequences)
