@@ -2,7 +2,10 @@
 import concurrent.futures as cf
 import json
 
+import pytest
+
 from lstmcore.experiments import reber_readings, run_reber_experiment, run_reber_trial, summarize_reber
+from lstmcore.experiments.results import ResultsFileWarning
 
 
 def test_protocol_runs_every_pair_in_parallel_and_matches_single_trials():
@@ -23,7 +26,7 @@ def test_any_executor_runs_the_trials():
     assert len(results) == 2
 
 
-def test_readings_sweep_resumes_without_redoing_trials(tmp_path, capsys):
+def test_readings_sweep_resumes_without_redoing_trials(tmp_path):
     path = tmp_path / "r.jsonl"
     args = ["--readings", "paper", "legend", "--max-sequences", "200", "--data-seeds", "1", "--init-seeds", "2",
             "--jobs", "2", "--results", str(path), "--report", str(tmp_path / "r.md")]
@@ -32,13 +35,14 @@ def test_readings_sweep_resumes_without_redoing_trials(tmp_path, capsys):
     assert len(first) == 4
     with open(path, "a") as f:
         f.write('{"torn": ')  # a run killed mid-write
-    assert reber_readings.main(args) == 0
+    with pytest.warns(ResultsFileWarning, match="torn line"):
+        assert reber_readings.main(args) == 0
     assert path.read_text().splitlines()[:4] == first  # nothing redone
     # a new trial after the torn line lands on a line of its own
-    assert reber_readings.main(args[:7] + ["--init-seeds", "3"] + args[9:]) == 0
+    with pytest.warns(ResultsFileWarning, match="torn line"):
+        assert reber_readings.main(args[:7] + ["--init-seeds", "3"] + args[9:]) == 0
     lines = path.read_text().splitlines()
     assert lines[4] == '{"torn": ' and len(lines) == 7 and all(json.loads(line) for line in lines[5:])
     table = (tmp_path / "r.md").read_text()
     assert "| 3×2 | 0.5 | paper | 0/3 (0 %)" in table and "| 3×2 | 0.5 | legend | 0/3 (0 %)" in table
-    assert "torn line" in capsys.readouterr().err
     assert all(json.loads(line)["reading"] in ("paper", "legend") for line in first)

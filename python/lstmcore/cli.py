@@ -3,6 +3,9 @@
     lstmcore reber                       learn the embedded Reber grammar (Exp. 1) once, with progress
     lstmcore reber --trials 30           the paper's protocol (3 set pairs x 10 seeds), table beside Table 1
     lstmcore tasks show reber            print a sample sequence
+    lstmcore reproduce --list            the paper's experiments (every LSTM row of Tables 1-9)
+    lstmcore reproduce 6a                run one of them with the paper's trial count, table beside the paper
+    lstmcore reproduce table7 --quick    a whole table (or a group like 3a, or all) in its tiny --quick form
 """
 from __future__ import annotations
 
@@ -109,6 +112,117 @@ def _cmd_tasks(a: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_set(items: Optional[List[str]]) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _cmd_reproduce_list(a: argparse.Namespace) -> int:
+    from .experiments.paper import EXPERIMENTS
+    from .experiments.runner import estimate_cost
+
+    head = f"{'experiment':15s} {'table':>5s} {'trials':>6s} {'weights':>7s} {'lr':>5s} {'budget':>10s}  {'stop at':28s} {'paper mean':>10s}"
+    if a.cost:
+        head += f" {'us/step':>8s} {'steps/seq':>9s} {'trial@paper':>11s} {'trial@budget':>12s}"
+    print(head)
+    for e in EXPERIMENTS.values():
+        final = {p.milestone: p for p in e.paper}.get(e.final_milestone.name)
+        mean = f"{final.mean_sequences:,.0f}" if final is not None and final.mean_sequences else "-"
+        line = (f"{e.name:15s} {e.table:5d} {e.trials:6d} {e.weights:7d} {e.lr:5g} {e.max_sequences:10,d}  "
+                f"{', '.join(m.name for m in e.milestones):28s} {mean:>10s}")
+        if a.cost:
+            c = estimate_cost(e, target_seconds=0.3)
+            exp_s = f"{c['expected_seconds']:,.0f} s" if c["expected_seconds"] else "-"
+            line += f" {c['us_per_step']:8.2f} {c['steps_per_sequence']:9.1f} {exp_s:>11s} {c['budget_seconds']:>10,.0f} s"
+        print(line, flush=True)
+    print("\nSelect by name, by group (1, 2a, 2b, 2c, 3a, 3b, 3c, 4, 5, 6a, 6b), by table (table1..table9) or 'all'.")
+    return 0
+
+
+def _cmd_reproduce(a: argparse.Namespace) -> int:
+    import concurrent.futures as cf
+    import time
+
+    from .experiments.paper import select_experiments
+    from .experiments.report import format_table, plot, summary_rows, write_report
+    from .experiments.results import load_records
+    from .experiments.runner import _stop_pool, completed_trials, resolve, run_experiment, trial_key
+
+    if a.list:
+        return _cmd_reproduce_list(a)
+    if a.selector is None:
+        raise ValueError("selector: expected an experiment, a group, a table or 'all' (see --list)")
+    exps = select_experiments(a.selector)
+    overrides = _parse_set(a.set)
+    if a.trials is not None and a.trials < 1:
+        raise ValueError(f"--trials: expected a positive number, got {a.trials}")
+    if a.jobs < 1:
+        raise ValueError(f"--jobs: expected a positive number, got {a.jobs}")
+    if a.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("lstmcore: error: --plot needs matplotlib, which is not installed: "
+                  "pip install 'lstmcore[plot]'", file=sys.stderr)
+            return 2
+    for e in exps:
+        resolve(e, quick=a.quick, overrides=overrides)  # bad settings fail before anything runs
+    plan = []
+    records = load_records(a.results)
+    for e in exps:
+        key = trial_key(e.name, a.seed, a.quick, overrides)
+        n = e.trials if a.trials is None else a.trials
+        done = completed_trials(records, key)
+        plan.append((e, key, n, {i for i in done if i < n}))
+    todo = sum(n - len(done) for _, _, n, done in plan)
+    print(f"{len(exps)} experiment(s), {sum(n for _, _, n, _ in plan)} trials ({todo} to run, the rest found in "
+          f"{a.results}), {a.jobs} job(s){', quick form' if a.quick else ''}", file=sys.stderr)
+    bar = Progress(max(1, todo), "trials")
+    finished = [0]
+    t0 = time.perf_counter()
+    pool = cf.ProcessPoolExecutor(max_workers=a.jobs) if todo else None
+    try:
+        for e, key, n, done in plan:
+            def on_result(r, done=done, name=e.name):
+                if r["trial"] in done:
+                    return
+                finished[0] += 1
+                bar.update(finished[0], f"done, last: {name} trial {r['trial']} "
+                                        f"{'reached' if r['success'] else 'did not reach'} "
+                                        f"{resolve(name).final_milestone.name} ({r['sequences']:,} sequences)",
+                           force=True)
+
+            run_experiment(e, n, a.results, executor=pool, seed=a.seed, quick=a.quick, on_result=on_result,
+                           overrides=overrides or None)
+    except BaseException:
+        if pool is not None:
+            _stop_pool(pool)
+        raise
+    if pool is not None:
+        pool.shutdown(wait=True)
+    bar.close()
+    keys = {key: n for _, key, n, _ in plan}
+    mine = [r for r in load_records(a.results) if r.get("key") in keys and r.get("trial", 0) < keys[r["key"]]]
+    print(format_table(summary_rows(mine)))
+    print(f"Wall time {time.perf_counter() - t0:.1f} s for {todo} trial(s); results in {a.results}")
+    if a.plot:
+        plot(mine, a.plot)
+        print(f"Plot written to {a.plot}")
+    if a.report:
+        command = "lstmcore " + " ".join(a.argv)
+        write_report(a.results, a.report, command=command)
+        print(f"Report written to {a.report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lstmcore", description="LSTM as Hochreiter & Schmidhuber defined it in 1997.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,6 +241,22 @@ def build_parser() -> argparse.ArgumentParser:
     _reading_args(r)
     r.set_defaults(func=_cmd_reber)
 
+    rp = sub.add_parser("reproduce", help="rerun the paper's experiments (Tables 1-9) beside its numbers")
+    rp.add_argument("selector", nargs="?", help="experiment name, group (e.g. 3a), table (table1..table9) or 'all'")
+    rp.add_argument("--list", action="store_true", help="list the experiments")
+    rp.add_argument("--cost", action="store_true", help="with --list: measure the cost per step and per trial")
+    rp.add_argument("--trials", type=int, default=None, help="trials per experiment (default: the paper's count)")
+    rp.add_argument("--quick", action="store_true", help="tiny budgets: every experiment end to end in seconds")
+    rp.add_argument("--results", default=os.path.join("results", "reproduce.jsonl"),
+                    help="JSONL results file; finished trials in it are not run again (default: %(default)s)")
+    rp.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    rp.add_argument("--seed", type=int, default=0, help="seed of the run (trial i uses (seed, i))")
+    rp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="change a setting, e.g. --set out_activation=linear --set max_sequences=100000")
+    rp.add_argument("--plot", metavar="FILE", help="plot learning curves and sequences per trial (needs matplotlib)")
+    rp.add_argument("--report", metavar="FILE", help="write the reproduction report (markdown) from the results file")
+    rp.set_defaults(func=_cmd_reproduce)
+
     t = sub.add_parser("tasks", help="the paper's tasks")
     tsub = t.add_subparsers(dest="tasks_command", required=True)
     show = tsub.add_parser("show", help="print a sample sequence")
@@ -138,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return args.func(args)
     except (ValueError, TypeError) as exc:

@@ -16,6 +16,7 @@ import time
 from typing import Any, Dict, List
 
 from .reber import PAPER_TABLE_1, run_reber_experiment, summarize_reber
+from .results import end_torn_line, load_records
 
 #: name -> (description, run_reber_trial keyword arguments). "paper" is the reading of the text.
 READINGS: Dict[str, tuple] = {
@@ -39,22 +40,12 @@ READINGS: Dict[str, tuple] = {
 }
 
 
-def _end_torn_line(path: str) -> None:
-    """A run killed mid-write leaves a last line without newline: end it, so that appended records
-    stay on lines of their own (the torn line itself is skipped, with a warning, when read)."""
-    if os.path.exists(path) and os.path.getsize(path) > 0:
-        with open(path, "rb+") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
-
-
 def run(readings: List[str], *, max_sequences: int, data_seeds, init_seeds, jobs: int, results_path: str,
         blocks: int = 3, cells_per_block: int = 2, lr: float = 0.5) -> Dict[str, List[Dict[str, Any]]]:
     done = load(results_path) if os.path.exists(results_path) else []
     os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
     out: Dict[str, List[Dict[str, Any]]] = {}
-    _end_torn_line(results_path)
+    end_torn_line(results_path)
     with open(results_path, "a") as sink:
         for name in readings:
             kwargs = dict(READINGS[name][1], blocks=blocks, cells_per_block=cells_per_block, lr=lr,
@@ -85,15 +76,8 @@ def run(readings: List[str], *, max_sequences: int, data_seeds, init_seeds, jobs
 
 
 def load(results_path: str) -> List[Dict[str, Any]]:
-    """Every trial in a results file (torn lines are skipped with a warning)."""
-    rows = []
-    with open(results_path) as f:
-        for line in f:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                print(f"warning: ignoring a torn line in {results_path}", file=sys.stderr)
-    return rows
+    """Every trial in a results file (torn lines are skipped with a ResultsFileWarning)."""
+    return load_records(results_path)
 
 
 def report(rows: List[Dict[str, Any]], *, command: str) -> str:

@@ -1,0 +1,241 @@
+"""Tables, the reproduction report and plots from results files of :func:`run_experiment`.
+
+- :func:`summary_rows`: result records -> one row per (run, milestone the paper reports).
+- :func:`format_table`: those rows as a markdown table, the paper's numbers beside lstmcore's.
+- :func:`write_report`: ``docs/REPRODUCTION.md`` from one or more JSONL results files.
+- :func:`plot`: learning curves and sequences-to-success per trial against the paper's mean
+  (matplotlib, optional).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from .paper import EXPERIMENTS, get_experiment
+from .results import load_records
+from .runner import summarize
+
+__all__ = ["summary_rows", "format_table", "render_report", "write_report", "plot"]
+
+
+def _run_label(record: Dict[str, Any]) -> str:
+    parts = []
+    if record.get("quick"):
+        parts.append("quick")
+    if record.get("seed"):
+        parts.append(f"seed {record['seed']}")
+    for k, v in (record.get("overrides") or {}).items():
+        parts.append(f"{k}={v}")
+    return ", ".join(parts)
+
+
+def summary_rows(records: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One row per (experiment, run key, reported milestone), in the registry's order.
+
+    Records of unknown experiments are ignored. A run key is (experiment, seed, quick,
+    overrides): trials of different settings are never mixed in one row.
+    """
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for r in records:
+        if r.get("experiment") in EXPERIMENTS and "key" in r:
+            groups.setdefault(r["key"], []).append(r)
+    order = {name: i for i, name in enumerate(EXPERIMENTS)}
+    labels: Dict[tuple, set] = {}
+    for key, recs in groups.items():
+        labels.setdefault((recs[0]["experiment"], _run_label(recs[0])), set()).add(key)
+    rows: List[Dict[str, Any]] = []
+    for key in sorted(groups, key=lambda k: (order[groups[k][0]["experiment"]], k)):
+        trials: Dict[int, Dict[str, Any]] = {}
+        for r in groups[key]:
+            trials.setdefault(r["trial"], r)
+        recs = [trials[i] for i in sorted(trials)]
+        label = _run_label(recs[0])
+        if len(labels[(recs[0]["experiment"], label)]) > 1:  # the same settings under several definitions
+            label = ", ".join(x for x in (label, f"definition {recs[0].get('fingerprint', '?')}") if x)
+        for row in summarize(recs[0]["experiment"], recs):
+            row["run"] = label
+            row["steps"] = int(sum(r.get("steps", 0) for r in recs))
+            rows.append(row)
+    return rows
+
+
+def _num(x: Optional[float]) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:,.0f}"
+
+
+def _test_text(test: Dict[str, Any], size: Optional[int]) -> str:
+    parts = []
+    if "wrong" in test:
+        n = test.get("n", size)
+        parts.append(f"{test['wrong']:.3g} of {n} wrong" if n else f"{test['wrong']:.3g} wrong")
+    elif "fraction_wrong" in test:
+        parts.append(f"{test['fraction_wrong']:.3g} misclassified")
+    if "mse" in test:
+        parts.append(f"MSE {test['mse']:.3g}")
+    if "mean_abs_error" in test:
+        parts.append(f"mean abs {test['mean_abs_error']:.3g}")
+    if "step_accuracy" in test:
+        parts.append(f"{100 * test['step_accuracy']:.1f} % steps right")
+    return ", ".join(parts) if parts else "–"
+
+
+def _our_test(row: Dict[str, Any]) -> str:
+    test = dict(row["test"])
+    paper = row["paper"]["test"]
+    # show what the paper shows: a fraction where it gives a fraction, a count where it gives a count
+    if "fraction_wrong" in paper and "wrong" not in paper:
+        test.pop("wrong", None)
+        test.pop("n", None)
+    return _test_text(test, row["paper"].get("test_size"))
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def format_table(rows: Sequence[Dict[str, Any]]) -> str:
+    """Markdown table of :func:`summary_rows`: lstmcore beside the paper for every row."""
+    head = ("| experiment | stop | run | trials (paper) | success: lstmcore | paper | sequences: lstmcore mean (range) "
+            "| paper mean (range) | test: lstmcore | paper | trial time |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for row in rows:
+        p = row["paper"]
+        ours_pct = (f"{row['reached']}/{row['trials']} ({row['success_percent']:.0f} %)"
+                    if row["trials"] else "–")
+        paper_pct = f"{p['success_percent']:.0f} %" if p["success_percent"] is not None else "–"
+        ours_seq = (f"{_num(row['mean_sequences'])} ({_num(row['min_sequences'])}–{_num(row['max_sequences'])})"
+                    if row["reached"] else "–")
+        rng = p.get("range_sequences")
+        paper_seq = _num(p["mean_sequences"]) + (f" ({_num(rng[0])}–{_num(rng[1])})" if rng else "")
+        lines.append(
+            f"| {row['experiment']} | {row['milestone']} | {row.get('run') or 'paper settings'} | {row['trials']} "
+            f"({p['trials']}) | {ours_pct} | {paper_pct} | {ours_seq} | {paper_seq} | {_our_test(row)} "
+            f"| {_test_text(p['test'], p.get('test_size'))} | {_minutes(row['seconds'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: Sequence[str] = ()) -> str:
+    """The text of docs/REPRODUCTION.md for these records."""
+    rows = summary_rows(records)
+    by_table: Dict[int, List[Dict[str, Any]]] = {}
+    for row in rows:
+        by_table.setdefault(row["table"], []).append(row)
+    total = sum(r.get("seconds", 0.0) for r in records if r.get("experiment") in EXPERIMENTS)
+    n_trials = sum(1 for r in records if r.get("experiment") in EXPERIMENTS)
+    out = [
+        "# Reproduction of Hochreiter & Schmidhuber (1997), Tables 1–9",
+        "",
+        "Generated by `lstmcore.experiments.report.write_report` from the results file(s) "
+        + ", ".join(f"`{s}`" for s in sources) + "; do not edit by hand.",
+        "",
+        f"Regenerate: `{command}`",
+        "",
+        f"{n_trials} trials, {_minutes(total)} of trial time in all. Machine: {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; written "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        "",
+        "Columns: *success* = trials that reached the stopping criterion within the budget; *sequences* = training "
+        "sequences until then (mean over those trials, with the range); *test* = the final test (means over "
+        "trials); *trial time* = the wall time of the trials, added up (on one core each). The paper's trial counts are in brackets.",
+        "",
+    ]
+    for table in sorted(by_table):
+        names = sorted({r["experiment"] for r in by_table[table]}, key=list(EXPERIMENTS).index)
+        out += [f"## Table {table}", "", format_table(by_table[table])]
+        speed = []
+        for row in by_table[table]:
+            if row["steps"] and row["milestone"] == get_experiment(row["experiment"]).final_milestone.name:
+                speed.append(f"{row['experiment']}{' (' + row['run'] + ')' if row.get('run') else ''} "
+                             f"{1e6 * row['seconds'] / row['steps']:.2f} µs")
+        if speed:
+            out += ["Trial time per training step (exemplar generation, checks and tests included): "
+                    + "; ".join(speed) + ".", ""]
+        notes: List[str] = []
+        for name in names:
+            exp = get_experiment(name)
+            out.append(f"- **{name}**: {exp.describe()}.")
+            notes += [n for n in exp.notes if n not in notes]
+        out += ["", "Choices where the paper is silent or ambiguous:", ""]
+        out += [f"- {n}" for n in notes]
+        out.append("")
+    missing = [name for name in EXPERIMENTS if name not in {r["experiment"] for r in rows}]
+    if missing:
+        out += ["## Not run yet", "", ", ".join(missing), ""]
+    return "\n".join(out)
+
+
+def write_report(results: Any, path: Any = "docs/REPRODUCTION.md", *, command: Optional[str] = None) -> str:
+    """Write the reproduction report from one results file or a list of them; returns its text."""
+    sources = [os.fspath(results)] if isinstance(results, (str, os.PathLike)) else [os.fspath(p) for p in results]
+    records: List[Dict[str, Any]] = []
+    for s in sources:
+        records += load_records(s)
+    if command is None:
+        command = ("python -c \"from lstmcore.experiments.report import write_report; write_report("
+                   + json.dumps(sources) + ", " + json.dumps(os.fspath(path)) + ")\"")
+    text = render_report(records, command=command, sources=sources)
+    os.makedirs(os.path.dirname(os.path.abspath(os.fspath(path))), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return text
+
+
+def plot(records: Sequence[Dict[str, Any]], path: Any) -> None:
+    """Learning curves (left) and sequences-to-success per trial against the paper's mean (right),
+    one row per run of an experiment. Needs matplotlib (``pip install lstmcore[plot]``)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib, which is not installed: pip install 'lstmcore[plot]' "
+                           "(or pip install matplotlib)") from None
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for r in records:
+        if r.get("experiment") in EXPERIMENTS and "key" in r:
+            groups.setdefault(r["key"], []).append(r)
+    if not groups:
+        raise ValueError("plot: no trials of the paper's experiments to plot")
+    order = list(EXPERIMENTS)
+    keys = sorted(groups, key=lambda k: (order.index(groups[k][0]["experiment"]), k))
+    fig, axes = plt.subplots(len(keys), 2, figsize=(11, 3.0 * len(keys)), squeeze=False)
+    for (ax_curve, ax_trials), key in zip(axes, keys):
+        recs = sorted(groups[key], key=lambda r: r["trial"])
+        exp = get_experiment(recs[0]["experiment"])
+        title = exp.name + (f" ({_run_label(recs[0])})" if _run_label(recs[0]) else "")
+        for r in recs:
+            pts = [p for p in r.get("curve", []) if p[1] > 0]
+            if pts:
+                ax_curve.plot([p[0] for p in pts], [p[1] for p in pts], lw=0.8,
+                              color="C0" if r["success"] else "C3", alpha=0.7)
+        ax_curve.set_yscale("log")
+        ax_curve.set_xlabel("training sequences")
+        ax_curve.set_ylabel("mean loss per sequence")
+        ax_curve.set_title(f"{title}: learning curves (red: not successful)", fontsize=9)
+        final = exp.final_milestone.name
+        xs = [r["trial"] for r in recs]
+        ys = [r["milestones"].get(final) if r["success"] else r["sequences"] for r in recs]
+        ax_trials.scatter(xs, ys, c=["C0" if r["success"] else "C3" for r in recs], s=14)
+        paper = {p.milestone: p for p in exp.paper}.get(final)
+        if paper is not None and paper.mean_sequences:
+            ax_trials.axhline(paper.mean_sequences, color="k", ls="--", lw=1, label=f"paper mean {paper.mean_sequences:,.0f}")
+            ax_trials.legend(fontsize=8)
+        ax_trials.set_ylim(bottom=0)
+        ax_trials.xaxis.get_major_locator().set_params(integer=True)
+        ax_trials.set_xlabel("trial")
+        ax_trials.set_ylabel(f"sequences to {final}")
+        ax_trials.set_title(f"{title}: per trial (red: budget used up)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
