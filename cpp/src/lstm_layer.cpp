@@ -44,7 +44,6 @@ using gemm::panels_of;
 // Rows of the input-projection GEMM per parallel block, rows of grad_x per block, gate rows of the
 // weight-gradient GEMM per block: fixed sizes, so results do not depend on the thread count.
 constexpr Index kInputRows = 128;
-constexpr Index kGradXRows = 64;
 constexpr Index kGateRows = 24;
 
 Index chunks_of(Index N) { return (N + Index(kLstmBatchChunk) - 1) / Index(kLstmBatchChunk); }
@@ -173,7 +172,7 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   if (T < 1 || N < 1) throw std::logic_error("lstm_layer_backward: no forward pass to differentiate");
   const Index I = Index(dims.input_size), H = Index(dims.hidden_size), G = 4 * H;
   const Index F = I + H + 1;  // features of one row of the weight-gradient GEMM: [x, h(t-1), 1]
-  const Index Nn = Index(N), Tt = Index(T);
+  const Index Nn = Index(N), Tt = Index(T), C = Index(kLstmBatchChunk);
   if (cache.x.cols() != I || cache.c.cols() != H)
     throw std::logic_error("lstm_layer_backward: cache does not match the layer's sizes");
   const int nt = threads(num_threads);
@@ -181,20 +180,22 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   const bool full = !truncated;
   const bool fwd = !dims.reverse;
 
-  // Steps per block: the weight-gradient GEMMs run once per block of Tb steps (Tb * N rows).
-  const Index Tb = std::min(Tt, std::max<Index>(1, Index(kLstmBackwardBlockRows) / Nn));
+  // Each chunk of sequences runs backward through all steps on its own (no synchronisation between
+  // threads inside the time loop), adding its share of [dW_ih, dW_hh, db] into a partial sum of its
+  // own once per block of Tb steps; the partial sums are added in chunk order at the end of each
+  // wave of kWave chunks, so the result does not depend on the thread count.
+  constexpr Index kWave = 8;
+  const Index Tb = std::min(Tt, std::max<Index>(1, Index(kLstmBackwardBlockRows) / C));
   const Index n_blocks = (Tt + Tb - 1) / Tb;
   const Index n_chunks = chunks_of(Nn);
   const Index n_gate_blocks = (G + kGateRows - 1) / kGateRows;
 
-  // Allocation happens here, before the time loop.
-  RM dA(Tb * Nn, G);                  // dL/da of one block    [Tb*N, 4H]  (row (t - t0) * N + n)
-  RM xh(Tb * Nn, F);                  // [x(t), h(t-1), 1] of one block   [Tb*N, F]
-  RM dW = RM::Zero(G, F);             // [dW_ih, dW_hh, db]   [4H, F]
-  RM dh_rec(Nn, H);                   // W_hh error of one step   [N, H]
-  RM tanh_c(Nn, H);                   // tanh(c) of the step each sequence goes to next (backward order)
-  std::vector<char> have_tanh(N, 0);  // whether tanh_c holds it
-  RM peep = RM::Zero(n_chunks, 3 * H);  // per-chunk peephole gradients  [chunks, 3H]
+  // Allocation happens here and at the top of the parallel region, before the time loop.
+  RM dW = RM::Zero(G, F);  // [dW_ih, dW_hh, db]   [4H, F]
+  std::vector<RM> dW_part(std::size_t(std::min(kWave, n_chunks)), RM(G, F));  // per chunk of a wave
+  RM tanh_c(Nn, H);                      // tanh(c) of the step each sequence goes to next (backward order)
+  std::vector<char> have_tanh(N, 0);     // whether tanh_c holds it
+  RM peep = RM::Zero(n_chunks, 3 * H);   // per-chunk peephole gradients  [chunks, 3H]
   // W_ih [4H, I] (for grad_x) and W_hh [4H, H] (for dL/dh(t-1)), packed once.
   const Index np_I = panels_of<Scalar>(I), np_H = panels_of<Scalar>(H), np_F = panels_of<Scalar>(F);
   Vec<Scalar> W_ihP(packed_size<Scalar>(G, I)), W_hhP;
@@ -203,7 +204,6 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
     W_hhP.resize(packed_size<Scalar>(G, H));
     pack_b(p.W_hh, H, Index(1), G, H, W_hhP.data(), 0, np_H);
   }
-  Vec<Scalar> xhP(packed_size<Scalar>(Tb * Nn, F));  // packed [x, h(t-1), 1] of a block
   if (grad_hn) Eigen::Map<RM>(grad_h0, Nn, H) = Eigen::Map<const RM>(grad_hn, Nn, H);
   else Eigen::Map<RM>(grad_h0, Nn, H).setZero();
   if (grad_cn) Eigen::Map<RM>(grad_c0, Nn, H) = Eigen::Map<const RM>(grad_cn, Nn, H);
@@ -211,110 +211,113 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
 
 #pragma omp parallel num_threads(nt)
   {
-    // Blocks in backward order: forward layers go from the last block down, reverse ones up.
-    for (Index bi = 0; bi < n_blocks; ++bi) {
-      const Index blk = fwd ? n_blocks - 1 - bi : bi;
-      const Index t0 = blk * Tb, nsteps = std::min(Tb, Tt - t0);
+    RM dA(Tb * C, G);  // dL/da of one chunk and block   [Tb*C, 4H]   (row (t - t0) * nb + r)
+    RM xh(Tb * C, F);  // [x(t), h(t-1), 1] of the same rows   [Tb*C, F]
+    Vec<Scalar> xhP(packed_size<Scalar>(Tb * C, F));  // xh packed for the GEMM
+    RM dh_rec(C, H);   // W_hh error of one step   [C, H]
+    for (Index w0 = 0; w0 < n_chunks; w0 += kWave) {
+      const Index w1 = std::min(n_chunks, w0 + kWave);
 #pragma omp for schedule(static)
-      for (Index ch = 0; ch < n_chunks; ++ch) {
-        const Index n0 = ch * Index(kLstmBatchChunk), nb = std::min(Index(kLstmBatchChunk), Nn - n0);
+      for (Index ch = w0; ch < w1; ++ch) {
+        const Index n0 = ch * C, nb = std::min(C, Nn - n0);
+        RM& dWc = dW_part[std::size_t(ch - w0)];
+        dWc.setZero();
         // carried errors dL/dh(t), dL/dc(t) of this chunk live in grad_h0, grad_c0: [nb, H]
         Eigen::Map<RM> dhs(grad_h0 + n0 * H, nb, H), dcs(grad_c0 + n0 * H, nb, H);
-        for (Index k = 0; k < nsteps; ++k) {
-          const Index t = fwd ? t0 + nsteps - 1 - k : t0 + k;
-          const Index row0 = t * Nn + n0, brow0 = (t - t0) * Nn + n0;
-          for (Index r = 0; r < nb; ++r) {
-            const Index n = n0 + r, row = row0 + r, brow = brow0 + r;
-            Scalar* da = &dA(brow, 0);
-            const std::int64_t len_n = len ? len[n] : std::int64_t(T);
-            if (t >= len_n) {
-              // past the end: errors pass through unchanged, no gradient at this step
-              std::fill(da, da + G, Scalar(0));
-              xh.row(brow).setZero();
-              continue;
+        // blocks in backward order: forward layers go from the last block down, reverse ones up
+        for (Index bi = 0; bi < n_blocks; ++bi) {
+          const Index blk = fwd ? n_blocks - 1 - bi : bi;
+          const Index t0 = blk * Tb, nsteps = std::min(Tb, Tt - t0);
+          for (Index k = 0; k < nsteps; ++k) {
+            const Index t = fwd ? t0 + nsteps - 1 - k : t0 + k;
+            const Index row0 = t * Nn + n0, brow0 = (t - t0) * nb;
+            for (Index r = 0; r < nb; ++r) {
+              const Index n = n0 + r, row = row0 + r, brow = brow0 + r;
+              Scalar* da = &dA(brow, 0);
+              const std::int64_t len_n = len ? len[n] : std::int64_t(T);
+              if (t >= len_n) {
+                // past the end: errors pass through unchanged, no gradient at this step
+                std::fill(da, da + G, Scalar(0));
+                xh.row(brow).setZero();
+                continue;
+              }
+              // the step before t in processing order, if any: t-1 (forward) or t+1 (reverse)
+              const bool has_prev = fwd ? t > 0 : t + 1 < len_n;
+              const Index prev = fwd ? row - Nn : row + Nn;
+              const Scalar* gate = &cache.gates(row, 0);
+              ConstArrayMap<Scalar> i(gate, H), f(gate + H, H), g(gate + 2 * H, H), o(gate + 3 * H, H);
+              ConstArrayMap<Scalar> c(&cache.c(row, 0), H);
+              ConstArrayMap<Scalar> cp(has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0), H);  // c(t-1)
+              ArrayMap<Scalar> tc(&tanh_c(n, 0), H);
+              // tanh(c(t)), unless the previous step (in backward order) already computed it
+              if (!have_tanh[std::size_t(n)]) tc = c.tanh();
+              ArrayMap<Scalar> dh(&dhs(r, 0), H), dc(&dcs(r, 0), H);
+              // dh = dL/dh(t) = grad_out(t) + error from the next step
+              if (grad_out) dh += ConstArrayMap<Scalar>(grad_out + row * H, H);
+              ArrayMap<Scalar> dai(da, H), daf(da + H, H), dag(da + 2 * H, H), dao(da + 3 * H, H);
+              // da_o = dh * tanh(c) * o (1 - o)
+              dao = dh * tc * o * (Scalar(1) - o);
+              // dc = dL/dc(t) = dc(next step path) + dh * o * (1 - tanh(c)^2) [+ da_o * w_co, full only]
+              dc += dh * o * (Scalar(1) - tc.square());
+              if (full && dims.peepholes) dc += dao * ConstArrayMap<Scalar>(p.w_co, H);
+              // da_i = dc * g * i (1 - i);  da_f = dc * c(t-1) * f (1 - f);  da_g = dc * i * (1 - g^2)
+              dai = dc * g * i * (Scalar(1) - i);
+              daf = dc * cp * f * (Scalar(1) - f);
+              dag = dc * i * (Scalar(1) - g.square());
+              if (dims.peepholes) {
+                // dw_ci += da_i * c(t-1);  dw_cf += da_f * c(t-1);  dw_co += da_o * c(t)
+                ArrayMap<Scalar> pg(&peep(ch, 0), 3 * H);
+                pg.head(H) += dai * cp;
+                pg.segment(H, H) += daf * cp;
+                pg.tail(H) += dao * c;
+              }
+              // dL/dc(t-1) = dc * f [+ da_i * w_ci + da_f * w_cf, full only]
+              dc *= f;
+              if (full && dims.peepholes)
+                dc += dai * ConstArrayMap<Scalar>(p.w_ci, H) + daf * ConstArrayMap<Scalar>(p.w_cf, H);
+              // the row of the weight-gradient GEMM: [x(t), h(t-1), 1], h(t-1) = o(t-1) tanh(c(t-1))
+              Scalar* xr = &xh(brow, 0);
+              std::copy(&cache.x(row, 0), &cache.x(row, 0) + I, xr);
+              ArrayMap<Scalar> hp(xr + I, H);
+              if (has_prev) {
+                tc = ConstArrayMap<Scalar>(&cache.c(prev, 0), H).tanh();  // tanh(c(t-1)), kept for that step
+                hp = ConstArrayMap<Scalar>(&cache.gates(prev, 3 * H), H) * tc;
+                have_tanh[std::size_t(n)] = 1;
+              } else {
+                hp = ConstArrayMap<Scalar>(&cache.h0(n, 0), H);
+                have_tanh[std::size_t(n)] = 0;
+              }
+              xr[I + H] = Scalar(1);
             }
-            // the step before t in processing order, if any: t-1 (forward) or t+1 (reverse)
-            const bool has_prev = fwd ? t > 0 : t + 1 < len_n;
-            const Index prev = fwd ? row - Nn : row + Nn;
-            const Scalar* gate = &cache.gates(row, 0);
-            ConstArrayMap<Scalar> i(gate, H), f(gate + H, H), g(gate + 2 * H, H), o(gate + 3 * H, H);
-            ConstArrayMap<Scalar> c(&cache.c(row, 0), H);
-            ConstArrayMap<Scalar> cp(has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0), H);  // c(t-1)
-            ArrayMap<Scalar> tc(&tanh_c(n, 0), H);
-            // tanh(c(t)), unless the previous step (in backward order) already computed it
-            if (!have_tanh[std::size_t(n)]) tc = c.tanh();
-            ArrayMap<Scalar> dh(&dhs(r, 0), H), dc(&dcs(r, 0), H);
-            // dh = dL/dh(t) = grad_out(t) + error from the next step
-            if (grad_out) dh += ConstArrayMap<Scalar>(grad_out + row * H, H);
-            ArrayMap<Scalar> dai(da, H), daf(da + H, H), dag(da + 2 * H, H), dao(da + 3 * H, H);
-            // da_o = dh * tanh(c) * o (1 - o)
-            dao = dh * tc * o * (Scalar(1) - o);
-            // dc = dL/dc(t) = dc(next step path) + dh * o * (1 - tanh(c)^2) [+ da_o * w_co, full only]
-            dc += dh * o * (Scalar(1) - tc.square());
-            if (full && dims.peepholes) dc += dao * ConstArrayMap<Scalar>(p.w_co, H);
-            // da_i = dc * g * i (1 - i);  da_f = dc * c(t-1) * f (1 - f);  da_g = dc * i * (1 - g^2)
-            dai = dc * g * i * (Scalar(1) - i);
-            daf = dc * cp * f * (Scalar(1) - f);
-            dag = dc * i * (Scalar(1) - g.square());
-            if (dims.peepholes) {
-              // dw_ci += da_i * c(t-1);  dw_cf += da_f * c(t-1);  dw_co += da_o * c(t)
-              ArrayMap<Scalar> pg(&peep(ch, 0), 3 * H);
-              pg.head(H) += dai * cp;
-              pg.segment(H, H) += daf * cp;
-              pg.tail(H) += dao * c;
-            }
-            // dL/dc(t-1) = dc * f [+ da_i * w_ci + da_f * w_cf, full only]
-            dc *= f;
-            if (full && dims.peepholes)
-              dc += dai * ConstArrayMap<Scalar>(p.w_ci, H) + daf * ConstArrayMap<Scalar>(p.w_cf, H);
-            // the row of the weight-gradient GEMM: [x(t), h(t-1), 1], h(t-1) = o(t-1) tanh(c(t-1))
-            Scalar* xr = &xh(brow, 0);
-            std::copy(&cache.x(row, 0), &cache.x(row, 0) + I, xr);
-            ArrayMap<Scalar> hp(xr + I, H);
-            if (has_prev) {
-              tc = ConstArrayMap<Scalar>(&cache.c(prev, 0), H).tanh();  // tanh(c(t-1)), kept for that step
-              hp = ConstArrayMap<Scalar>(&cache.gates(prev, 3 * H), H) * tc;
-              have_tanh[std::size_t(n)] = 1;
+            // grad_x(t) = da W_ih:   grad_x[nb, I] = da[nb, 4H] W_ih[4H, I]
+            Scalar* gx = grad_x + row0 * I;
+            std::fill(gx, gx + nb * I, Scalar(0));
+            gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
+            if (full) {
+              // dL/dh(t-1) = da W_hh:   dh[nb, H] = da[nb, 4H] W_hh[4H, H]
+              auto dhp = dh_rec.topRows(nb);
+              dhp.setZero();
+              gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_hhP.data(), H, 0, np_H, dhp.data(), H);
+              for (Index r = 0; r < nb; ++r)
+                if (!(len && t >= len[n0 + r])) dhs.row(r) = dhp.row(r);
             } else {
-              hp = ConstArrayMap<Scalar>(&cache.h0(n, 0), H);
-              have_tanh[std::size_t(n)] = 0;
+              // truncated: no error flows back through W_hh
+              for (Index r = 0; r < nb; ++r)
+                if (!(len && t >= len[n0 + r])) dhs.row(r).setZero();
             }
-            xr[I + H] = Scalar(1);
           }
-          if (full) {
-            // dL/dh(t-1) = da W_hh:   dh^T[H, nb] = W_hh^T[H, 4H] da^T[4H, nb]
-            auto dhp = dh_rec.middleRows(n0, nb);
-            dhp.setZero();
-            gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_hhP.data(), H, 0, np_H, dhp.data(), H);
-            for (Index r = 0; r < nb; ++r)
-              if (!(len && t >= len[n0 + r])) dhs.row(r) = dhp.row(r);
-          } else {
-            // truncated: no error flows back through W_hh
-            for (Index r = 0; r < nb; ++r)
-              if (!(len && t >= len[n0 + r])) dhs.row(r).setZero();
-          }
+          // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] xh[rows, F]
+          const Index rows = nsteps * nb;
+          pack_b(xh.data(), F, Index(1), rows, F, xhP.data(), 0, np_F);
+          gemm_rows_outer<Scalar>(0, G, rows, dA.data(), 1, G, xhP.data(), F, dWc.data(), F);
         }
       }
-      // (implicit barrier) The block's GEMMs, in fixed blocks of rows and gate rows.
-      const Index rows = nsteps * Nn, r_base = t0 * Nn;
-      // grad_x = da W_ih:   grad_x[rows, I] = da[rows, 4H] W_ih[4H, I]
-#pragma omp for schedule(static) nowait
-      for (Index sb = 0; sb < (rows + kGradXRows - 1) / kGradXRows; ++sb) {
-        const Index r0 = sb * kGradXRows, nr = std::min(kGradXRows, rows - r0);
-        Scalar* gx = grad_x + (r_base + r0) * I;
-        std::fill(gx, gx + nr * I, Scalar(0));
-        gemm_panels<Scalar>(0, nr, G, &dA(r0, 0), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
-      }
-      // pack [x, h(t-1), 1] of the block (panels shared out among the threads)
-#pragma omp for schedule(static)
-      for (Index pnl = 0; pnl < np_F; ++pnl) pack_b(xh.data(), F, Index(1), rows, F, xhP.data(), pnl, pnl + 1);
-      // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] xh[rows, F]
+      // (implicit barrier) add the wave's partial sums, in chunk order, in fixed blocks of gate rows
 #pragma omp for schedule(static)
       for (Index gb = 0; gb < n_gate_blocks; ++gb) {
-        const Index g0 = gb * kGateRows, g1 = std::min(G, g0 + kGateRows);
-        gemm_rows_outer<Scalar>(g0, g1, rows, dA.data(), 1, G, xhP.data(), F, dW.data(), F);
+        const Index g0 = gb * kGateRows, ng = std::min(kGateRows, G - g0);
+        for (Index ch = w0; ch < w1; ++ch) dW.middleRows(g0, ng) += dW_part[std::size_t(ch - w0)].middleRows(g0, ng);
       }
-      // (implicit barrier: the next block overwrites dA and xh)
     }
   }
   // Split [dW_ih, dW_hh, db] into the gradients; db_ih = db_hh = sum of da.
