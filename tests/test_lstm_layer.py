@@ -42,6 +42,10 @@ for _k in range(28):
         batch_first=bool(_rng.random() < 0.5), bias=bool(_rng.random() < 0.75), with_hx=bool(_rng.random() < 0.5),
         with_lengths=_batched and bool(_rng.random() < 0.5), T=int(_rng.integers(1, 9)), N=int(_rng.integers(1, 21)),
         I=int(_rng.integers(1, 7)), H=int(_rng.integers(1, 9)), dtype=(np.float64, np.float32)[_k % 2], seed=_k))
+# larger shapes: full GEMM panels and row groups, several batch chunks, a partial chunk
+for _k, _dt in enumerate((np.float64, np.float32)):
+    CONFIGS.append(dict(L=2, bidirectional=bool(_k), batched=True, batch_first=False, bias=True, with_hx=True,
+                        with_lengths=True, T=7, N=37, I=33, H=40, dtype=_dt, seed=100 + _k))
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "L{L}-bi{bidirectional:d}-b{batched:d}-bf{batch_first:d}-"
@@ -315,9 +319,11 @@ def test_truncated_differs_from_full_and_equals_it_for_one_step():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("truncated", [False, True])
-def test_bitwise_identical_for_thread_counts(dtype, truncated):
+@pytest.mark.parametrize("T,N,I,H", [(40, 37, 9, 12), (5, 150, 3, 17)])
+def test_bitwise_identical_for_thread_counts(dtype, truncated, T, N, I, H):
+    # (40, 37): several batch chunks and a partial one, several blocks of steps;
+    # (5, 150): more chunks than one wave of partial weight gradients
     rng = np.random.default_rng(7)
-    T, N, I, H = 40, 37, 9, 12  # several batch chunks, a partial one, several row blocks
     x = rng.standard_normal((T, N, I)).astype(dtype)
     lens = rng.integers(0, T + 1, N)
     results = []
