@@ -149,6 +149,8 @@ int run(const LayerArgs& a, bool backward) {
   std::sort(times.begin(), times.end());
   const double med = times[times.size() / 2];
   const double flops = 2.0 * double(T * N * G * (I + H)) * (backward ? 3.0 : 1.0);
+  std::printf("  GEMM micro-kernel: %s; Eigen SIMD (pointwise): %s\n", lstm_layer_gemm_kernel(),
+              Eigen::SimdInstructionSetsInUse());
   std::printf("lstmcore_bench %s: I%zu H%zu N%zu T%zu %s threads %ld%s: median %.3f ms (min %.3f, max %.3f) over %ld "
               "repeats, %.1f GFLOP/s of GEMM work, %.3f us/step; process CPU time median %.3f ms; verify err vs naive %.1e\n",
               backward ? "fwdbwd" : "fwd", I, H, N, T, a.dtype.c_str(), a.threads,

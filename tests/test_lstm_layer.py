@@ -319,10 +319,12 @@ def test_truncated_differs_from_full_and_equals_it_for_one_step():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("truncated", [False, True])
-@pytest.mark.parametrize("T,N,I,H", [(40, 37, 9, 12), (5, 150, 3, 17)])
+@pytest.mark.parametrize("T,N,I,H", [(40, 37, 9, 40), (8, 150, 5, 33)])
 def test_bitwise_identical_for_thread_counts(dtype, truncated, T, N, I, H):
     # (40, 37): several batch chunks and a partial one, several blocks of steps;
-    # (5, 150): more chunks than one wave of partial weight gradients
+    # (8, 150): more chunks than one wave of partial weight gradients. Both are large enough
+    # (> 3 * 2^20 multiply-adds) for the layer to use all 3 threads.
+    assert T * N * 4 * H * (I + H) > 3 * 2 ** 20
     rng = np.random.default_rng(7)
     x = rng.standard_normal((T, N, I)).astype(dtype)
     lens = rng.integers(0, T + 1, N)

@@ -171,6 +171,8 @@ void bind_direction(py::module_& m, const char* name) {
 void bind_lstm_layer(py::module_& m) {
   bind_direction<double>(m, "LstmLayerF64");
   bind_direction<float>(m, "LstmLayerF32");
+  m.def("gemm_kernel", &lstmcore::lstm_layer_gemm_kernel,
+        "The GEMM micro-kernel the layer runs in this process (chosen by the build or at run time).");
 }
 
 }  // namespace lstmcore_py

@@ -30,7 +30,13 @@ void check_params(const LstmLayerDims& d, const LstmLayerParams<Scalar>& p) {
     throw std::invalid_argument("w_ci, w_cf, w_co: required with peepholes");
 }
 
-int threads(int num_threads) { return std::max(1, num_threads); }
+// Threads for a call with `macs` multiply-adds: a thread needs about 2^20 of them (some tens of
+// microseconds) to repay starting the team and meeting at its barriers. The result is the same for
+// any thread count, so this is only about speed.
+int threads(int num_threads, double macs) {
+  const double useful = std::max(1.0, macs / double(1 << 20));
+  return int(std::max(1.0, std::min(double(std::max(1, num_threads)), useful)));
+}
 
 template <typename Scalar>
 using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;  // aligned buffer
@@ -50,6 +56,8 @@ Index chunks_of(Index N) { return (N + Index(kLstmBatchChunk) - 1) / Index(kLstm
 
 }  // namespace
 
+const char* lstm_layer_gemm_kernel() { return gemm::kernel_isa(); }
+
 void LstmLayerDims::validate() const {
   constexpr std::size_t kMax = std::size_t(1) << 24;
   if (input_size < 1 || input_size > kMax) throw std::invalid_argument("input_size: expected 1 .. 2^24");
@@ -66,7 +74,8 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   using RM = RowMatrix<Scalar>;
   const Index I = Index(dims.input_size), H = Index(dims.hidden_size), G = 4 * H;
   const Index TN = Index(T * N), Nn = Index(N);
-  const int nt = threads(num_threads);
+  const int nt = threads(num_threads, double(T) * double(N) * double(4 * dims.hidden_size) *
+                                                    double(dims.input_size + dims.hidden_size));
 
   cache.lengths.clear();
   if (lengths) {
@@ -96,7 +105,7 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   const Index np_G = panels_of<Scalar>(G);
   const std::int64_t* len = cache.lengths.empty() ? nullptr : cache.lengths.data();
   const Index n_row_blocks = (TN + kInputRows - 1) / kInputRows;
-  const Index n_chunks = chunks_of(Nn);
+  const Index n_shares = std::min<Index>(nt, Nn), share_rows = (Nn + n_shares - 1) / n_shares;
   RM& A_all = cache.gates;
 
 #pragma omp parallel num_threads(nt)
@@ -110,11 +119,15 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
       // a[nr, 4H] += x[nr, I] W_ih^T[I, 4H]
       gemm_panels<Scalar>(0, nr, I, &cache.x(r0, 0), I, 1, W_ihT.data(), G, 0, np_G, &A_all(r0, 0), G);
     }
-    // (implicit barrier) Time loop: each chunk of the batch is independent across all steps.
+    // (implicit barrier) Time loop: each thread steps its own contiguous share of the batch through
+    // all steps (one GEMM per step over the whole share, so W_hh streams once per step and thread).
+    // Every row's arithmetic is the same however the batch is shared out: the result does not
+    // depend on the thread count.
 #pragma omp for schedule(static)
-    for (Index ch = 0; ch < n_chunks; ++ch) {
-      const Index n0 = ch * Index(kLstmBatchChunk), nb = std::min(Index(kLstmBatchChunk), Nn - n0);
-      // carried state of this chunk lives in h_n, c_n: [nb, H]
+    for (Index share = 0; share < n_shares; ++share) {
+      const Index n0 = std::min(Nn, share * share_rows), nb = std::min(share_rows, Nn - n0);
+      if (nb <= 0) continue;
+      // carried state of this share lives in h_n, c_n: [nb, H]
       Eigen::Map<RM> hs(h_n + n0 * H, nb, H), cs(c_n + n0 * H, nb, H);
       hs = cache.h0.middleRows(n0, nb);
       cs = cache.c0.middleRows(n0, nb);
@@ -175,7 +188,8 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   const Index Nn = Index(N), Tt = Index(T), C = Index(kLstmBatchChunk);
   if (cache.x.cols() != I || cache.c.cols() != H)
     throw std::logic_error("lstm_layer_backward: cache does not match the layer's sizes");
-  const int nt = threads(num_threads);
+  const int nt = threads(num_threads, double(T) * double(N) * double(4 * dims.hidden_size) *
+                                                    double(dims.input_size + dims.hidden_size));
   const std::int64_t* len = cache.lengths.empty() ? nullptr : cache.lengths.data();
   const bool full = !truncated;
   const bool fwd = !dims.reverse;

@@ -101,4 +101,8 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
                          const Scalar* grad_cn, bool truncated, Scalar* grad_x, Scalar* grad_h0, Scalar* grad_c0,
                          const LstmLayerGrads<Scalar>& grads, int num_threads);
 
+// Which GEMM micro-kernel the layer runs in this process: "avx2+fma (build)", "avx2+fma (run-time
+// dispatch)" or "generic ..." (see cpp/src/gemm_panel.cpp).
+const char* lstm_layer_gemm_kernel();
+
 }  // namespace lstmcore
