@@ -13,9 +13,14 @@
 // Steps t >= length[n] leave h, c of sequence n unchanged and output 0. Reverse layers process
 // t = T-1 .. 0 (so a sequence starts at its own last step length[n]-1, as a packed sequence in torch).
 //
-// Data: time-major, row-major, contiguous. Threads: the batch is cut into fixed chunks of
-// kLstmBatchChunk sequences (independent of the thread count), the GEMMs into row and gate blocks
-// of fixed size, so results are bitwise identical for any num_threads.
+// Data: time-major, row-major, contiguous. GEMMs: weights packed once per call into panels for a
+// 6-row register-blocked micro-kernel (cpp/src/gemm_panel.hpp; AVX2+FMA by build or at run time).
+// Threads (results are bitwise identical for any num_threads):
+//   forward   the input projection in fixed row blocks; then each thread steps its own share of
+//             the batch through all steps (every row's arithmetic is the same in any share);
+//   backward  the batch in fixed chunks of kLstmBatchChunk sequences, each run through all steps
+//             with its own partial weight gradient, summed in chunk order; no barriers in the
+//             time loop, so a loaded machine slows it down gracefully.
 #pragma once
 
 #include <Eigen/Core>
@@ -25,7 +30,7 @@
 
 namespace lstmcore {
 
-// Sequences per chunk of the batch (one thread runs a chunk through a run of time steps).
+// Sequences per chunk of the batch in backward (one thread runs a chunk through all steps).
 constexpr std::size_t kLstmBatchChunk = 16;
 // Rows (steps x sequences) per block of backward's weight-gradient GEMMs: backward keeps the
 // pre-activation errors of one block of about this many rows, not of the whole sequence.
