@@ -3,6 +3,7 @@
 #include "lstmcore/lstm_layer.hpp"
 
 #include "gemm_panel.hpp"
+#include "layer_pointwise.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -145,28 +146,11 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
             std::fill(o_row, o_row + H, Scalar(0));
             continue;
           }
-          Scalar* a = &A(r, 0);
-          ArrayMap<Scalar> ai(a, H), af(a + H, H), ag(a + 2 * H, H), ao(a + 3 * H, H);
-          ArrayMap<Scalar> cp(&cs(r, 0), H);  // c(t-1), then c(t)   [H]
-          ArrayMap<Scalar> h(o_row, H);
-          if (dims.peepholes) {
-            // a_i += w_ci * c(t-1);  a_f += w_cf * c(t-1)
-            ai += ConstArrayMap<Scalar>(p.w_ci, H) * cp;
-            af += ConstArrayMap<Scalar>(p.w_cf, H) * cp;
-          }
-          // i = sigmoid(a_i); f = sigmoid(a_f); g = tanh(a_g)
-          ai = ai.logistic();
-          af = af.logistic();
-          ag = ag.tanh();
-          // c = f * c(t-1) + i * g
-          cp = af * cp + ai * ag;
-          ArrayMap<Scalar>(&cache.c(row, 0), H) = cp;
-          // a_o += w_co * c(t)
-          if (dims.peepholes) ao += ConstArrayMap<Scalar>(p.w_co, H) * cp;
-          // o = sigmoid(a_o)
-          ao = ao.logistic();
-          // h = o * tanh(c)
-          h = ao * cp.tanh();
+          // gates, c(t) and h(t) of this row, one fused pass (layer_pointwise.hpp)
+          Scalar* cr = &cs(r, 0);  // c(t-1) in, c(t) out
+          detail::cell_row<Scalar>(H, p.w_ci, p.w_cf, p.w_co, &A(r, 0), cr, o_row);
+          std::copy(cr, cr + H, &cache.c(row, 0));
+          ConstArrayMap<Scalar> h(o_row, H);
           ArrayMap<Scalar>(&hs(r, 0), H) = h;
         }
       }
@@ -264,7 +248,7 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
               ConstArrayMap<Scalar> cp(has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0), H);  // c(t-1)
               ArrayMap<Scalar> tc(&tanh_c(n, 0), H);
               // tanh(c(t)), unless the previous step (in backward order) already computed it
-              if (!have_tanh[std::size_t(n)]) tc = c.tanh();
+              if (!have_tanh[std::size_t(n)]) detail::tanh_to(c.data(), H, tc.data());
               ArrayMap<Scalar> dh(&dhs(r, 0), H), dc(&dcs(r, 0), H);
               // dh = dL/dh(t) = grad_out(t) + error from the next step
               if (grad_out) dh += ConstArrayMap<Scalar>(grad_out + row * H, H);
@@ -294,7 +278,7 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
               std::copy(&cache.x(row, 0), &cache.x(row, 0) + I, xr);
               ArrayMap<Scalar> hp(xr + I, H);
               if (has_prev) {
-                tc = ConstArrayMap<Scalar>(&cache.c(prev, 0), H).tanh();  // tanh(c(t-1)), kept for that step
+                detail::tanh_to(&cache.c(prev, 0), H, tc.data());  // tanh(c(t-1)), kept for that step
                 hp = ConstArrayMap<Scalar>(&cache.gates(prev, 3 * H), H) * tc;
                 have_tanh[std::size_t(n)] = 1;
               } else {
