@@ -90,6 +90,74 @@ inline void cell_row(Eigen::Index H, const Scalar* w_ci, const Scalar* w_cf, con
   }
 }
 
+// Pointwise part of one backward step for one row (lstm_layer_backward). In: dh = dL/dh(t) (grad_out
+// and the error from the next step already added), dc = dL/dc(t) from the next step, the gates
+// i, f, g, o [4H], c(t-1), c(t), tanh(c(t)). Out: da [4H] = dL/d(a_i, a_f, a_g, a_o); dc becomes
+// dL/dc(t-1); peep (or nullptr) [3H] += (da_i c(t-1), da_f c(t-1), da_o c(t)). w_ci, w_cf, w_co:
+// the peephole weights when the error flows through them (full gradient), else nullptr.
+template <typename Scalar>
+struct CellBackward {
+  const Scalar *dh, *gates, *cp, *c, *tc, *w_ci, *w_cf, *w_co;
+  Scalar *dc, *da, *peep;
+  Eigen::Index H;
+
+  // units [j, j + packet)
+  void packet(Eigen::Index j) const {
+    using namespace Eigen::internal;
+    using P = Packet<Scalar>;
+    const P one = pset1<P>(1);
+    const P dhj = ploadu<P>(dh + j), t = ploadu<P>(tc + j), cpj = ploadu<P>(cp + j);
+    const P i = ploadu<P>(gates + j), f = ploadu<P>(gates + H + j), g = ploadu<P>(gates + 2 * H + j),
+            o = ploadu<P>(gates + 3 * H + j);
+    // da_o = dh * tanh(c) * o (1 - o)
+    const P dao = pmul(pmul(dhj, t), pmul(o, psub(one, o)));
+    // dc = dL/dc(t) = dc(next step path) + dh * o * (1 - tanh(c)^2) [+ da_o * w_co]
+    P dcj = padd(ploadu<P>(dc + j), pmul(pmul(dhj, o), psub(one, pmul(t, t))));
+    if (w_co) dcj = padd(dcj, pmul(dao, ploadu<P>(w_co + j)));
+    // da_i = dc * g * i (1 - i);  da_f = dc * c(t-1) * f (1 - f);  da_g = dc * i * (1 - g^2)
+    const P dai = pmul(pmul(dcj, g), pmul(i, psub(one, i)));
+    const P daf = pmul(pmul(dcj, cpj), pmul(f, psub(one, f)));
+    const P dag = pmul(pmul(dcj, i), psub(one, pmul(g, g)));
+    pstoreu(da + j, dai);
+    pstoreu(da + H + j, daf);
+    pstoreu(da + 2 * H + j, dag);
+    pstoreu(da + 3 * H + j, dao);
+    if (peep) {
+      // dw_ci += da_i * c(t-1);  dw_cf += da_f * c(t-1);  dw_co += da_o * c(t)
+      pstoreu(peep + j, padd(ploadu<P>(peep + j), pmul(dai, cpj)));
+      pstoreu(peep + H + j, padd(ploadu<P>(peep + H + j), pmul(daf, cpj)));
+      pstoreu(peep + 2 * H + j, padd(ploadu<P>(peep + 2 * H + j), pmul(dao, ploadu<P>(c + j))));
+    }
+    // dL/dc(t-1) = dc * f [+ da_i * w_ci + da_f * w_cf]
+    P dcp = pmul(dcj, f);
+    if (w_ci) dcp = padd(dcp, padd(pmul(dai, ploadu<P>(w_ci + j)), pmul(daf, ploadu<P>(w_cf + j))));
+    pstoreu(dc + j, dcp);
+  }
+
+  // unit j alone: the same formulas in scalars
+  void scalar(Eigen::Index j) const {
+    const Scalar one(1), dhj = dh[j], t = tc[j], cpj = cp[j];
+    const Scalar i = gates[j], f = gates[H + j], g = gates[2 * H + j], o = gates[3 * H + j];
+    const Scalar dao = (dhj * t) * (o * (one - o));
+    Scalar dcj = dc[j] + (dhj * o) * (one - t * t);
+    if (w_co) dcj = dcj + dao * w_co[j];
+    const Scalar dai = (dcj * g) * (i * (one - i)), daf = (dcj * cpj) * (f * (one - f)),
+                 dag = (dcj * i) * (one - g * g);
+    da[j] = dai, da[H + j] = daf, da[2 * H + j] = dag, da[3 * H + j] = dao;
+    if (peep) peep[j] += dai * cpj, peep[H + j] += daf * cpj, peep[2 * H + j] += dao * c[j];
+    Scalar dcp = dcj * f;
+    if (w_ci) dcp = dcp + (dai * w_ci[j] + daf * w_cf[j]);
+    dc[j] = dcp;
+  }
+
+  void row() const {
+    constexpr Eigen::Index L = Eigen::internal::packet_traits<Scalar>::size;
+    Eigen::Index j = 0;
+    for (; j + L <= H; j += L) packet(j);
+    for (; j < H; ++j) scalar(j);
+  }
+};
+
 // dst[0 .. n) = tanh(src[0 .. n))
 template <typename Scalar>
 inline void tanh_to(const Scalar* src, Eigen::Index n, Scalar* dst) {

@@ -243,36 +243,20 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
               const bool has_prev = fwd ? t > 0 : t + 1 < len_n;
               const Index prev = fwd ? row - Nn : row + Nn;
               const Scalar* gate = &cache.gates(row, 0);
-              ConstArrayMap<Scalar> i(gate, H), f(gate + H, H), g(gate + 2 * H, H), o(gate + 3 * H, H);
               ConstArrayMap<Scalar> c(&cache.c(row, 0), H);
               ConstArrayMap<Scalar> cp(has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0), H);  // c(t-1)
               ArrayMap<Scalar> tc(&tanh_c(n, 0), H);
               // tanh(c(t)), unless the previous step (in backward order) already computed it
               if (!have_tanh[std::size_t(n)]) detail::tanh_to(c.data(), H, tc.data());
-              ArrayMap<Scalar> dh(&dhs(r, 0), H), dc(&dcs(r, 0), H);
+              ArrayMap<Scalar> dh(&dhs(r, 0), H);
               // dh = dL/dh(t) = grad_out(t) + error from the next step
               if (grad_out) dh += ConstArrayMap<Scalar>(grad_out + row * H, H);
-              ArrayMap<Scalar> dai(da, H), daf(da + H, H), dag(da + 2 * H, H), dao(da + 3 * H, H);
-              // da_o = dh * tanh(c) * o (1 - o)
-              dao = dh * tc * o * (Scalar(1) - o);
-              // dc = dL/dc(t) = dc(next step path) + dh * o * (1 - tanh(c)^2) [+ da_o * w_co, full only]
-              dc += dh * o * (Scalar(1) - tc.square());
-              if (full && dims.peepholes) dc += dao * ConstArrayMap<Scalar>(p.w_co, H);
-              // da_i = dc * g * i (1 - i);  da_f = dc * c(t-1) * f (1 - f);  da_g = dc * i * (1 - g^2)
-              dai = dc * g * i * (Scalar(1) - i);
-              daf = dc * cp * f * (Scalar(1) - f);
-              dag = dc * i * (Scalar(1) - g.square());
-              if (dims.peepholes) {
-                // dw_ci += da_i * c(t-1);  dw_cf += da_f * c(t-1);  dw_co += da_o * c(t)
-                ArrayMap<Scalar> pg(&peep(ch, 0), 3 * H);
-                pg.head(H) += dai * cp;
-                pg.segment(H, H) += daf * cp;
-                pg.tail(H) += dao * c;
-              }
-              // dL/dc(t-1) = dc * f [+ da_i * w_ci + da_f * w_cf, full only]
-              dc *= f;
-              if (full && dims.peepholes)
-                dc += dai * ConstArrayMap<Scalar>(p.w_ci, H) + daf * ConstArrayMap<Scalar>(p.w_cf, H);
+              // da(t), dL/dc(t-1) and the peephole gradients, one fused pass (layer_pointwise.hpp)
+              detail::CellBackward<Scalar>{dh.data(), gate, cp.data(), c.data(), tc.data(),
+                                           full ? p.w_ci : nullptr, full ? p.w_cf : nullptr,
+                                           full ? p.w_co : nullptr, &dcs(r, 0), da,
+                                           dims.peepholes ? &peep(ch, 0) : nullptr, H}
+                  .row();
               // the row of the weight-gradient GEMM: [x(t), h(t-1), 1], h(t-1) = o(t-1) tanh(c(t-1))
               Scalar* xr = &xh(brow, 0);
               std::copy(&cache.x(row, 0), &cache.x(row, 0) + I, xr);
