@@ -5,11 +5,15 @@
   learning rule, the same truncated gradient by a backward pass, and the full BPTT gradient.
 - :class:`LSTM`: the modern layer (stacked, bidirectional, variable lengths, peepholes), compatible
   with ``torch.nn.LSTM`` (same state dict, outputs and gradients), plus the 1997 truncated gradient.
+- :class:`LSTMStream` (``LSTM.stream()``): streaming inference, one time step per call.
+- :class:`LSTMOnline` (``LSTM.online()``): online, constant-memory training with the truncated
+  gradient computed forward in time, for streams of any length.
 - :mod:`lstmcore.tasks`: generators of the 1997 paper's benchmark tasks.
 - :mod:`lstmcore.experiments`: the paper's experiments, runnable.
 """
 from ._lstm import LSTM
 from ._lstm1997 import LSTM1997
+from ._stream import LSTMOnline, LSTMStream
 
 __version__ = "0.1.0"
-__all__ = ["LSTM", "LSTM1997", "__version__"]
+__all__ = ["LSTM", "LSTM1997", "LSTMOnline", "LSTMStream", "__version__"]

@@ -1,0 +1,224 @@
+// Online training of one torch-style LSTM layer with the 1997 truncated gradient, forward in time.
+// The maths is in lstm_online.hpp; each line below carries its formula.
+#include "lstmcore/lstm_online.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#if defined(__GNUC__) || defined(__clang__)
+// One compiled copy of each kernel, whatever calls it (one thread or a team, step or run), so the
+// floating-point operations, and thus the results, are the same on every path.
+#define LSTMCORE_NOINLINE __attribute__((noinline))
+#else
+#define LSTMCORE_NOINLINE
+#endif
+
+namespace lstmcore {
+
+using detail::Index;
+
+template <typename Scalar>
+LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& params,
+                               const LstmLayerGrads<Scalar>& grads, std::size_t batch)
+    : dims_(dims), p_(params), g_(grads), N_(batch) {
+  dims_.validate();
+  if (dims_.reverse)
+    throw std::invalid_argument("reverse: online training runs forward in time; a reverse direction needs the future");
+  if (!p_.W_ih || !p_.W_hh || !g_.W_ih || !g_.W_hh) throw std::invalid_argument("W_ih, W_hh: required");
+  if (dims_.bias && (!p_.b_ih || !p_.b_hh || !g_.b_ih || !g_.b_hh))
+    throw std::invalid_argument("b_ih, b_hh: required with bias");
+  if (dims_.peepholes && (!p_.w_ci || !p_.w_cf || !p_.w_co || !g_.w_ci || !g_.w_cf || !g_.w_co))
+    throw std::invalid_argument("w_ci, w_cf, w_co: required with peepholes");
+  if (N_ < 1 || N_ > (std::size_t(1) << 31)) throw std::invalid_argument("batch: expected 1 .. 2^31");
+  const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size), G = 4 * H;
+  K_ = I + H + (dims_.bias ? 1 : 0);
+  // gate products N 4H (I + H), trace updates 2 N 3H K, gradients N 4H K
+  work_ = double(N) * double(G) * double(I + H) + double(N) * double(H) * double(K_) * 10.0;
+  u_ = RowMatrix::Zero(N, K_);
+  gates_ = RowMatrix::Zero(N, G);
+  c_prev_ = RowMatrix::Zero(N, H);
+  h_ = RowMatrix::Zero(N, H);
+  c_ = RowMatrix::Zero(N, H);
+  tanh_c_ = RowMatrix::Zero(N, H);
+  s_ = RowMatrix::Zero(H * N * 3, K_);
+  sp_ = RowMatrix::Zero(dims_.peepholes ? H * N : 0, 2);
+  ih_ = detail::GateProduct<Scalar>(G, I, N);
+  hh_ = detail::GateProduct<Scalar>(G, H, N);
+}
+
+template <typename Scalar>
+void LstmOnline<Scalar>::reset(const Scalar* h0, const Scalar* c0) {
+  const Index N = Index(N_), H = Index(dims_.hidden_size);
+  if (h0) h_ = Eigen::Map<const RowMatrix>(h0, N, H); else h_.setZero();
+  if (c0) c_ = Eigen::Map<const RowMatrix>(c0, N, H); else c_.setZero();
+  // s_w(0) = 0: the initial state does not depend on the weights
+  s_.setZero();
+  sp_.setZero();
+  stepped_ = false;
+}
+
+// Gate products and pointwise cell maths for rows n0 .. n0+nb of the batch (block b). x: [N, I].
+template <typename Scalar>
+LSTMCORE_NOINLINE void LstmOnline<Scalar>::gates_block(const Scalar* x, Index b) {
+  const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size), G = 4 * H, K = K_;
+  const Index n0 = b * detail::kStepRowBlock, nb = std::min(detail::kStepRowBlock, N - n0);
+  for (Index n = n0; n < n0 + nb; ++n) {
+    // u(t) = [x(t), h(t-1), 1]
+    Scalar* u = u_.data() + n * K;
+    std::copy(x + n * I, x + (n + 1) * I, u);
+    std::copy(h_.data() + n * H, h_.data() + (n + 1) * H, u + I);
+    if (dims_.bias) u[I + H] = Scalar(1);
+    c_prev_.row(n) = c_.row(n);
+  }
+  Scalar* a = gates_.data() + n0 * G;  // [nb, 4H]
+  // a = b_ih + b_hh
+  detail::init_preactivations(G, nb, p_, dims_.bias, a);
+  // a += x(t) W_ih^T + h(t-1) W_hh^T      (x, h(t-1) read from u)
+  ih_.add(u_.data() + n0 * K, K, nb, b, a);
+  hh_.add(u_.data() + n0 * K + I, K, nb, b, a);
+  // gates activated in place; c(t), tanh(c(t)), h(t)
+  for (Index n = n0; n < n0 + nb; ++n)
+    detail::cell_pointwise(H, p_, dims_.peepholes, a + (n - n0) * G, c_.data() + n * H, tanh_c_.data() + n * H,
+                           h_.data() + n * H);
+}
+
+// Unit j over every sequence n (in order): the trace update (traces = true) and/or the gradient
+// of the loss term with dL/dh(t) = grad_h [N, H] (grad_h != nullptr).
+template <typename Scalar>
+LSTMCORE_NOINLINE void LstmOnline<Scalar>::unit(Index j, bool traces, const Scalar* grad_h) {
+  using Arr = detail::ArrayMap<Scalar>;
+  using CArr = detail::ConstArrayMap<Scalar>;
+  const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size), K = K_;
+  const bool bias = dims_.bias, peep = dims_.peepholes;
+  for (Index n = 0; n < N; ++n) {
+    const Scalar* gt = gates_.data() + n * 4 * H;
+    const Scalar i = gt[j], f = gt[H + j], g = gt[2 * H + j], o = gt[3 * H + j];
+    const Scalar cp = c_prev_(n, j);
+    const Scalar* u = u_.data() + n * K;
+    Scalar* S = s_.data() + (j * N + n) * 3 * K;  // s_i, s_f, s_g of (n, j): 3 rows of K
+    if (traces) {
+      // direct terms: d_i = g i (1 - i);  d_f = c(t-1) f (1 - f);  d_g = i (1 - g^2)
+      const Scalar di = g * i * (Scalar(1) - i), df = cp * f * (Scalar(1) - f), dg = i * (Scalar(1) - g * g);
+      CArr uk(u, K);
+      Arr si(S, K), sf(S + K, K), sg(S + 2 * K, K);
+      // s_q(t) = f s_q(t-1) + d_q u(t)
+      si = f * si + di * uk;
+      sf = f * sf + df * uk;
+      sg = f * sg + dg * uk;
+      if (peep) {
+        // s_ci(t) = f s_ci(t-1) + d_i c(t-1);  s_cf(t) = f s_cf(t-1) + d_f c(t-1)
+        Scalar* sp = sp_.data() + (j * N + n) * 2;
+        sp[0] = f * sp[0] + di * cp;
+        sp[1] = f * sp[1] + df * cp;
+      }
+    }
+    if (grad_h) {
+      const Scalar e = grad_h[n * H + j], tc = tanh_c_(n, j);
+      // e_c = e_h o (1 - tanh(c)^2);  e_o = e_h tanh(c) o (1 - o)
+      const Scalar ec = e * o * (Scalar(1) - tc * tc), eo = e * tc * o * (Scalar(1) - o);
+      for (Index q = 0; q < 3; ++q) {
+        const Index row = q * H + j;
+        const Scalar* sq = S + q * K;
+        // grad W_q[j, :] += e_c s_q   (W_ih columns, W_hh columns, bias)
+        Arr(g_.W_ih + row * I, I) += ec * CArr(sq, I);
+        Arr(g_.W_hh + row * H, H) += ec * CArr(sq + I, H);
+        if (bias) {
+          g_.b_ih[row] += ec * sq[I + H];
+          g_.b_hh[row] += ec * sq[I + H];
+        }
+      }
+      // grad W_o[j, :] += e_o u(t)
+      const Index row = 3 * H + j;
+      Arr(g_.W_ih + row * I, I) += eo * CArr(u, I);
+      Arr(g_.W_hh + row * H, H) += eo * CArr(u + I, H);
+      if (bias) {
+        g_.b_ih[row] += eo;
+        g_.b_hh[row] += eo;
+      }
+      if (peep) {
+        // grad w_ci += e_c s_ci;  grad w_cf += e_c s_cf;  grad w_co += e_o c(t)
+        const Scalar* sp = sp_.data() + (j * N + n) * 2;
+        g_.w_ci[j] += ec * sp[0];
+        g_.w_cf[j] += ec * sp[1];
+        g_.w_co[j] += eo * c_(n, j);
+      }
+    }
+  }
+}
+
+// body(t, phase): phase 0 runs gates_block over the blocks, phase 1 unit over the units; with a
+// team, one parallel region for all T steps and a barrier after each phase.
+template <typename Scalar>
+template <typename Body>
+void LstmOnline<Scalar>::for_each_step(std::size_t T, int num_threads, Body body) {
+  const Index N = Index(N_), H = Index(dims_.hidden_size);
+  const Index n_blocks = (N + detail::kStepRowBlock - 1) / detail::kStepRowBlock;
+  const int team = detail::team_size(num_threads, work_, std::max(n_blocks, H));
+  if (team == 1) {
+    LSTMCORE_STEP_NO_MALLOC_BEGIN();
+    for (std::size_t t = 0; t < T; ++t) {
+      for (Index b = 0; b < n_blocks; ++b) body(t, 0, b);
+      for (Index j = 0; j < H; ++j) body(t, 1, j);
+    }
+    LSTMCORE_STEP_NO_MALLOC_END();
+    return;
+  }
+#pragma omp parallel num_threads(team)
+  for (std::size_t t = 0; t < T; ++t) {
+#pragma omp for schedule(static)
+    for (Index b = 0; b < n_blocks; ++b) body(t, 0, b);
+#pragma omp for schedule(static)
+    for (Index j = 0; j < H; ++j) body(t, 1, j);
+  }
+}
+
+template <typename Scalar>
+void LstmOnline<Scalar>::step(const Scalar* x, Scalar* out, int num_threads) {
+  const Index N = Index(N_), H = Index(dims_.hidden_size);
+  ih_.pack(p_.W_ih);
+  hh_.pack(p_.W_hh);
+  for_each_step(1, num_threads, [&](std::size_t, int phase, Index k) {
+    if (phase == 0) gates_block(x, k); else unit(k, true, nullptr);
+  });
+  stepped_ = true;
+  if (out) std::copy(h_.data(), h_.data() + N * H, out);
+}
+
+template <typename Scalar>
+void LstmOnline<Scalar>::accumulate(const Scalar* grad_h, int num_threads) {
+  if (!stepped_) throw std::logic_error("accumulate: no step to accumulate (call step first)");
+  const Index H = Index(dims_.hidden_size);
+  const int team = detail::team_size(num_threads, work_, H);
+  if (team == 1) {
+    for (Index j = 0; j < H; ++j) unit(j, false, grad_h);
+    return;
+  }
+#pragma omp parallel for num_threads(team) schedule(static)
+  for (Index j = 0; j < H; ++j) unit(j, false, grad_h);
+}
+
+template <typename Scalar>
+void LstmOnline<Scalar>::run(const Scalar* x, const Scalar* grad_out, std::size_t T, Scalar* out,
+                             int num_threads) {
+  const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size);
+  // The weights cannot change during a call: pack them once.
+  ih_.pack(p_.W_ih);
+  hh_.pack(p_.W_hh);
+  for_each_step(T, num_threads, [&](std::size_t t, int phase, Index k) {
+    if (phase == 0) {
+      gates_block(x + Index(t) * N * I, k);
+      if (out) {
+        const Index n0 = k * detail::kStepRowBlock, nb = std::min(detail::kStepRowBlock, N - n0);
+        std::copy(h_.data() + n0 * H, h_.data() + (n0 + nb) * H, out + (Index(t) * N + n0) * H);
+      }
+    } else {
+      unit(k, true, grad_out + Index(t) * N * H);
+    }
+  });
+  if (T > 0) stepped_ = true;
+}
+
+template class LstmOnline<float>;
+template class LstmOnline<double>;
+
+}  // namespace lstmcore
