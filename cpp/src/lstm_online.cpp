@@ -17,6 +17,10 @@ namespace lstmcore {
 
 using detail::Index;
 
+// Units per parallel work item of the trace and gradient pass (fixed: results never depend on it
+// anyway, each unit's arithmetic being the same in any block).
+constexpr Index kUnitBlock = 8;
+
 template <typename Scalar>
 LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& params,
                                const LstmLayerGrads<Scalar>& grads, std::size_t batch)
@@ -40,8 +44,8 @@ LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<
   h_ = RowMatrix::Zero(N, H);
   c_ = RowMatrix::Zero(N, H);
   tanh_c_ = RowMatrix::Zero(N, H);
-  s_ = RowMatrix::Zero(H * N * 3, K_);
-  sp_ = RowMatrix::Zero(dims_.peepholes ? H * N : 0, 2);
+  s_ = RowMatrix::Zero(N * 3 * H, K_);
+  sp_ = RowMatrix::Zero(dims_.peepholes ? N * 2 : 0, H);
   ih_ = detail::GateProduct<Scalar>(G, I, N);
   hh_ = detail::GateProduct<Scalar>(G, H, N);
 }
@@ -82,83 +86,105 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::gates_block(const Scalar* x, Index b)
                            h_.data() + n * H);
 }
 
-// Unit j over every sequence n (in order): the trace update (traces = true) and/or the gradient
-// of the loss term with dL/dh(t) = grad_h [N, H] (grad_h != nullptr).
+// Units j0 .. j1-1 over every sequence n (in order): the trace update (traces = true) and/or the
+// gradient of the loss term with dL/dh(t) = grad_h [N, H] (grad_h != nullptr). Plain loops over k:
+// rows are short (K = I + H + 1) and many, and the per-row cost of an Eigen expression would
+// dominate. Each gradient entry receives the sequences' contributions in the order n = 0 .. N-1.
 template <typename Scalar>
-LSTMCORE_NOINLINE void LstmOnline<Scalar>::unit(Index j, bool traces, const Scalar* grad_h) {
-  using Arr = detail::ArrayMap<Scalar>;
-  using CArr = detail::ConstArrayMap<Scalar>;
+LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index j0, Index j1, bool traces, const Scalar* grad_h) {
   const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size), K = K_;
   const bool bias = dims_.bias, peep = dims_.peepholes;
+  const Scalar one(1);
   for (Index n = 0; n < N; ++n) {
-    const Scalar* gt = gates_.data() + n * 4 * H;
-    const Scalar i = gt[j], f = gt[H + j], g = gt[2 * H + j], o = gt[3 * H + j];
-    const Scalar cp = c_prev_(n, j);
-    const Scalar* u = u_.data() + n * K;
-    Scalar* S = s_.data() + (j * N + n) * 3 * K;  // s_i, s_f, s_g of (n, j): 3 rows of K
-    if (traces) {
-      // direct terms: d_i = g i (1 - i);  d_f = c(t-1) f (1 - f);  d_g = i (1 - g^2)
-      const Scalar di = g * i * (Scalar(1) - i), df = cp * f * (Scalar(1) - f), dg = i * (Scalar(1) - g * g);
-      CArr uk(u, K);
-      Arr si(S, K), sf(S + K, K), sg(S + 2 * K, K);
-      // s_q(t) = f s_q(t-1) + d_q u(t)
-      si = f * si + di * uk;
-      sf = f * sf + df * uk;
-      sg = f * sg + dg * uk;
-      if (peep) {
-        // s_ci(t) = f s_ci(t-1) + d_i c(t-1);  s_cf(t) = f s_cf(t-1) + d_f c(t-1)
-        Scalar* sp = sp_.data() + (j * N + n) * 2;
-        sp[0] = f * sp[0] + di * cp;
-        sp[1] = f * sp[1] + df * cp;
-      }
-    }
-    if (grad_h) {
-      const Scalar e = grad_h[n * H + j], tc = tanh_c_(n, j);
-      // e_c = e_h o (1 - tanh(c)^2);  e_o = e_h tanh(c) o (1 - o)
-      const Scalar ec = e * o * (Scalar(1) - tc * tc), eo = e * tc * o * (Scalar(1) - o);
-      for (Index q = 0; q < 3; ++q) {
-        const Index row = q * H + j;
-        const Scalar* sq = S + q * K;
-        // grad W_q[j, :] += e_c s_q   (W_ih columns, W_hh columns, bias)
-        Arr(g_.W_ih + row * I, I) += ec * CArr(sq, I);
-        Arr(g_.W_hh + row * H, H) += ec * CArr(sq + I, H);
-        if (bias) {
-          g_.b_ih[row] += ec * sq[I + H];
-          g_.b_hh[row] += ec * sq[I + H];
+    const Scalar* gi = gates_.data() + n * 4 * H;  // i, f, g, o of sequence n   [4H]
+    const Scalar *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
+    const Scalar* cp = c_prev_.data() + n * H;     // c(t-1)                     [H]
+    const Scalar* tc = tanh_c_.data() + n * H;     // tanh(c(t))                 [H]
+    const Scalar* u = u_.data() + n * K;           // u(t) = [x(t), h(t-1), 1]   [K]
+    const Scalar* eh = grad_h ? grad_h + n * H : nullptr;
+    for (Index q = 0; q < 3; ++q) {
+      Scalar* Sq = s_.data() + (n * 3 + q) * H * K;  // s_q[n, j, :] at row j   [H, K]
+      for (Index j = j0; j < j1; ++j) {
+        Scalar* row = Sq + j * K;
+        if (traces) {
+          const Scalar i = gi[j], f = gf[j], g = gg[j];
+          // direct terms: d_i = g i (1 - i);  d_f = c(t-1) f (1 - f);  d_g = i (1 - g^2)
+          const Scalar d = q == 0 ? g * i * (one - i) : q == 1 ? cp[j] * f * (one - f) : i * (one - g * g);
+          // s_q(t) = f s_q(t-1) + d_q u(t)
+          for (Index k = 0; k < K; ++k) row[k] = f * row[k] + d * u[k];
+        }
+        if (eh) {
+          // e_c = e_h o (1 - tanh(c)^2)
+          const Scalar ec = eh[j] * go[j] * (one - tc[j] * tc[j]);
+          const Index r = q * H + j;
+          // grad W_q[j, :] += e_c s_q   (the W_ih columns, the W_hh columns, the bias)
+          Scalar* wi = g_.W_ih + r * I;
+          Scalar* wh = g_.W_hh + r * H;
+          for (Index k = 0; k < I; ++k) wi[k] += ec * row[k];
+          for (Index k = 0; k < H; ++k) wh[k] += ec * row[I + k];
+          if (bias) {
+            g_.b_ih[r] += ec * row[I + H];
+            g_.b_hh[r] += ec * row[I + H];
+          }
         }
       }
-      // grad W_o[j, :] += e_o u(t)
-      const Index row = 3 * H + j;
-      Arr(g_.W_ih + row * I, I) += eo * CArr(u, I);
-      Arr(g_.W_hh + row * H, H) += eo * CArr(u + I, H);
-      if (bias) {
-        g_.b_ih[row] += eo;
-        g_.b_hh[row] += eo;
+    }
+    Scalar* sp = peep ? sp_.data() + n * 2 * H : nullptr;  // s_ci, s_cf of sequence n   [2, H]
+    if (traces && peep) {
+      for (Index j = j0; j < j1; ++j) {
+        const Scalar i = gi[j], f = gf[j], g = gg[j];
+        // s_ci(t) = f s_ci(t-1) + g i (1 - i) c(t-1);  s_cf(t) = f s_cf(t-1) + c(t-1) f (1 - f) c(t-1)
+        sp[j] = f * sp[j] + g * i * (one - i) * cp[j];
+        sp[H + j] = f * sp[H + j] + cp[j] * f * (one - f) * cp[j];
       }
-      if (peep) {
-        // grad w_ci += e_c s_ci;  grad w_cf += e_c s_cf;  grad w_co += e_o c(t)
-        const Scalar* sp = sp_.data() + (j * N + n) * 2;
-        g_.w_ci[j] += ec * sp[0];
-        g_.w_cf[j] += ec * sp[1];
-        g_.w_co[j] += eo * c_(n, j);
+    }
+    if (eh) {
+      for (Index j = j0; j < j1; ++j) {
+        const Scalar o = go[j];
+        // e_o = e_h tanh(c) o (1 - o)
+        const Scalar eo = eh[j] * tc[j] * o * (one - o);
+        const Index r = 3 * H + j;
+        // grad W_o[j, :] += e_o u(t)
+        Scalar* wi = g_.W_ih + r * I;
+        Scalar* wh = g_.W_hh + r * H;
+        for (Index k = 0; k < I; ++k) wi[k] += eo * u[k];
+        for (Index k = 0; k < H; ++k) wh[k] += eo * u[I + k];
+        if (bias) {
+          g_.b_ih[r] += eo;
+          g_.b_hh[r] += eo;
+        }
+        if (peep) {
+          const Scalar ec = eh[j] * o * (one - tc[j] * tc[j]);
+          // grad w_ci += e_c s_ci;  grad w_cf += e_c s_cf;  grad w_co += e_o c(t)
+          g_.w_ci[j] += ec * sp[j];
+          g_.w_cf[j] += ec * sp[H + j];
+          g_.w_co[j] += eo * c_(n, j);
+        }
       }
     }
   }
 }
 
-// body(t, phase): phase 0 runs gates_block over the blocks, phase 1 unit over the units; with a
-// team, one parallel region for all T steps and a barrier after each phase.
+template <typename Scalar>
+void LstmOnline<Scalar>::unit_block(Index b, bool traces, const Scalar* grad_h) {
+  const Index H = Index(dims_.hidden_size), j0 = b * kUnitBlock;
+  units(j0, std::min(H, j0 + kUnitBlock), traces, grad_h);
+}
+
+// body(t, phase, k): phase 0 runs gates_block over the blocks of rows k, phase 1 units over the
+// blocks of units k; with a team, one parallel region for all T steps and a barrier after each phase.
 template <typename Scalar>
 template <typename Body>
 void LstmOnline<Scalar>::for_each_step(std::size_t T, int num_threads, Body body) {
   const Index N = Index(N_), H = Index(dims_.hidden_size);
   const Index n_blocks = (N + detail::kStepRowBlock - 1) / detail::kStepRowBlock;
-  const int team = detail::team_size(num_threads, work_, std::max(n_blocks, H));
+  const Index n_unit_blocks = (H + kUnitBlock - 1) / kUnitBlock;
+  const int team = detail::team_size(num_threads, work_, std::max(n_blocks, n_unit_blocks));
   if (team == 1) {
     LSTMCORE_STEP_NO_MALLOC_BEGIN();
     for (std::size_t t = 0; t < T; ++t) {
       for (Index b = 0; b < n_blocks; ++b) body(t, 0, b);
-      for (Index j = 0; j < H; ++j) body(t, 1, j);
+      for (Index b = 0; b < n_unit_blocks; ++b) body(t, 1, b);
     }
     LSTMCORE_STEP_NO_MALLOC_END();
     return;
@@ -168,7 +194,7 @@ void LstmOnline<Scalar>::for_each_step(std::size_t T, int num_threads, Body body
 #pragma omp for schedule(static)
     for (Index b = 0; b < n_blocks; ++b) body(t, 0, b);
 #pragma omp for schedule(static)
-    for (Index j = 0; j < H; ++j) body(t, 1, j);
+    for (Index b = 0; b < n_unit_blocks; ++b) body(t, 1, b);
   }
 }
 
@@ -178,7 +204,7 @@ void LstmOnline<Scalar>::step(const Scalar* x, Scalar* out, int num_threads) {
   ih_.pack(p_.W_ih);
   hh_.pack(p_.W_hh);
   for_each_step(1, num_threads, [&](std::size_t, int phase, Index k) {
-    if (phase == 0) gates_block(x, k); else unit(k, true, nullptr);
+    if (phase == 0) gates_block(x, k); else unit_block(k, true, nullptr);
   });
   stepped_ = true;
   if (out) std::copy(h_.data(), h_.data() + N * H, out);
@@ -187,14 +213,16 @@ void LstmOnline<Scalar>::step(const Scalar* x, Scalar* out, int num_threads) {
 template <typename Scalar>
 void LstmOnline<Scalar>::accumulate(const Scalar* grad_h, int num_threads) {
   if (!stepped_) throw std::logic_error("accumulate: no step to accumulate (call step first)");
-  const Index H = Index(dims_.hidden_size);
-  const int team = detail::team_size(num_threads, work_, H);
+  const Index H = Index(dims_.hidden_size), n_unit_blocks = (H + kUnitBlock - 1) / kUnitBlock;
+  const int team = detail::team_size(num_threads, work_, n_unit_blocks);
   if (team == 1) {
-    for (Index j = 0; j < H; ++j) unit(j, false, grad_h);
+    LSTMCORE_STEP_NO_MALLOC_BEGIN();
+    for (Index b = 0; b < n_unit_blocks; ++b) unit_block(b, false, grad_h);
+    LSTMCORE_STEP_NO_MALLOC_END();
     return;
   }
 #pragma omp parallel for num_threads(team) schedule(static)
-  for (Index j = 0; j < H; ++j) unit(j, false, grad_h);
+  for (Index b = 0; b < n_unit_blocks; ++b) unit_block(b, false, grad_h);
 }
 
 template <typename Scalar>
@@ -212,7 +240,7 @@ void LstmOnline<Scalar>::run(const Scalar* x, const Scalar* grad_out, std::size_
         std::copy(h_.data() + n0 * H, h_.data() + (n0 + nb) * H, out + (Index(t) * N + n0) * H);
       }
     } else {
-      unit(k, true, grad_out + Index(t) * N * H);
+      unit_block(k, true, grad_out + Index(t) * N * H);
     }
   });
   if (T > 0) stepped_ = true;

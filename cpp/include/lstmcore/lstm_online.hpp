@@ -66,7 +66,8 @@ class LstmOnline {
 
  private:
   void gates_block(const Scalar* x, Eigen::Index b);
-  void unit(Eigen::Index j, bool traces, const Scalar* grad_h);
+  void units(Eigen::Index j0, Eigen::Index j1, bool traces, const Scalar* grad_h);
+  void unit_block(Eigen::Index b, bool traces, const Scalar* grad_h);
   template <typename Body>
   void for_each_step(std::size_t T, int num_threads, Body body);
 
@@ -82,8 +83,8 @@ class LstmOnline {
   RowMatrix c_prev_;  // [N, H]   c(t-1)
   RowMatrix h_, c_;   // [N, H]   carried state
   RowMatrix tanh_c_;  // [N, H]
-  RowMatrix s_;       // [H*N*3, K]  traces s_q[n, j, :] at row (j*N + n)*3 + q, q = i, f, g
-  RowMatrix sp_;      // [H*N, 2]    peephole traces s_ci, s_cf at row j*N + n (peepholes only)
+  RowMatrix s_;       // [N*3*H, K]  traces s_q[n, j, :] at row (n*3 + q)*H + j, q = i, f, g
+  RowMatrix sp_;      // [N*2, H]    peephole traces s_ci[n, :], s_cf[n, :] at rows 2n, 2n+1 (peepholes only)
   detail::GateProduct<Scalar> ih_, hh_;
 };
 
