@@ -21,6 +21,30 @@ using detail::Index;
 // anyway, each unit's arithmetic being the same in any block).
 constexpr Index kUnitBlock = 8;
 
+namespace {
+
+// Trace rows, u and the gradient buffer are padded to whole 64-byte vectors (the padding holds 0),
+// so these loops have a fixed inner trip count and no scalar tail.
+template <typename Scalar>
+constexpr Index kLanes = Index(64 / sizeof(Scalar));
+
+// row = f row + d u      [Kp]
+template <typename Scalar>
+inline void trace_update(Scalar* __restrict row, const Scalar* __restrict u, Scalar f, Scalar d, Index Kp) {
+  for (Index k0 = 0; k0 < Kp; k0 += kLanes<Scalar>)
+    for (Index k = k0; k < k0 + kLanes<Scalar>; ++k) row[k] = f * row[k] + d * u[k];
+}
+
+// y += a x               [Kp]
+template <typename Scalar>
+inline void axpy(Scalar* __restrict y, const Scalar* __restrict x, Scalar a, Index Kp) {
+  for (Index k0 = 0; k0 < Kp; k0 += kLanes<Scalar>)
+    for (Index k = k0; k < k0 + kLanes<Scalar>; ++k) y[k] += a * x[k];
+}
+
+}  // namespace
+
+
 template <typename Scalar>
 LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& params,
                                const LstmLayerGrads<Scalar>& grads, std::size_t batch)
@@ -38,13 +62,15 @@ LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<
   K_ = I + H + (dims_.bias ? 1 : 0);
   // gate products N 4H (I + H), trace updates 2 N 3H K, gradients N 4H K
   work_ = double(N) * double(G) * double(I + H) + double(N) * double(H) * double(K_) * 10.0;
-  u_ = RowMatrix::Zero(N, K_);
+  Kp_ = (K_ + kLanes<Scalar> - 1) / kLanes<Scalar> * kLanes<Scalar>;
+  u_ = RowMatrix::Zero(N, Kp_);
+  gacc_ = RowMatrix::Zero(G, Kp_);
   gates_ = RowMatrix::Zero(N, G);
   c_prev_ = RowMatrix::Zero(N, H);
   h_ = RowMatrix::Zero(N, H);
   c_ = RowMatrix::Zero(N, H);
   tanh_c_ = RowMatrix::Zero(N, H);
-  s_ = RowMatrix::Zero(N * 3 * H, K_);
+  s_ = RowMatrix::Zero(N * 3 * H, Kp_);
   sp_ = RowMatrix::Zero(dims_.peepholes ? N * 2 : 0, H);
   ih_ = detail::GateProduct<Scalar>(G, I, N);
   hh_ = detail::GateProduct<Scalar>(G, H, N);
@@ -64,7 +90,7 @@ void LstmOnline<Scalar>::reset(const Scalar* h0, const Scalar* c0) {
 // Gate products and pointwise cell maths for rows n0 .. n0+nb of the batch (block b). x: [N, I].
 template <typename Scalar>
 LSTMCORE_NOINLINE void LstmOnline<Scalar>::gates_block(const Scalar* x, Index b) {
-  const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size), G = 4 * H, K = K_;
+  const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size), G = 4 * H, K = Kp_;
   const Index n0 = b * detail::kStepRowBlock, nb = std::min(detail::kStepRowBlock, N - n0);
   for (Index n = n0; n < n0 + nb; ++n) {
     // u(t) = [x(t), h(t-1), 1]
@@ -87,45 +113,37 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::gates_block(const Scalar* x, Index b)
 }
 
 // Units j0 .. j1-1 over every sequence n (in order): the trace update (traces = true) and/or the
-// gradient of the loss term with dL/dh(t) = grad_h [N, H] (grad_h != nullptr). Plain loops over k:
-// rows are short (K = I + H + 1) and many, and the per-row cost of an Eigen expression would
-// dominate. Each gradient entry receives the sequences' contributions in the order n = 0 .. N-1.
+// gradient of the loss term with dL/dh(t) = grad_h [N, H] (grad_h != nullptr), summed into the
+// padded buffer G [4H, Kp] (rows of [W_ih | W_hh | b]; flush_grads() adds it to the gradients).
+// Each gradient entry receives the sequences' contributions in the order n = 0 .. N-1.
 template <typename Scalar>
 LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index j0, Index j1, bool traces, const Scalar* grad_h) {
-  const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size), K = K_;
-  const bool bias = dims_.bias, peep = dims_.peepholes;
+  const Index N = Index(N_), H = Index(dims_.hidden_size), Kp = Kp_;
+  const bool peep = dims_.peepholes;
   const Scalar one(1);
   for (Index n = 0; n < N; ++n) {
-    const Scalar* gi = gates_.data() + n * 4 * H;  // i, f, g, o of sequence n   [4H]
+    const Scalar* gi = gates_.data() + n * 4 * H;  // i, f, g, o of sequence n      [4H]
     const Scalar *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
-    const Scalar* cp = c_prev_.data() + n * H;     // c(t-1)                     [H]
-    const Scalar* tc = tanh_c_.data() + n * H;     // tanh(c(t))                 [H]
-    const Scalar* u = u_.data() + n * K;           // u(t) = [x(t), h(t-1), 1]   [K]
+    const Scalar* cp = c_prev_.data() + n * H;     // c(t-1)                        [H]
+    const Scalar* tc = tanh_c_.data() + n * H;     // tanh(c(t))                    [H]
+    const Scalar* u = u_.data() + n * Kp;          // u(t) = [x(t), h(t-1), 1, 0..] [Kp]
     const Scalar* eh = grad_h ? grad_h + n * H : nullptr;
     for (Index q = 0; q < 3; ++q) {
-      Scalar* Sq = s_.data() + (n * 3 + q) * H * K;  // s_q[n, j, :] at row j   [H, K]
+      Scalar* Sq = s_.data() + (n * 3 + q) * H * Kp;  // s_q[n, j, :] at row j   [H, Kp]
       for (Index j = j0; j < j1; ++j) {
-        Scalar* row = Sq + j * K;
+        Scalar* row = Sq + j * Kp;
         if (traces) {
           const Scalar i = gi[j], f = gf[j], g = gg[j];
           // direct terms: d_i = g i (1 - i);  d_f = c(t-1) f (1 - f);  d_g = i (1 - g^2)
           const Scalar d = q == 0 ? g * i * (one - i) : q == 1 ? cp[j] * f * (one - f) : i * (one - g * g);
           // s_q(t) = f s_q(t-1) + d_q u(t)
-          for (Index k = 0; k < K; ++k) row[k] = f * row[k] + d * u[k];
+          trace_update(row, u, f, d, Kp);
         }
         if (eh) {
           // e_c = e_h o (1 - tanh(c)^2)
           const Scalar ec = eh[j] * go[j] * (one - tc[j] * tc[j]);
-          const Index r = q * H + j;
-          // grad W_q[j, :] += e_c s_q   (the W_ih columns, the W_hh columns, the bias)
-          Scalar* wi = g_.W_ih + r * I;
-          Scalar* wh = g_.W_hh + r * H;
-          for (Index k = 0; k < I; ++k) wi[k] += ec * row[k];
-          for (Index k = 0; k < H; ++k) wh[k] += ec * row[I + k];
-          if (bias) {
-            g_.b_ih[r] += ec * row[I + H];
-            g_.b_hh[r] += ec * row[I + H];
-          }
+          // grad W_q[j, :] += e_c s_q
+          axpy(gacc_.data() + (q * H + j) * Kp, row, ec, Kp);
         }
       }
     }
@@ -143,16 +161,8 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index j0, Index j1, bool traces
         const Scalar o = go[j];
         // e_o = e_h tanh(c) o (1 - o)
         const Scalar eo = eh[j] * tc[j] * o * (one - o);
-        const Index r = 3 * H + j;
         // grad W_o[j, :] += e_o u(t)
-        Scalar* wi = g_.W_ih + r * I;
-        Scalar* wh = g_.W_hh + r * H;
-        for (Index k = 0; k < I; ++k) wi[k] += eo * u[k];
-        for (Index k = 0; k < H; ++k) wh[k] += eo * u[I + k];
-        if (bias) {
-          g_.b_ih[r] += eo;
-          g_.b_hh[r] += eo;
-        }
+        axpy(gacc_.data() + (3 * H + j) * Kp, u, eo, Kp);
         if (peep) {
           const Scalar ec = eh[j] * o * (one - tc[j] * tc[j]);
           // grad w_ci += e_c s_ci;  grad w_cf += e_c s_cf;  grad w_co += e_o c(t)
@@ -162,6 +172,22 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index j0, Index j1, bool traces
         }
       }
     }
+  }
+}
+
+// grads += G (split into the W_ih columns, the W_hh columns and the bias column); G = 0.
+template <typename Scalar>
+void LstmOnline<Scalar>::flush_grads() {
+  const Index I = Index(dims_.input_size), H = Index(dims_.hidden_size), Kp = Kp_;
+  for (Index r = 0; r < 4 * H; ++r) {
+    Scalar* G = gacc_.data() + r * Kp;
+    for (Index k = 0; k < I; ++k) g_.W_ih[r * I + k] += G[k];
+    for (Index k = 0; k < H; ++k) g_.W_hh[r * H + k] += G[I + k];
+    if (dims_.bias) {
+      g_.b_ih[r] += G[I + H];
+      g_.b_hh[r] += G[I + H];
+    }
+    std::fill(G, G + Kp, Scalar(0));
   }
 }
 
@@ -218,11 +244,13 @@ void LstmOnline<Scalar>::accumulate(const Scalar* grad_h, int num_threads) {
   if (team == 1) {
     LSTMCORE_STEP_NO_MALLOC_BEGIN();
     for (Index b = 0; b < n_unit_blocks; ++b) unit_block(b, false, grad_h);
+    flush_grads();
     LSTMCORE_STEP_NO_MALLOC_END();
     return;
   }
 #pragma omp parallel for num_threads(team) schedule(static)
   for (Index b = 0; b < n_unit_blocks; ++b) unit_block(b, false, grad_h);
+  flush_grads();
 }
 
 template <typename Scalar>
@@ -243,6 +271,7 @@ void LstmOnline<Scalar>::run(const Scalar* x, const Scalar* grad_out, std::size_
       unit_block(k, true, grad_out + Index(t) * N * H);
     }
   });
+  flush_grads();
   if (T > 0) stepped_ = true;
 }
 

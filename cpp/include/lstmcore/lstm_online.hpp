@@ -19,7 +19,8 @@
 //
 // Parameters and gradients are pointers to arrays owned by the caller; parameters are read at every
 // call, so in-place updates between steps take effect at the next step (the traces carry on, as in
-// the 1997 online rule). Gradients are accumulated (+=), never cleared here. Scratch is allocated by
+// the 1997 online rule). Gradients are accumulated (+=), never cleared here; each call sums its
+// steps' contributions in a buffer first and adds the sum to the gradients when it returns. Scratch is allocated by
 // the constructor; step, accumulate and run allocate nothing. Threads: blocks of rows for the gate
 // products, units j for traces and gradients (each unit sums its sequences in order), so results
 // are bitwise identical for any num_threads (small steps run on one thread).
@@ -60,7 +61,8 @@ class LstmOnline {
   const Scalar* h() const { return h_.data(); }  // [N, H]
   const Scalar* c() const { return c_.data(); }  // [N, H]
   std::size_t batch() const { return N_; }
-  std::size_t trace_size() const { return std::size_t(s_.size() + sp_.size()); }
+  // Trace values kept: N 3H (I + H + 1) (+ 2 N H with peepholes); stored in rows padded to 64 bytes.
+  std::size_t trace_size() const { return std::size_t(s_.rows() * K_ + sp_.size()); }
   // Multiply-adds of one step with accumulation (threads, and the GIL, above a fixed amount).
   double work_per_step() const { return work_; }
 
@@ -68,6 +70,7 @@ class LstmOnline {
   void gates_block(const Scalar* x, Eigen::Index b);
   void units(Eigen::Index j0, Eigen::Index j1, bool traces, const Scalar* grad_h);
   void unit_block(Eigen::Index b, bool traces, const Scalar* grad_h);
+  void flush_grads();
   template <typename Body>
   void for_each_step(std::size_t T, int num_threads, Body body);
 
@@ -75,15 +78,17 @@ class LstmOnline {
   LstmLayerParams<Scalar> p_;
   LstmLayerGrads<Scalar> g_;
   std::size_t N_;
-  Eigen::Index K_;  // I + H (+ 1 with bias)
+  Eigen::Index K_;   // I + H (+ 1 with bias)
+  Eigen::Index Kp_;  // K_ rounded up to whole 64-byte vectors
   double work_;
   bool stepped_ = false;
-  RowMatrix u_;       // [N, K]   u(t) = [x(t), h(t-1), 1]
+  RowMatrix u_;       // [N, Kp]  u(t) = [x(t), h(t-1), 1, 0 ...]
+  RowMatrix gacc_;    // [4H, Kp] gradient of [W_ih | W_hh | b] summed during a call, then added to grads
   RowMatrix gates_;   // [N, 4H]  activated i, f, g, o of the last step
   RowMatrix c_prev_;  // [N, H]   c(t-1)
   RowMatrix h_, c_;   // [N, H]   carried state
   RowMatrix tanh_c_;  // [N, H]
-  RowMatrix s_;       // [N*3*H, K]  traces s_q[n, j, :] at row (n*3 + q)*H + j, q = i, f, g
+  RowMatrix s_;       // [N*3*H, Kp] traces s_q[n, j, :] at row (n*3 + q)*H + j, q = i, f, g
   RowMatrix sp_;      // [N*2, H]    peephole traces s_ci[n, :], s_cf[n, :] at rows 2n, 2n+1 (peepholes only)
   detail::GateProduct<Scalar> ih_, hh_;
 };
