@@ -1,6 +1,6 @@
 // Internal (not API): one time step of a torch-style LSTM cell (gate order i, f, g, o) for a block
 // of rows of a batch, shared by the streaming layer (lstm_stream.cpp) and the online trainer
-// (lstm_online.cpp). The maths is that of lstm_layer.hpp:
+// (lstm_online.cpp). The maths is that of lstm_layer.hpp (tanh: detail/vector_tanh.hpp):
 //   a = x W_ih^T + h(t-1) W_hh^T + b_ih + b_hh                  [nb, 4H]
 //   i = sigmoid(a_i + w_ci * c(t-1)), f = sigmoid(a_f + w_cf * c(t-1)), g = tanh(a_g)
 //   c = f * c(t-1) + i * g,  o = sigmoid(a_o + w_co * c),  h = o * tanh(c)
@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "lstmcore/detail/vector_tanh.hpp"
 #include "lstmcore/lstm_layer.hpp"
 
 namespace lstmcore {
@@ -107,7 +108,7 @@ inline void cell_pointwise(Index H, const LstmLayerParams<Scalar>& p, bool peeph
   // i = sigmoid(a_i); f = sigmoid(a_f) (one pass over both); g = tanh(a_g)
   ArrayMap<Scalar> aif(a, 2 * H);
   aif = aif.logistic();
-  ag = ag.tanh();
+  tanh_inplace(a + 2 * H, H);
   // c = f * c(t-1) + i * g        (coefficient-wise, in place)
   cs = af * cs + ai * ag;
   // a_o += w_co * c(t)
@@ -115,7 +116,8 @@ inline void cell_pointwise(Index H, const LstmLayerParams<Scalar>& p, bool peeph
   // o = sigmoid(a_o)
   ao = ao.logistic();
   // h = o * tanh(c)
-  tc = cs.tanh();
+  tc = cs;
+  tanh_inplace(tanh_c, H);
   hs = ao * tc;
 }
 
