@@ -1,7 +1,8 @@
 """Online RTRL training uses memory independent of sequence length (the 1997 rule is local in
 time). Each measurement runs in a fresh subprocess: peak RSS grown during training, after the
 input arrays exist, for T = 10^5 and 10^6. The backward-pass gradient is the control: its memory
-must grow with T, which shows the measurement can see growth."""
+must grow with T, which shows the measurement can see growth. The same for online training of the
+torch-style layer (LSTMOnline) over 10^3 and 10^6 steps."""
 import json
 import subprocess
 import sys

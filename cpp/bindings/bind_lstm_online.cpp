@@ -117,7 +117,7 @@ class Online {
     BusyGuard guard(busy_);
     CArray<Scalar> converted;
     const Scalar* gp = per_step(grad_h, "grad_h", h_shape_, n_h_, converted);
-    if (!core_->stepped()) throw py::value_error("accumulate: no step to accumulate (call step first)");
+    if (!core_->stepped()) throw std::runtime_error("accumulate: no step to accumulate (call step first)");
     if (release_gil_) {
       py::gil_scoped_release release;
       core_->accumulate(gp, num_threads_);

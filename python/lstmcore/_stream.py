@@ -197,7 +197,8 @@ class LSTMOnline:
 
     def accumulate(self, grad_h: Any) -> None:  # type: ignore[no-redef]
         """grads += the truncated gradient of this step's loss term, given grad_h = dL_t/dh(t) (N, H)
-        ((H,) with batch_size None). Needs a step since the last reset; calling it twice adds twice."""
+        ((H,) with batch_size None). Needs a step since the last reset (else RuntimeError); calling it
+        twice adds twice."""
         self._core.accumulate(grad_h)  # pragma: no cover - replaced by the bound method in __init__
 
     def run(self, x: Any, grad_output: Any) -> np.ndarray:
