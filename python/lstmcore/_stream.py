@@ -78,9 +78,9 @@ class LSTMStream:
         self._core = core(layer.input_size, layer.hidden_size, layer.num_layers, layer.bias, layer.peepholes,
                           self._N, not self._batched, params, layer.num_threads)
         # The hot path: the bound C++ method itself, no Python frame in between.
-        self.step = self._core.step
+        self.step = self._core.step  # type: ignore[method-assign]
 
-    def step(self, x_t: Any, out: Optional[np.ndarray] = None) -> np.ndarray:  # type: ignore[no-redef]
+    def step(self, x_t: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Advance every stream by one time step.
 
         Parameters
@@ -187,15 +187,15 @@ class LSTMOnline:
                           not self._batched, [layer._params[name] for name in keys],
                           [self._grads[name] for name in keys], layer.num_threads)
         # The hot path: the bound C++ methods themselves.
-        self.step = self._core.step
-        self.accumulate = self._core.accumulate
+        self.step = self._core.step  # type: ignore[method-assign]
+        self.accumulate = self._core.accumulate  # type: ignore[method-assign]
 
-    def step(self, x_t: Any, out: Optional[np.ndarray] = None) -> np.ndarray:  # type: ignore[no-redef]
+    def step(self, x_t: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Advance state and traces by one step; x_t (N, I) ((I,) with batch_size None) -> h(t)
         (N, H) ((H,)). ``out``: an array to fill and return instead of a new one."""
         return self._core.step(x_t, out)  # pragma: no cover - replaced by the bound method in __init__
 
-    def accumulate(self, grad_h: Any) -> None:  # type: ignore[no-redef]
+    def accumulate(self, grad_h: Any) -> None:
         """grads += the truncated gradient of this step's loss term, given grad_h = dL_t/dh(t) (N, H)
         ((H,) with batch_size None). Needs a step since the last reset (else RuntimeError); calling it
         twice adds twice."""
