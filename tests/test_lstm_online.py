@@ -239,10 +239,11 @@ def test_bad_arguments():
         with pytest.raises(exc, match="grad_h"):
             online.accumulate(grad_h)
     x, g = np.zeros((5, 4, 2)), np.zeros((5, 4, 3))
-    for kwargs, exc, name in [(dict(x=np.zeros((5, 4, 3))), ValueError, "x"), (dict(x=np.zeros((5, 2))), ValueError, "x"),
+    for kwargs, exc, name in [(dict(x=np.zeros((5, 4, 3))), ValueError, "x"),
+                              (dict(x=np.zeros((5, 2))), ValueError, "x"),
                               (dict(x=np.zeros((0, 4, 2)), grad_output=np.zeros((0, 4, 3))), ValueError, "x"),
-                              (dict(x="abc"), TypeError, "x"), (dict(grad_output=np.zeros((4, 4, 3))), ValueError,
-                                                                "grad_output"),
+                              (dict(x="abc"), TypeError, "x"),
+                              (dict(grad_output=np.zeros((4, 4, 3))), ValueError, "grad_output"),
                               (dict(grad_output=np.full((5, 4, 3), np.nan)), ValueError, "grad_output"),
                               (dict(grad_output=None), TypeError, "grad_output")]:
         args = dict(x=x, grad_output=g)

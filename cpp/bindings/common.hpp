@@ -94,7 +94,8 @@ CArray<Scalar> step_input(py::handle obj, const char* name, const std::vector<py
   if (got != shape)
     throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape) + ", got " + shape_str(got));
   CArray<Scalar> out = CArray<Scalar>::ensure(arr);
-  if (!out) throw py::type_error(std::string(name) + ": cannot convert to " + std::string(py::str(py::dtype::of<Scalar>())));
+  if (!out)
+    throw py::type_error(std::string(name) + ": cannot convert to " + std::string(py::str(py::dtype::of<Scalar>())));
   if (!all_finite(out.data(), std::size_t(out.size())))
     throw py::value_error(std::string(name) + ": expected finite values, got NaN or Inf");
   return out;

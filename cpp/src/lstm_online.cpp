@@ -5,14 +5,6 @@
 #include <algorithm>
 #include <stdexcept>
 
-#if defined(__GNUC__) || defined(__clang__)
-// One compiled copy of each kernel, whatever calls it (one thread or a team, step or run), so the
-// floating-point operations, and thus the results, are the same on every path.
-#define LSTMCORE_NOINLINE __attribute__((noinline))
-#else
-#define LSTMCORE_NOINLINE
-#endif
-
 namespace lstmcore {
 
 using detail::Index;
@@ -43,7 +35,6 @@ inline void axpy(Scalar* __restrict y, const Scalar* __restrict x, Scalar a, Ind
 }
 
 }  // namespace
-
 
 template <typename Scalar>
 LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& params,

@@ -56,8 +56,8 @@ void LstmStream<Scalar>::reset(const Scalar* h0, const Scalar* c0) {
 // Layer k on rows n0 .. n0+nb of the batch (block `block`). x_in: the layer's input, row n at
 // x_in + n * ldx.
 template <typename Scalar>
-void LstmStream<Scalar>::layer_block(std::size_t k, const Scalar* x_in, Index ldx, Index n0, Index nb,
-                                     Index block) {
+LSTMCORE_NOINLINE void LstmStream<Scalar>::layer_block(std::size_t k, const Scalar* x_in, Index ldx, Index n0,
+                                                       Index nb, Index block) {
   const Index N = Index(N_), H = Index(dims_.hidden_size), G = 4 * H;
   const LstmLayerParams<Scalar>& p = params_[k];
   Scalar* a = a_.data() + n0 * G;                      // [nb, 4H]

@@ -26,6 +26,14 @@ namespace detail {
 #define LSTMCORE_STEP_NO_MALLOC_END() ((void)0)
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+// One compiled copy of a kernel, whatever calls it (one thread or a team, step or run), so its
+// floating-point operations, and thus the results, are the same on every path.
+#define LSTMCORE_NOINLINE __attribute__((noinline))
+#else
+#define LSTMCORE_NOINLINE
+#endif
+
 using Index = Eigen::Index;
 
 // Rows (sequences) per block of the batch: fixed, so results never depend on the thread count.
