@@ -175,3 +175,33 @@ def test_bad_arguments():
             s.num_threads = value
     # nothing above changed the state
     assert not np.any(s.state[0])
+
+
+# ---- bad input never crashes (hypothesis) -------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+_ANY_ARRAY = hnp.arrays(
+    dtype=st.sampled_from([np.float32, np.float64, np.int64, np.bool_, np.complex128, np.uint8]),
+    shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6),
+    elements=None)
+
+
+_FUZZ_LAYER = lstmcore.LSTM(4, 6, dtype=np.float32, seed=0)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(x_t=st.one_of(_ANY_ARRAY, st.none(), st.text(max_size=3), st.lists(st.floats(), max_size=5)),
+       out=st.one_of(st.none(), _ANY_ARRAY))
+def test_any_step_input_returns_or_raises_a_named_error(x_t, out):
+    for obj in (_FUZZ_LAYER.stream(2), _FUZZ_LAYER.online(2)):
+        try:
+            h = obj.step(x_t, out=out)
+        except (ValueError, TypeError) as exc:
+            assert "x_t" in str(exc) or "out" in str(exc)
+        else:
+            assert h.shape == (2, 6) and h.dtype == np.float32 and np.isfinite(h).all()
+            assert out is None or h is out
