@@ -9,10 +9,6 @@ namespace lstmcore {
 
 using detail::Index;
 
-// Units per parallel work item of the trace and gradient pass (fixed: results never depend on it
-// anyway, each unit's arithmetic being the same in any block).
-constexpr Index kUnitBlock = 8;
-
 namespace {
 
 // Trace rows, u and the gradient buffer are padded to whole 64-byte vectors (the padding holds 0),
@@ -55,7 +51,9 @@ LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<
   work_ = double(N) * double(G) * double(I + H) + double(N) * double(H) * double(K_) * 10.0;
   Kp_ = (K_ + kLanes<Scalar> - 1) / kLanes<Scalar> * kLanes<Scalar>;
   u_ = RowMatrix::Zero(N, Kp_);
-  gacc_ = RowMatrix::Zero(G, Kp_);
+  const Index n_blocks = (N + detail::kStepRowBlock - 1) / detail::kStepRowBlock;
+  gacc_ = RowMatrix::Zero(n_blocks * G, Kp_);
+  gpeep_ = RowMatrix::Zero(dims_.peepholes ? n_blocks * 3 : 0, H);
   gates_ = RowMatrix::Zero(N, G);
   c_prev_ = RowMatrix::Zero(N, H);
   h_ = RowMatrix::Zero(N, H);
@@ -103,16 +101,19 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::gates_block(const Scalar* x, Index b)
                            h_.data() + n * H);
 }
 
-// Units j0 .. j1-1 over every sequence n (in order): the trace update (traces = true) and/or the
+// Every unit j, for the sequences n of block b: the trace update (traces = true) and/or the
 // gradient of the loss term with dL/dh(t) = grad_h [N, H] (grad_h != nullptr), summed into the
-// padded buffer G [4H, Kp] (rows of [W_ih | W_hh | b]; flush_grads() adds it to the gradients).
-// Each gradient entry receives the sequences' contributions in the order n = 0 .. N-1.
+// block's own padded buffer G_b [4H, Kp] (rows of [W_ih | W_hh | b]) and peephole buffer [3, H];
+// flush_grads() adds the blocks' buffers to the gradients in block order.
 template <typename Scalar>
-LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index j0, Index j1, bool traces, const Scalar* grad_h) {
+LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index b, bool traces, const Scalar* grad_h) {
   const Index N = Index(N_), H = Index(dims_.hidden_size), Kp = Kp_;
+  const Index n0 = b * detail::kStepRowBlock, n1 = std::min(N, n0 + detail::kStepRowBlock);
   const bool peep = dims_.peepholes;
   const Scalar one(1);
-  for (Index n = 0; n < N; ++n) {
+  Scalar* Gb = gacc_.data() + b * 4 * H * Kp;                // [4H, Kp]
+  Scalar* Pb = peep ? gpeep_.data() + b * 3 * H : nullptr;   // [3, H]: w_ci, w_cf, w_co
+  for (Index n = n0; n < n1; ++n) {
     const Scalar* gi = gates_.data() + n * 4 * H;  // i, f, g, o of sequence n      [4H]
     const Scalar *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
     const Scalar* cp = c_prev_.data() + n * H;     // c(t-1)                        [H]
@@ -121,7 +122,7 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index j0, Index j1, bool traces
     const Scalar* eh = grad_h ? grad_h + n * H : nullptr;
     for (Index q = 0; q < 3; ++q) {
       Scalar* Sq = s_.data() + (n * 3 + q) * H * Kp;  // s_q[n, j, :] at row j   [H, Kp]
-      for (Index j = j0; j < j1; ++j) {
+      for (Index j = 0; j < H; ++j) {
         Scalar* row = Sq + j * Kp;
         if (traces) {
           const Scalar i = gi[j], f = gf[j], g = gg[j];
@@ -134,13 +135,13 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index j0, Index j1, bool traces
           // e_c = e_h o (1 - tanh(c)^2)
           const Scalar ec = eh[j] * go[j] * (one - tc[j] * tc[j]);
           // grad W_q[j, :] += e_c s_q
-          axpy(gacc_.data() + (q * H + j) * Kp, row, ec, Kp);
+          axpy(Gb + (q * H + j) * Kp, row, ec, Kp);
         }
       }
     }
     Scalar* sp = peep ? sp_.data() + n * 2 * H : nullptr;  // s_ci, s_cf of sequence n   [2, H]
     if (traces && peep) {
-      for (Index j = j0; j < j1; ++j) {
+      for (Index j = 0; j < H; ++j) {
         const Scalar i = gi[j], f = gf[j], g = gg[j];
         // s_ci(t) = f s_ci(t-1) + g i (1 - i) c(t-1);  s_cf(t) = f s_cf(t-1) + c(t-1) f (1 - f) c(t-1)
         sp[j] = f * sp[j] + g * i * (one - i) * cp[j];
@@ -148,71 +149,68 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index j0, Index j1, bool traces
       }
     }
     if (eh) {
-      for (Index j = j0; j < j1; ++j) {
+      for (Index j = 0; j < H; ++j) {
         const Scalar o = go[j];
         // e_o = e_h tanh(c) o (1 - o)
         const Scalar eo = eh[j] * tc[j] * o * (one - o);
         // grad W_o[j, :] += e_o u(t)
-        axpy(gacc_.data() + (3 * H + j) * Kp, u, eo, Kp);
+        axpy(Gb + (3 * H + j) * Kp, u, eo, Kp);
         if (peep) {
           const Scalar ec = eh[j] * o * (one - tc[j] * tc[j]);
           // grad w_ci += e_c s_ci;  grad w_cf += e_c s_cf;  grad w_co += e_o c(t)
-          g_.w_ci[j] += ec * sp[j];
-          g_.w_cf[j] += ec * sp[H + j];
-          g_.w_co[j] += eo * c_(n, j);
+          Pb[j] += ec * sp[j];
+          Pb[H + j] += ec * sp[H + j];
+          Pb[2 * H + j] += eo * c_(n, j);
         }
       }
     }
   }
 }
 
-// grads += G (split into the W_ih columns, the W_hh columns and the bias column); G = 0.
+// grads += G_b for b = 0, 1, ... in order (split into the W_ih columns, the W_hh columns and the
+// bias column; peepholes); the buffers back to 0.
 template <typename Scalar>
 void LstmOnline<Scalar>::flush_grads() {
   const Index I = Index(dims_.input_size), H = Index(dims_.hidden_size), Kp = Kp_;
-  for (Index r = 0; r < 4 * H; ++r) {
-    Scalar* G = gacc_.data() + r * Kp;
-    for (Index k = 0; k < I; ++k) g_.W_ih[r * I + k] += G[k];
-    for (Index k = 0; k < H; ++k) g_.W_hh[r * H + k] += G[I + k];
-    if (dims_.bias) {
-      g_.b_ih[r] += G[I + H];
-      g_.b_hh[r] += G[I + H];
+  const Index n_blocks = gacc_.rows() / (4 * H);
+  for (Index b = 0; b < n_blocks; ++b) {
+    for (Index r = 0; r < 4 * H; ++r) {
+      Scalar* G = gacc_.data() + (b * 4 * H + r) * Kp;
+      for (Index k = 0; k < I; ++k) g_.W_ih[r * I + k] += G[k];
+      for (Index k = 0; k < H; ++k) g_.W_hh[r * H + k] += G[I + k];
+      if (dims_.bias) {
+        g_.b_ih[r] += G[I + H];
+        g_.b_hh[r] += G[I + H];
+      }
+      std::fill(G, G + Kp, Scalar(0));
     }
-    std::fill(G, G + Kp, Scalar(0));
+    if (dims_.peepholes) {
+      Scalar* P = gpeep_.data() + b * 3 * H;
+      for (Index j = 0; j < H; ++j) {
+        g_.w_ci[j] += P[j];
+        g_.w_cf[j] += P[H + j];
+        g_.w_co[j] += P[2 * H + j];
+      }
+      std::fill(P, P + 3 * H, Scalar(0));
+    }
   }
 }
 
-template <typename Scalar>
-void LstmOnline<Scalar>::unit_block(Index b, bool traces, const Scalar* grad_h) {
-  const Index H = Index(dims_.hidden_size), j0 = b * kUnitBlock;
-  units(j0, std::min(H, j0 + kUnitBlock), traces, grad_h);
-}
-
-// body(t, phase, k): phase 0 runs gates_block over the blocks of rows k, phase 1 units over the
-// blocks of units k; with a team, one parallel region for all T steps and a barrier after each phase.
+// body(b) for each block of sequences b: on one thread, or on a team (blocks are independent
+// through every step of a call: no barrier inside the time loop).
 template <typename Scalar>
 template <typename Body>
-void LstmOnline<Scalar>::for_each_step(std::size_t T, int num_threads, Body body) {
-  const Index N = Index(N_), H = Index(dims_.hidden_size);
-  const Index n_blocks = (N + detail::kStepRowBlock - 1) / detail::kStepRowBlock;
-  const Index n_unit_blocks = (H + kUnitBlock - 1) / kUnitBlock;
-  const int team = detail::team_size(num_threads, work_, std::max(n_blocks, n_unit_blocks));
+void LstmOnline<Scalar>::for_each_block(int num_threads, Body body) {
+  const Index n_blocks = (Index(N_) + detail::kStepRowBlock - 1) / detail::kStepRowBlock;
+  const int team = detail::team_size(num_threads, work_, n_blocks);
   if (team == 1) {
     LSTMCORE_STEP_NO_MALLOC_BEGIN();
-    for (std::size_t t = 0; t < T; ++t) {
-      for (Index b = 0; b < n_blocks; ++b) body(t, 0, b);
-      for (Index b = 0; b < n_unit_blocks; ++b) body(t, 1, b);
-    }
+    for (Index b = 0; b < n_blocks; ++b) body(b);
     LSTMCORE_STEP_NO_MALLOC_END();
     return;
   }
-#pragma omp parallel num_threads(team)
-  for (std::size_t t = 0; t < T; ++t) {
-#pragma omp for schedule(static)
-    for (Index b = 0; b < n_blocks; ++b) body(t, 0, b);
-#pragma omp for schedule(static)
-    for (Index b = 0; b < n_unit_blocks; ++b) body(t, 1, b);
-  }
+#pragma omp parallel for num_threads(team) schedule(static)
+  for (Index b = 0; b < n_blocks; ++b) body(b);
 }
 
 template <typename Scalar>
@@ -220,8 +218,9 @@ void LstmOnline<Scalar>::step(const Scalar* x, Scalar* out, int num_threads) {
   const Index N = Index(N_), H = Index(dims_.hidden_size);
   ih_.pack(p_.W_ih);
   hh_.pack(p_.W_hh);
-  for_each_step(1, num_threads, [&](std::size_t, int phase, Index k) {
-    if (phase == 0) gates_block(x, k); else unit_block(k, true, nullptr);
+  for_each_block(num_threads, [&](Index b) {
+    gates_block(x, b);
+    units(b, true, nullptr);
   });
   stepped_ = true;
   if (out) std::copy(h_.data(), h_.data() + N * H, out);
@@ -230,18 +229,10 @@ void LstmOnline<Scalar>::step(const Scalar* x, Scalar* out, int num_threads) {
 template <typename Scalar>
 void LstmOnline<Scalar>::accumulate(const Scalar* grad_h, int num_threads) {
   if (!stepped_) throw std::logic_error("accumulate: no step to accumulate (call step first)");
-  const Index H = Index(dims_.hidden_size), n_unit_blocks = (H + kUnitBlock - 1) / kUnitBlock;
-  const int team = detail::team_size(num_threads, work_, n_unit_blocks);
-  if (team == 1) {
-    LSTMCORE_STEP_NO_MALLOC_BEGIN();
-    for (Index b = 0; b < n_unit_blocks; ++b) unit_block(b, false, grad_h);
-    flush_grads();
-    LSTMCORE_STEP_NO_MALLOC_END();
-    return;
-  }
-#pragma omp parallel for num_threads(team) schedule(static)
-  for (Index b = 0; b < n_unit_blocks; ++b) unit_block(b, false, grad_h);
+  for_each_block(num_threads, [&](Index b) { units(b, false, grad_h); });
+  LSTMCORE_STEP_NO_MALLOC_BEGIN();
   flush_grads();
+  LSTMCORE_STEP_NO_MALLOC_END();
 }
 
 template <typename Scalar>
@@ -251,18 +242,17 @@ void LstmOnline<Scalar>::run(const Scalar* x, const Scalar* grad_out, std::size_
   // The weights cannot change during a call: pack them once.
   ih_.pack(p_.W_ih);
   hh_.pack(p_.W_hh);
-  for_each_step(T, num_threads, [&](std::size_t t, int phase, Index k) {
-    if (phase == 0) {
-      gates_block(x + Index(t) * N * I, k);
-      if (out) {
-        const Index n0 = k * detail::kStepRowBlock, nb = std::min(detail::kStepRowBlock, N - n0);
-        std::copy(h_.data() + n0 * H, h_.data() + (n0 + nb) * H, out + (Index(t) * N + n0) * H);
-      }
-    } else {
-      unit_block(k, true, grad_out + Index(t) * N * H);
+  for_each_block(num_threads, [&](Index b) {
+    const Index n0 = b * detail::kStepRowBlock, nb = std::min(detail::kStepRowBlock, N - n0);
+    for (std::size_t t = 0; t < T; ++t) {
+      gates_block(x + Index(t) * N * I, b);
+      if (out) std::copy(h_.data() + n0 * H, h_.data() + (n0 + nb) * H, out + (Index(t) * N + n0) * H);
+      units(b, true, grad_out + Index(t) * N * H);
     }
   });
+  LSTMCORE_STEP_NO_MALLOC_BEGIN();
   flush_grads();
+  LSTMCORE_STEP_NO_MALLOC_END();
   if (T > 0) stepped_ = true;
 }
 

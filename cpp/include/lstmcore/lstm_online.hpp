@@ -20,10 +20,13 @@
 // Parameters and gradients are pointers to arrays owned by the caller; parameters are read at every
 // call, so in-place updates between steps take effect at the next step (the traces carry on, as in
 // the 1997 online rule). Gradients are accumulated (+=), never cleared here; each call sums its
-// steps' contributions in a buffer first and adds the sum to the gradients when it returns. Scratch is allocated by
-// the constructor; step, accumulate and run allocate nothing. Threads: blocks of rows for the gate
-// products, units j for traces and gradients (each unit sums its sequences in order), so results
-// are bitwise identical for any num_threads (small steps run on one thread).
+// steps' contributions in buffers first and adds the sums to the gradients when it returns.
+// Scratch is allocated by the constructor; step, accumulate and run allocate nothing.
+// Threads: the batch is cut into fixed
+// blocks of sequences, independent through every step of a call (no barrier in the time loop);
+// each block sums its gradient in its own buffer, and the buffers are added to the gradients in
+// block order when the call returns, so results are bitwise identical for any num_threads (small
+// steps run on one thread; a batch of at most 8 sequences always does).
 #pragma once
 
 #include <Eigen/Core>
@@ -68,11 +71,10 @@ class LstmOnline {
 
  private:
   void gates_block(const Scalar* x, Eigen::Index b);
-  void units(Eigen::Index j0, Eigen::Index j1, bool traces, const Scalar* grad_h);
-  void unit_block(Eigen::Index b, bool traces, const Scalar* grad_h);
+  void units(Eigen::Index b, bool traces, const Scalar* grad_h);
   void flush_grads();
   template <typename Body>
-  void for_each_step(std::size_t T, int num_threads, Body body);
+  void for_each_block(int num_threads, Body body);
 
   LstmLayerDims dims_;
   LstmLayerParams<Scalar> p_;
@@ -83,7 +85,8 @@ class LstmOnline {
   double work_;
   bool stepped_ = false;
   RowMatrix u_;       // [N, Kp]  u(t) = [x(t), h(t-1), 1, 0 ...]
-  RowMatrix gacc_;    // [4H, Kp] gradient of [W_ih | W_hh | b] summed during a call, then added to grads
+  RowMatrix gacc_;    // [B*4H, Kp] per block of sequences: gradient of [W_ih | W_hh | b] summed during a call
+  RowMatrix gpeep_;   // [B*3, H]   per block: gradient of w_ci, w_cf, w_co (peepholes only)
   RowMatrix gates_;   // [N, 4H]  activated i, f, g, o of the last step
   RowMatrix c_prev_;  // [N, H]   c(t-1)
   RowMatrix h_, c_;   // [N, H]   carried state
