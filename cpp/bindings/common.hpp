@@ -50,7 +50,98 @@ class BusyGuard {
   std::atomic<bool>& flag_;
 };
 
+// ---- per-step arguments (streaming): a fast path that costs a few pointer checks -------------
+
+// The data of `obj` if it is exactly a NumPy ndarray (not a subclass) of Scalar, native byte order,
+// C-contiguous and aligned (and writeable if asked), with exactly this shape; else nullptr.
+template <typename Scalar>
+Scalar* exact_array_data(py::handle obj, int ndim, const py::ssize_t* shape, bool writeable = false) {
+  const auto& api = py::detail::npy_api::get();
+  if (Py_TYPE(obj.ptr()) != api.PyArray_Type_) return nullptr;
+  const auto* a = py::detail::array_proxy(obj.ptr());
+  int need = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if (writeable) need |= py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  if ((a->flags & need) != need || a->nd != ndim) return nullptr;
+  const auto* d = py::detail::array_descriptor_proxy(a->descr);
+  if (d->type_num != py::detail::npy_format_descriptor<Scalar>::value || d->byteorder == '>') return nullptr;
+  for (int k = 0; k < ndim; ++k)
+    if (a->dimensions[k] != shape[k]) return nullptr;
+  return reinterpret_cast<Scalar*>(a->data);
+}
+
+// Every one of n values finite (x - x is 0 exactly for finite x, NaN otherwise).
+template <typename Scalar>
+bool all_finite(const Scalar* p, std::size_t n) {
+  Scalar acc = 0;
+  for (std::size_t k = 0; k < n; ++k) acc += p[k] - p[k];
+  return acc == Scalar(0);
+}
+
+// The slow path of a per-step input: anything array-like of real numbers with exactly `shape`,
+// converted to a C-contiguous array of Scalar, finite. TypeError / ValueError name the argument.
+template <typename Scalar>
+CArray<Scalar> step_input(py::handle obj, const char* name, const std::vector<py::ssize_t>& shape) {
+  if (obj.is_none() || py::isinstance<py::str>(obj) || py::isinstance<py::bytes>(obj))
+    throw py::type_error(std::string(name) + ": expected a real numeric array, got " +
+                         std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
+  py::array arr = py::array::ensure(obj);
+  if (!arr) throw py::type_error(std::string(name) + ": expected a real numeric array of shape " + shape_str(shape));
+  const char kind = arr.dtype().kind();
+  if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f')
+    throw py::type_error(std::string(name) + ": expected a real numeric array, got dtype " +
+                         std::string(py::str(arr.dtype())));
+  std::vector<py::ssize_t> got(arr.shape(), arr.shape() + arr.ndim());
+  if (got != shape)
+    throw py::value_error(std::string(name) + ": expected shape " + shape_str(shape) + ", got " + shape_str(got));
+  CArray<Scalar> out = CArray<Scalar>::ensure(arr);
+  if (!out)
+    throw py::type_error(std::string(name) + ": cannot convert to " + std::string(py::str(py::dtype::of<Scalar>())));
+  if (!all_finite(out.data(), std::size_t(out.size())))
+    throw py::value_error(std::string(name) + ": expected finite values, got NaN or Inf");
+  return out;
+}
+
+// A new C-contiguous ndarray of Scalar (uninitialised) straight from NumPy's C API: no shape
+// vectors, no dtype lookup (the descriptor is cached), so a step's result costs one allocation.
+template <typename Scalar>
+py::object new_step_array(int ndim, const py::ssize_t* shape) {
+  const auto& api = py::detail::npy_api::get();
+  static PyObject* const descr = py::dtype::of<Scalar>().release().ptr();  // kept for the process
+  Py_INCREF(descr);  // stolen by PyArray_NewFromDescr
+  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, ndim, shape, nullptr, nullptr, 0, nullptr);
+  if (!arr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(arr);
+}
+
+// The `out` argument of a step: None (a new array is returned) or a writeable, C-contiguous array
+// of Scalar with exactly `shape`, which is filled and returned.
+template <typename Scalar>
+Scalar* step_output(py::handle out, const std::vector<py::ssize_t>& shape) {
+  if (Scalar* p = exact_array_data<Scalar>(out, int(shape.size()), shape.data(), true)) return p;
+  if (!py::isinstance<py::array>(out))
+    throw py::type_error("out: expected None or a numpy array, got " +
+                         std::string(py::str(py::type::handle_of(out).attr("__name__"))));
+  py::array arr = py::reinterpret_borrow<py::array>(out);
+  std::vector<py::ssize_t> got(arr.shape(), arr.shape() + arr.ndim());
+  throw py::value_error("out: expected a writeable C-contiguous " + std::string(py::str(py::dtype::of<Scalar>())) +
+                        " array of shape " + shape_str(shape) + ", got " + std::string(py::str(arr.dtype())) +
+                        " array of shape " + shape_str(got) + (arr.writeable() ? "" : " (read-only)"));
+}
+
+// A parameter array the core will read at every call (not copied: in-place updates must reach
+// the core): a C-contiguous ndarray of Scalar with exactly `shape`.
+template <typename Scalar>
+py::array live_array(py::handle obj, const std::string& name, const std::vector<py::ssize_t>& shape,
+                     bool writeable = false) {
+  if (!exact_array_data<Scalar>(obj, int(shape.size()), shape.data(), writeable))
+    throw py::value_error(name + ": expected a C-contiguous " + std::string(py::str(py::dtype::of<Scalar>())) +
+                          " array of shape " + shape_str(shape) + " (used in place, never copied)");
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
 void bind_lstm1997(py::module_& m);
 void bind_lstm_layer(py::module_& m);
+void bind_lstm_stream(py::module_& m);
+void bind_lstm_online(py::module_& m);
 
 }  // namespace lstmcore_py

@@ -5,4 +5,6 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "lstmcore's C++ core (use the lstmcore package, not this module directly)";
   lstmcore_py::bind_lstm1997(m);
   lstmcore_py::bind_lstm_layer(m);
+  lstmcore_py::bind_lstm_stream(m);
+  lstmcore_py::bind_lstm_online(m);
 }

@@ -5,6 +5,9 @@
   learning rule, the same truncated gradient by a backward pass, and the full BPTT gradient.
 - :class:`LSTM`: the modern layer (stacked, bidirectional, variable lengths, peepholes), compatible
   with ``torch.nn.LSTM`` (same state dict, outputs and gradients), plus the 1997 truncated gradient.
+- :class:`LSTMStream` (``LSTM.stream()``): streaming inference, one time step per call.
+- :class:`LSTMOnline` (``LSTM.online()``): online, constant-memory training with the truncated
+  gradient computed forward in time, for streams of any length.
 - :mod:`lstmcore.tasks`: generators of the 1997 paper's benchmark tasks.
 - :mod:`lstmcore.experiments`: the paper's experiments, runnable.
 - :mod:`lstmcore.optim`: SGD, Adam/AdamW and gradient clipping with ``torch.optim``'s maths, updating
@@ -12,7 +15,8 @@
 """
 from ._lstm import LSTM
 from ._lstm1997 import LSTM1997
+from ._stream import LSTMOnline, LSTMStream
 from . import optim
 
 __version__ = "0.1.0"
-__all__ = ["LSTM", "LSTM1997", "optim", "__version__"]
+__all__ = ["LSTM", "LSTM1997", "LSTMOnline", "LSTMStream", "optim", "__version__"]

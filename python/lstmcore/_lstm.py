@@ -371,6 +371,21 @@ class LSTM:
             grad_x = np.ascontiguousarray(grad_x.transpose(1, 0, 2))
         return grad_x
 
+    # ---- streaming and online training ----------------------------------------------------------
+    def stream(self, batch_size: Optional[int] = None) -> Any:
+        """An :class:`lstmcore.LSTMStream` over this layer: one time step per call from a carried
+        state (zero), for `batch_size` streams (None: unbatched steps). Unidirectional layers only."""
+        from ._stream import LSTMStream
+
+        return LSTMStream(self, batch_size)
+
+    def online(self, batch_size: Optional[int] = None) -> Any:
+        """An :class:`lstmcore.LSTMOnline` over this layer: online, constant-memory training with the
+        1997 truncated gradient computed forward in time. One unidirectional layer only."""
+        from ._stream import LSTMOnline
+
+        return LSTMOnline(self, batch_size)
+
     # ---- helpers --------------------------------------------------------------------------------
     def _as_input(self, x: Any) -> np.ndarray:
         if isinstance(x, (str, bytes)) or x is None:

@@ -1,0 +1,150 @@
+// Internal (not API): one time step of a torch-style LSTM cell (gate order i, f, g, o) for a block
+// of rows of a batch, shared by the streaming layer (lstm_stream.cpp) and the online trainer
+// (lstm_online.cpp). The maths is that of lstm_layer.hpp (tanh: detail/vector_tanh.hpp):
+//   a = x W_ih^T + h(t-1) W_hh^T + b_ih + b_hh                  [nb, 4H]
+//   i = sigmoid(a_i + w_ci * c(t-1)), f = sigmoid(a_f + w_cf * c(t-1)), g = tanh(a_g)
+//   c = f * c(t-1) + i * g,  o = sigmoid(a_o + w_co * c),  h = o * tanh(c)
+// Nothing here allocates after construction.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstddef>
+
+#include "lstmcore/detail/vector_tanh.hpp"
+#include "lstmcore/lstm_layer.hpp"
+
+namespace lstmcore {
+namespace detail {
+
+#ifdef EIGEN_RUNTIME_NO_MALLOC
+// Test builds check that the step loops never allocate (cpp/tests).
+#define LSTMCORE_STEP_NO_MALLOC_BEGIN() Eigen::internal::set_is_malloc_allowed(false)
+#define LSTMCORE_STEP_NO_MALLOC_END() Eigen::internal::set_is_malloc_allowed(true)
+#else
+#define LSTMCORE_STEP_NO_MALLOC_BEGIN() ((void)0)
+#define LSTMCORE_STEP_NO_MALLOC_END() ((void)0)
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+// One compiled copy of a kernel, whatever calls it (one thread or a team, step or run), so its
+// floating-point operations, and thus the results, are the same on every path.
+#define LSTMCORE_NOINLINE __attribute__((noinline))
+#else
+#define LSTMCORE_NOINLINE
+#endif
+
+using Index = Eigen::Index;
+
+// Rows (sequences) per block of the batch: fixed, so results never depend on the thread count.
+constexpr Index kStepRowBlock = 8;
+
+// Work per step (multiply-adds) from which a call uses its thread team and releases the GIL.
+constexpr double kParallelWork = double(1 << 15);
+
+template <typename Scalar>
+using RowMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename Scalar>
+using ArrayMap = Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
+template <typename Scalar>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
+
+// A[nb, M] += X[nb, K] W^T for a weight matrix W [M, K] (row-major, live: read by pack()), with the
+// rows of X at stride ldx and the rows of A at stride M. pack() once per call (the weights cannot
+// change while a call runs), then add() per block of rows; add() on different blocks may run
+// concurrently, each with its own rhs buffer. A batch of one row uses a plain matrix-vector
+// product instead (no packing).
+template <typename Scalar>
+class GateProduct {
+  using Traits = Eigen::internal::gebp_traits<Scalar, Scalar>;
+  using LhsMapper = Eigen::internal::const_blas_data_mapper<Scalar, Index, Eigen::RowMajor>;
+  using RhsMapper = Eigen::internal::const_blas_data_mapper<Scalar, Index, Eigen::ColMajor>;
+  using ResMapper = Eigen::internal::blas_data_mapper<Scalar, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+ public:
+  GateProduct() = default;
+  // M: output width (4H); K: input width; batch: N (a batch of 1 needs no packing buffers).
+  GateProduct(Index M, Index K, Index batch)
+      : M_(M), K_(K), gemv_(batch == 1), blockA_(gemv_ ? 0 : M * K),
+        blockB_(gemv_ ? 0 : K * kStepRowBlock * ((batch + kStepRowBlock - 1) / kStepRowBlock)) {}
+
+  void pack(const Scalar* W) {
+    W_ = W;
+    if (gemv_) return;
+    Eigen::internal::gemm_pack_lhs<Scalar, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
+                                   typename Traits::LhsPacket4Packing, Eigen::RowMajor>
+        pack_lhs;
+    pack_lhs(blockA_.data(), LhsMapper(W, K_), K_, M_);
+  }
+
+  // Rows n0 .. n0+nb of the batch (block `block` = n0 / kStepRowBlock): X at row n0, A at row n0.
+  void add(const Scalar* X, Index ldx, Index nb, Index block, Scalar* A) {
+    if (gemv_) {
+      // a[M] += W[M, K] x[K]
+      Eigen::Map<Vec>(A, M_).noalias() +=
+          Eigen::Map<const RowMatrix<Scalar>>(W_, M_, K_) * Eigen::Map<const Vec>(X, K_);
+      return;
+    }
+    Scalar* blockB = blockB_.data() + block * K_ * kStepRowBlock;
+    Eigen::internal::gemm_pack_rhs<Scalar, Index, RhsMapper, Traits::nr, Eigen::ColMajor> pack_rhs;
+    pack_rhs(blockB, RhsMapper(X, ldx), K_, nb);
+    // A^T[M, nb] += W[M, K] X^T[K, nb]     (A, X row-major = column-major transposes)
+    Eigen::internal::gebp_kernel<Scalar, Scalar, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+    gebp(ResMapper(A, M_), blockA_.data(), blockB, M_, K_, nb, Scalar(1));
+  }
+
+ private:
+  Index M_ = 0, K_ = 0;
+  bool gemv_ = true;
+  const Scalar* W_ = nullptr;
+  Vec blockA_, blockB_;  // aligned packing buffers
+};
+
+// Pointwise part of one step for one row. a: [4H] pre-activations (x and h products and biases
+// added) in, activated gates i, f, g, o out; c: [H] holds c(t-1) in and c(t) out; tanh_c: [H] out;
+// h: [H] out. Peephole weights are nullptr without peepholes.
+template <typename Scalar>
+inline void cell_pointwise(Index H, const LstmLayerParams<Scalar>& p, bool peepholes, Scalar* a, Scalar* c,
+                           Scalar* tanh_c, Scalar* h) {
+  ArrayMap<Scalar> ai(a, H), af(a + H, H), ag(a + 2 * H, H), ao(a + 3 * H, H), cs(c, H), tc(tanh_c, H), hs(h, H);
+  if (peepholes) {
+    // a_i += w_ci * c(t-1);  a_f += w_cf * c(t-1)
+    ai += ConstArrayMap<Scalar>(p.w_ci, H) * cs;
+    af += ConstArrayMap<Scalar>(p.w_cf, H) * cs;
+  }
+  // i = sigmoid(a_i); f = sigmoid(a_f) (one pass over both); g = tanh(a_g)
+  ArrayMap<Scalar> aif(a, 2 * H);
+  aif = aif.logistic();
+  tanh_inplace(a + 2 * H, H);
+  // c = f * c(t-1) + i * g        (coefficient-wise, in place)
+  cs = af * cs + ai * ag;
+  // a_o += w_co * c(t)
+  if (peepholes) ao += ConstArrayMap<Scalar>(p.w_co, H) * cs;
+  // o = sigmoid(a_o)
+  ao = ao.logistic();
+  // h = o * tanh(c)
+  tc = cs;
+  tanh_inplace(tanh_c, H);
+  hs = ao * tc;
+}
+
+// a[nb, 4H] = b_ih + b_hh (or 0 without bias)
+template <typename Scalar>
+inline void init_preactivations(Index G, Index nb, const LstmLayerParams<Scalar>& p, bool bias, Scalar* a) {
+  for (Index r = 0; r < nb; ++r) {
+    ArrayMap<Scalar> row(a + r * G, G);
+    if (bias)
+      row = ConstArrayMap<Scalar>(p.b_ih, G) + ConstArrayMap<Scalar>(p.b_hh, G);
+    else
+      row.setZero();
+  }
+}
+
+inline int team_size(int num_threads, double work_per_step, Index n_blocks) {
+  if (num_threads <= 1 || work_per_step < kParallelWork) return 1;
+  return int(std::min<Index>(num_threads, std::max<Index>(n_blocks, 1)));
+}
+
+}  // namespace detail
+}  // namespace lstmcore

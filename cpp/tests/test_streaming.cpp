@@ -1,0 +1,277 @@
+// Unit tests of the streaming layer stack (lstm_stream.hpp) and online trainer (lstm_online.hpp)
+// against the layer kernel (lstm_layer.hpp), the vectorised tanh, and (in the build with
+// EIGEN_RUNTIME_NO_MALLOC) the absence of heap allocation in their steps.
+//
+// Usage: test_streaming [group ...]   (no argument: every group of this build)
+// Groups:
+//   stream     one-step stream, run over chunks == lstm_layer_forward (double to 1e-12), with state
+//   online     LstmOnline::run gradients == lstm_layer_backward(truncated) (double to 1e-10), and
+//              step + accumulate == run
+//   tanh       detail::tanh_inplace(double) within 4 ulp of std::tanh on 2^-30 .. 2^4 and the limits
+//   nomalloc   only with EIGEN_RUNTIME_NO_MALLOC: step, run, accumulate allocate nothing
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "lstmcore/detail/vector_tanh.hpp"
+#include "lstmcore/lstm_layer.hpp"
+#include "lstmcore/lstm_online.hpp"
+#include "lstmcore/lstm_stream.hpp"
+
+#ifdef EIGEN_RUNTIME_NO_MALLOC
+#include <unistd.h>
+
+#include <new>
+// Every operator new with Eigen's malloc flag down aborts (Eigen asserts on its own allocations).
+static void* checked_alloc(std::size_t n) {
+  if (!Eigen::internal::is_malloc_allowed()) {
+    static const char msg[] = "operator new called inside a no-malloc region (a step)\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    std::abort();
+  }
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+void* operator new(std::size_t n) { return checked_alloc(n); }
+void* operator new[](std::size_t n) { return checked_alloc(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#endif
+
+using namespace lstmcore;
+
+static long g_checks = 0, g_failures = 0;
+#define CHECKF(cond, ...)                                                                   \
+  do {                                                                                      \
+    ++g_checks;                                                                             \
+    if (!(cond)) {                                                                          \
+      if (++g_failures <= 40) {                                                             \
+        std::fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);       \
+        std::fprintf(stderr, __VA_ARGS__);                                                  \
+        std::fputc('\n', stderr);                                                           \
+      }                                                                                     \
+    }                                                                                       \
+  } while (0)
+
+using Vec = std::vector<double>;
+
+static Vec random_vec(std::mt19937_64& rng, std::size_t n, double scale = 1.0) {
+  std::uniform_real_distribution<double> u(-scale, scale);
+  Vec v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+static double max_abs_diff(const Vec& a, const Vec& b) {
+  double m = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) m = std::max(m, std::fabs(a[k] - b[k]));
+  return m;
+}
+
+// One layer's parameters (owned) and the pointer view of them.
+struct Layer {
+  Vec W_ih, W_hh, b_ih, b_hh, w_ci, w_cf, w_co;
+  Layer(std::mt19937_64& rng, std::size_t I, std::size_t H)
+      : W_ih(random_vec(rng, 4 * H * I, 0.8)), W_hh(random_vec(rng, 4 * H * H, 0.8)), b_ih(random_vec(rng, 4 * H)),
+        b_hh(random_vec(rng, 4 * H)), w_ci(random_vec(rng, H)), w_cf(random_vec(rng, H)), w_co(random_vec(rng, H)) {}
+  LstmLayerParams<double> params(bool bias, bool peep) const {
+    LstmLayerParams<double> p;
+    p.W_ih = W_ih.data();
+    p.W_hh = W_hh.data();
+    if (bias) p.b_ih = b_ih.data(), p.b_hh = b_hh.data();
+    if (peep) p.w_ci = w_ci.data(), p.w_cf = w_cf.data(), p.w_co = w_co.data();
+    return p;
+  }
+};
+
+struct Grads {
+  Vec W_ih, W_hh, b_ih, b_hh, w_ci, w_cf, w_co;
+  Grads(std::size_t I, std::size_t H)
+      : W_ih(4 * H * I), W_hh(4 * H * H), b_ih(4 * H), b_hh(4 * H), w_ci(H), w_cf(H), w_co(H) {}
+  LstmLayerGrads<double> view() {
+    return {W_ih.data(), W_hh.data(), b_ih.data(), b_hh.data(), w_ci.data(), w_cf.data(), w_co.data()};
+  }
+};
+
+static void test_stream() {
+  std::mt19937_64 rng(1);
+  for (bool bias : {true, false})
+    for (bool peep : {false, true})
+      for (std::size_t N : {1, 3, 11}) {
+        const std::size_t I = 3, H = 5, L = 2, T = 9;
+        std::vector<Layer> layers = {Layer(rng, I, H), Layer(rng, H, H)};
+        const Vec x = random_vec(rng, T * N * I), h0 = random_vec(rng, L * N * H), c0 = random_vec(rng, L * N * H);
+        // reference: the layer kernel, layer by layer
+        Vec in = x, hn(N * H), cn(N * H);
+        Vec ref_h(L * N * H), ref_c(L * N * H);
+        for (std::size_t k = 0; k < L; ++k) {
+          LstmLayerDims d;
+          d.input_size = k == 0 ? I : H;
+          d.hidden_size = H;
+          d.bias = bias;
+          d.peepholes = peep;
+          LstmLayerCache<double> cache;
+          Vec out(T * N * H);
+          lstm_layer_forward<double>(d, layers[k].params(bias, peep), in.data(), T, N, h0.data() + k * N * H,
+                                     c0.data() + k * N * H, nullptr, out.data(), hn.data(), cn.data(), cache, 1);
+          std::copy(hn.begin(), hn.end(), ref_h.begin() + k * N * H);
+          std::copy(cn.begin(), cn.end(), ref_c.begin() + k * N * H);
+          in = out;
+        }
+        LstmStackDims sd;
+        sd.input_size = I;
+        sd.hidden_size = H;
+        sd.num_layers = L;
+        sd.bias = bias;
+        sd.peepholes = peep;
+        LstmStream<double> s(sd, {layers[0].params(bias, peep), layers[1].params(bias, peep)}, N);
+        s.reset(h0.data(), c0.data());
+        Vec out(T * N * H);
+        for (std::size_t t = 0; t < 4; ++t) s.step(x.data() + t * N * I, out.data() + t * N * H, 2);
+        s.run(x.data() + 4 * N * I, T - 4, out.data() + 4 * N * H, 2);
+        CHECKF(max_abs_diff(out, in) < 1e-12, "output, N=%zu: %g", N, max_abs_diff(out, in));
+        CHECKF(max_abs_diff(Vec(s.h(), s.h() + L * N * H), ref_h) < 1e-12, "h_n");
+        CHECKF(max_abs_diff(Vec(s.c(), s.c() + L * N * H), ref_c) < 1e-12, "c_n");
+      }
+}
+
+static void test_online() {
+  std::mt19937_64 rng(2);
+  for (bool bias : {true, false})
+    for (bool peep : {false, true})
+      for (std::size_t N : {1, 4, 10}) {
+        const std::size_t I = 4, H = 6, T = 12;
+        Layer layer(rng, I, H);
+        const Vec x = random_vec(rng, T * N * I), go = random_vec(rng, T * N * H), h0 = random_vec(rng, N * H),
+                  c0 = random_vec(rng, N * H);
+        LstmLayerDims d;
+        d.input_size = I;
+        d.hidden_size = H;
+        d.bias = bias;
+        d.peepholes = peep;
+        const LstmLayerParams<double> p = layer.params(bias, peep);
+        LstmLayerCache<double> cache;
+        Vec out(T * N * H), hn(N * H), cn(N * H), gx(T * N * I), gh0(N * H), gc0(N * H);
+        lstm_layer_forward<double>(d, p, x.data(), T, N, h0.data(), c0.data(), nullptr, out.data(), hn.data(),
+                                   cn.data(), cache, 1);
+        Grads ref(I, H), run(I, H), steps(I, H);
+        lstm_layer_backward<double>(d, p, cache, go.data(), nullptr, nullptr, true, gx.data(), gh0.data(), gc0.data(),
+                                    ref.view(), 1);
+        LstmOnline<double> online(d, p, run.view(), N);
+        online.reset(h0.data(), c0.data());
+        Vec y(T * N * H);
+        online.run(x.data(), go.data(), T, y.data(), 2);
+        CHECKF(max_abs_diff(y, out) < 1e-12, "output");
+        LstmOnline<double> stepper(d, p, steps.view(), N);
+        stepper.reset(h0.data(), c0.data());
+        for (std::size_t t = 0; t < T; ++t) {
+          stepper.step(x.data() + t * N * I, nullptr, 1);
+          stepper.accumulate(go.data() + t * N * H, 1);
+        }
+        const std::vector<std::pair<const Vec*, const Vec*>> pairs = {
+            {&ref.W_ih, &run.W_ih}, {&ref.W_hh, &run.W_hh}, {&ref.b_ih, &run.b_ih}, {&ref.b_hh, &run.b_hh},
+            {&ref.w_ci, &run.w_ci}, {&ref.w_cf, &run.w_cf}, {&ref.w_co, &run.w_co}};
+        for (std::size_t k = 0; k < pairs.size(); ++k) {
+          if ((k == 2 || k == 3) && !bias) continue;
+          if (k >= 4 && !peep) continue;
+          const Vec &a = *pairs[k].first, &b = *pairs[k].second;
+          double scale = 1e-300;
+          for (double v : a) scale = std::max(scale, std::fabs(v));
+          CHECKF(max_abs_diff(a, b) <= 1e-10 * scale, "gradient %zu, N=%zu: %g", k, N, max_abs_diff(a, b));
+        }
+        CHECKF(max_abs_diff(steps.W_hh, run.W_hh) < 1e-13 && max_abs_diff(steps.W_ih, run.W_ih) < 1e-13,
+               "step + accumulate != run");
+        CHECKF(std::equal(stepper.h(), stepper.h() + N * H, online.h()), "step state != run state");
+      }
+  // a reverse direction cannot train online
+  LstmLayerDims d;
+  d.reverse = true;
+  std::mt19937_64 r(3);
+  Layer layer(r, 1, 1);
+  Grads g(1, 1);
+  bool threw = false;
+  try {
+    LstmOnline<double>(d, layer.params(true, false), g.view(), 1);
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECKF(threw, "reverse accepted");
+}
+
+static void test_tanh() {
+  std::mt19937_64 rng(4);
+  Vec xs = {0.0, 0.625, -0.625, 20.0, -20.0, 710.0, -1e300, 1e300};
+  for (int e = -30; e <= 4; ++e)
+    for (int k = 0; k < 2000; ++k)
+      xs.push_back(std::ldexp(std::uniform_real_distribution<double>(0.5, 1.0)(rng), e) * (k % 2 ? -1 : 1));
+  for (std::size_t n : {xs.size(), std::size_t(1), std::size_t(3), std::size_t(7)}) {  // tails through the buffer
+    Vec v(xs.begin(), xs.begin() + n);
+    detail::tanh_inplace(v.data(), Eigen::Index(n));
+    double worst = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      const double r = std::tanh(xs[k]);
+      worst = std::max(worst, r == 0 ? std::fabs(v[k]) : std::fabs(v[k] - r) / std::fabs(r));
+    }
+    CHECKF(worst <= 4 * 2.220446049250313e-16, "tanh relative error %g (n=%zu)", worst, n);
+  }
+}
+
+#ifdef EIGEN_RUNTIME_NO_MALLOC
+static void test_nomalloc() {
+  std::mt19937_64 rng(5);
+  for (std::size_t N : {1, 9}) {
+    const std::size_t I = 5, H = 7, T = 20;
+    std::vector<Layer> layers = {Layer(rng, I, H), Layer(rng, H, H)};
+    const Vec x = random_vec(rng, T * N * I), go = random_vec(rng, T * N * H);
+    Vec out(T * N * H);
+    LstmStackDims sd;
+    sd.input_size = I;
+    sd.hidden_size = H;
+    sd.num_layers = 2;
+    sd.peepholes = true;
+    LstmStream<double> s(sd, {layers[0].params(true, true), layers[1].params(true, true)}, N);
+    s.step(x.data(), out.data(), 1);  // aborts the process on any allocation in a step
+    s.run(x.data(), T, out.data(), 1);
+    LstmLayerDims d;
+    d.input_size = I;
+    d.hidden_size = H;
+    d.peepholes = true;
+    Grads g(I, H);
+    LstmOnline<double> online(d, layers[0].params(true, true), g.view(), N);
+    online.step(x.data(), out.data(), 1);
+    online.accumulate(go.data(), 1);
+    online.run(x.data(), go.data(), T, out.data(), 1);
+    CHECKF(Eigen::internal::is_malloc_allowed(), "a step left allocation forbidden");
+  }
+}
+#endif
+
+int main(int argc, char** argv) {
+  std::vector<std::pair<std::string, void (*)()>> groups = {
+#ifdef EIGEN_RUNTIME_NO_MALLOC
+      {"nomalloc", test_nomalloc},
+#endif
+      {"stream", test_stream}, {"online", test_online}, {"tanh", test_tanh},
+  };
+  std::vector<std::string> wanted(argv + 1, argv + argc);
+  for (const auto& w : wanted)
+    if (std::none_of(groups.begin(), groups.end(), [&](const auto& g) { return g.first == w; })) {
+      std::fprintf(stderr, "unknown test group '%s'\n", w.c_str());
+      return 2;
+    }
+  for (const auto& g : groups) {
+    if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), g.first) == wanted.end()) continue;
+    std::printf("[%s]\n", g.first.c_str());
+    std::fflush(stdout);
+    g.second();
+  }
+  std::printf("%ld checks, %ld failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,257 @@
+"""lstmcore.LSTMStream and lstmcore.LSTMOnline: streaming inference and online, constant-memory
+training (the 1997 truncated gradient computed forward in time) of an :class:`lstmcore.LSTM`.
+Create them with ``lstm.stream(batch_size)`` and ``lstm.online(batch_size)``; docs/STREAMING.md
+has the maths."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from . import _core
+from ._lstm import LSTM
+from ._validation import as_real_array, check_int
+
+_MAX_BATCH = 1 << 31
+
+
+def _check_layer(layer: Any) -> LSTM:
+    if not isinstance(layer, LSTM):
+        raise TypeError(f"layer: expected an lstmcore.LSTM, got {type(layer).__name__}")
+    return layer
+
+
+def _check_batch(batch_size: Any) -> Tuple[int, bool]:
+    """(N, batched): batch_size None means unbatched steps (one stream, no batch axis)."""
+    if batch_size is None:
+        return 1, False
+    return check_int("batch_size", batch_size, minimum=1, maximum=_MAX_BATCH), True
+
+
+def _as_chunk(name: str, value: Any, dtype: np.dtype, T: Optional[int], N: int, width: int,
+              batched: bool) -> np.ndarray:
+    """A (T, N, width) chunk ((T, width) unbatched) as a C-contiguous (T, N, width) array."""
+    arr = as_real_array(name, value, dtype, (T, N, width) if batched else (T, width))
+    if arr.shape[0] < 1:
+        raise ValueError(f"{name}: expected at least one step, got shape {arr.shape}")
+    return arr if batched else arr.reshape(arr.shape[0], 1, width)
+
+
+def _as_state(hx: Any, dtype: np.dtype, L: int, N: int, H: int, batched: bool):
+    if hx is None:
+        return None, None
+    if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+        raise TypeError(f"hx: expected a tuple (h_0, c_0) or None, got {type(hx).__name__}")
+    shape = (L, N, H) if batched else (L, H)
+    h0 = as_real_array("hx[0]", hx[0], dtype, shape).reshape(L, N, H)
+    c0 = as_real_array("hx[1]", hx[1], dtype, shape).reshape(L, N, H)
+    return h0, c0
+
+
+class LSTMStream:
+    """Streaming inference: a stacked, unidirectional :class:`LSTM` advanced one time step per call
+    from a carried state, for N streams at once (memory independent of the streams' length).
+
+    ``stream.step(x_t)`` from a zero (or :meth:`reset`) state, repeated over a sequence, gives the
+    same outputs as ``layer.forward`` over the whole sequence. The stream reads the layer's live
+    parameter arrays at every step: in-place updates (``load_state_dict``, an optimizer on
+    ``layer.parameters()``) take effect at the next step.
+
+    Parameters
+    ----------
+    layer : LSTM
+        Unidirectional (a stream cannot see the future); any number of layers, bias, peepholes.
+    batch_size : int or None, default None
+        N streams: steps take (N, I) and return (N, H). None: one stream without a batch axis,
+        steps take (I,) and return (H,).
+    """
+
+    def __init__(self, layer: LSTM, batch_size: Optional[int] = None) -> None:
+        layer = _check_layer(layer)
+        if layer.bidirectional:
+            raise ValueError("bidirectional: a stream cannot see the future, and the reverse direction of a "
+                             "bidirectional layer reads the whole sequence from its end; use a unidirectional LSTM")
+        self._layer = layer  # keeps the live parameter arrays alive
+        self._N, self._batched = _check_batch(batch_size)
+        core = _core.LstmStreamF32 if layer.dtype == np.float32 else _core.LstmStreamF64
+        params = [[layer._params[name] for name in keys] for keys in layer._dir_keys]
+        self._core = core(layer.input_size, layer.hidden_size, layer.num_layers, layer.bias, layer.peepholes,
+                          self._N, not self._batched, params, layer.num_threads)
+        # The hot path: the bound C++ method itself, no Python frame in between.
+        self.step = self._core.step  # type: ignore[method-assign]
+
+    def step(self, x_t: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Advance every stream by one time step.
+
+        Parameters
+        ----------
+        x_t : array (N, I), or (I,) with batch_size None
+            Fastest as a C-contiguous array of the layer's dtype; anything else is converted.
+        out : array or None
+            A writeable C-contiguous array of the layer's dtype shaped like the result, filled and
+            returned (no allocation per step).
+
+        Returns
+        -------
+        h : (N, H), or (H,) with batch_size None: the top layer's output at this step.
+        """
+        return self._core.step(x_t, out)  # pragma: no cover - replaced by the bound method in __init__
+
+    def run(self, x: Any) -> np.ndarray:
+        """Advance by the T steps of a chunk x (T, N, I) ((T, I) with batch_size None); returns the
+        top layer's outputs (T, N, H) ((T, H)), equal to the layer's forward pass continuing from
+        the carried state. Time-major whatever the layer's batch_first."""
+        xs = _as_chunk("x", x, self._layer.dtype, None, self._N, self._layer.input_size, self._batched)
+        out = self._core.run(xs)
+        return out if self._batched else out.reshape(out.shape[0], out.shape[2])
+
+    def reset(self, hx: Optional[Tuple[Any, Any]] = None) -> None:
+        """Set the carried state: hx = (h_0, c_0), each (L, N, H) ((L, H) with batch_size None), or
+        None for zeros."""
+        L, H = self._layer.num_layers, self._layer.hidden_size
+        h0, c0 = _as_state(hx, self._layer.dtype, L, self._N, H, self._batched)
+        self._core.reset(h0, c0)
+
+    @property
+    def state(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Copies of the carried state (h, c), each (L, N, H) ((L, H) with batch_size None)."""
+        h, c = self._core.state()
+        if self._batched:
+            return h, c
+        return h[:, 0, :].copy(), c[:, 0, :].copy()
+
+    @property
+    def layer(self) -> LSTM:
+        return self._layer
+
+    @property
+    def batch_size(self) -> Optional[int]:
+        return self._N if self._batched else None
+
+    @property
+    def num_threads(self) -> int:
+        """Threads of each call (the layer's at creation); small steps run on one thread. Results are
+        bitwise identical for any value."""
+        return self._core.num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        self._core.num_threads = check_int("num_threads", value, minimum=1, maximum=4096)
+
+    def __repr__(self) -> str:
+        return f"LSTMStream({self._layer!r}, batch_size={self.batch_size})"
+
+
+class LSTMOnline:
+    """Online, constant-memory training of a one-layer unidirectional :class:`LSTM` with the 1997
+    truncated gradient, computed forward in time (RTRL-style traces) for N streams at once.
+
+    Memory is N x 3H x (I + H + 1) trace values, independent of the sequence length. The gradient
+    over a sequence equals ``layer.backward(grad_output, truncated=True)`` after ``layer.forward``:
+    no error flows back in time through the recurrent weights or the peepholes, only along the
+    cell state (through the forget gate). Per step::
+
+        h = online.step(x_t)          # advances state and traces
+        online.accumulate(dL_dh)      # grads += this step's contribution
+
+    or ``online.run(x, grad_output)`` for a chunk of steps in one call. Parameters are the layer's
+    live arrays, read at every step: an optimizer may update them in place between steps (the
+    traces carry on, as in the 1997 online rule).
+
+    Parameters
+    ----------
+    layer : LSTM
+        One layer (num_layers=1) and unidirectional: the truncated error entering a lower layer at
+        step t depends on future errors of the layer above, and a reverse direction on future
+        inputs, so neither can be computed online.
+    batch_size : int or None, default None
+        N streams ((N, I) steps); None: one stream without a batch axis ((I,) steps).
+    """
+
+    def __init__(self, layer: LSTM, batch_size: Optional[int] = None) -> None:
+        layer = _check_layer(layer)
+        if layer.num_layers != 1:
+            raise ValueError(f"num_layers: online training needs a one-layer LSTM, got num_layers={layer.num_layers}: "
+                             "the truncated error entering a lower layer at step t depends on future errors of the "
+                             "layer above (carried back along its cell state), so it cannot be computed online")
+        if layer.bidirectional:
+            raise ValueError("bidirectional: online training runs forward in time; the reverse direction's state at "
+                             "step t depends on future inputs")
+        self._layer = layer
+        self._N, self._batched = _check_batch(batch_size)
+        keys = layer._dir_keys[0]
+        self._grads: Dict[str, np.ndarray] = {name: np.zeros(layer._params[name].shape, layer.dtype)
+                                              for name in keys}
+        core = _core.LstmOnlineF32 if layer.dtype == np.float32 else _core.LstmOnlineF64
+        self._core = core(layer.input_size, layer.hidden_size, layer.bias, layer.peepholes, self._N,
+                          not self._batched, [layer._params[name] for name in keys],
+                          [self._grads[name] for name in keys], layer.num_threads)
+        # The hot path: the bound C++ methods themselves.
+        self.step = self._core.step  # type: ignore[method-assign]
+        self.accumulate = self._core.accumulate  # type: ignore[method-assign]
+
+    def step(self, x_t: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Advance state and traces by one step; x_t (N, I) ((I,) with batch_size None) -> h(t)
+        (N, H) ((H,)). ``out``: an array to fill and return instead of a new one."""
+        return self._core.step(x_t, out)  # pragma: no cover - replaced by the bound method in __init__
+
+    def accumulate(self, grad_h: Any) -> None:
+        """grads += the truncated gradient of this step's loss term, given grad_h = dL_t/dh(t) (N, H)
+        ((H,) with batch_size None). Needs a step since the last reset (else RuntimeError); calling it
+        twice adds twice."""
+        self._core.accumulate(grad_h)  # pragma: no cover - replaced by the bound method in __init__
+
+    def run(self, x: Any, grad_output: Any) -> np.ndarray:
+        """T steps of step + accumulate in one call: x (T, N, I), grad_output = dL/dh (T, N, H)
+        ((T, I), (T, H) with batch_size None), time-major. Returns the outputs h (T, N, H) ((T, H))."""
+        dtype, N, b = self._layer.dtype, self._N, self._batched
+        xs = _as_chunk("x", x, dtype, None, N, self._layer.input_size, b)
+        gs = _as_chunk("grad_output", grad_output, dtype, xs.shape[0], N, self._layer.hidden_size, b)
+        out = self._core.run(xs, gs)
+        return out if b else out.reshape(out.shape[0], out.shape[2])
+
+    @property
+    def grads(self) -> Dict[str, np.ndarray]:
+        """Accumulated gradients (same keys and shapes as ``layer.state_dict()``); live arrays, cleared
+        only by :meth:`zero_grad`."""
+        return self._grads
+
+    def zero_grad(self) -> None:
+        """Set every accumulated gradient to 0 (in place)."""
+        for g in self._grads.values():
+            g.fill(0)
+
+    def reset(self, hx: Optional[Tuple[Any, Any]] = None) -> None:
+        """Start new sequences: state hx = (h_0, c_0), each (1, N, H) ((1, H) with batch_size None), or
+        None for zeros; traces to zero. Gradients are kept (see :meth:`zero_grad`)."""
+        h0, c0 = _as_state(hx, self._layer.dtype, 1, self._N, self._layer.hidden_size, self._batched)
+        self._core.reset(None if h0 is None else h0[0], None if c0 is None else c0[0])
+
+    @property
+    def state(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Copies of the carried state (h, c), each (1, N, H) ((1, H) with batch_size None)."""
+        h, c = self._core.state()
+        if self._batched:
+            return h[None], c[None]
+        return h.copy(), c.copy()
+
+    @property
+    def layer(self) -> LSTM:
+        return self._layer
+
+    @property
+    def batch_size(self) -> Optional[int]:
+        return self._N if self._batched else None
+
+    @property
+    def num_threads(self) -> int:
+        """Threads of each call (the layer's at creation); small steps run on one thread. Results are
+        bitwise identical for any value."""
+        return self._core.num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        self._core.num_threads = check_int("num_threads", value, minimum=1, maximum=4096)
+
+    def __repr__(self) -> str:
+        return f"LSTMOnline({self._layer!r}, batch_size={self.batch_size})"
