@@ -44,8 +44,9 @@ def test_rtrl_training_memory_does_not_grow_with_sequence_length():
 
 
 def test_backward_pass_memory_grows_with_sequence_length():
-    # The control: storing the history for BPTT costs over 100 bytes per step.
-    assert grown_kib(10**6, "bptt") - grown_kib(10**5, "bptt") > 100 * 9 * 10**5 / 1024
+    # The control: storing the history for BPTT costs tens of bytes per step (seen: 76 to over 100,
+    # depending on what the allocator already held), far above the 1 MiB the online rule may grow.
+    assert grown_kib(10**6, "bptt") - grown_kib(10**5, "bptt") > 40 * 9 * 10**5 / 1024
 
 
 ONLINE_SCRIPT = r"""
