@@ -187,6 +187,7 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   const Index n_blocks = (Tt + Tb - 1) / Tb;
   const Index n_chunks = chunks_of(Nn);
   const Index n_gate_blocks = (G + kGateRows - 1) / kGateRows;
+  const bool whole = n_chunks == 1;  // one chunk: grad_x once per block instead of once per step
 
   // Allocation happens here and at the top of the parallel region, before the time loop.
   RM dW = RM::Zero(G, F);  // [dW_ih, dW_hh, db]   [4H, F]
@@ -271,10 +272,12 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
               }
               xr[I + H] = Scalar(1);
             }
-            // grad_x(t) = da W_ih:   grad_x[nb, I] = da[nb, 4H] W_ih[4H, I]
-            Scalar* gx = grad_x + row0 * I;
-            std::fill(gx, gx + nb * I, Scalar(0));
-            gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
+            if (!whole) {
+              // grad_x(t) = da W_ih:   grad_x[nb, I] = da[nb, 4H] W_ih[4H, I]
+              Scalar* gx = grad_x + row0 * I;
+              std::fill(gx, gx + nb * I, Scalar(0));
+              gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
+            }
             if (full) {
               // dL/dh(t-1) = da W_hh:   dh[nb, H] = da[nb, 4H] W_hh[4H, H]
               auto dhp = dh_rec.topRows(nb);
@@ -288,8 +291,15 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
                 if (!(len && t >= len[n0 + r])) dhs.row(r).setZero();
             }
           }
-          // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] xh[rows, F]
           const Index rows = nsteps * nb;
+          if (whole) {
+            // one chunk holds the whole batch: the block's rows are contiguous in grad_x too
+            // grad_x = da W_ih:   grad_x[rows, I] = da[rows, 4H] W_ih[4H, I]
+            Scalar* gx = grad_x + t0 * Nn * I;
+            std::fill(gx, gx + rows * I, Scalar(0));
+            gemm_panels<Scalar>(0, rows, G, dA.data(), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
+          }
+          // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] xh[rows, F]
           pack_b(xh.data(), F, Index(1), rows, F, xhP.data(), 0, np_F);
           gemm_rows_outer<Scalar>(0, G, rows, dA.data(), 1, G, xhP.data(), F, dWc.data(), F);
         }
