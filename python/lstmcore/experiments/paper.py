@@ -41,10 +41,15 @@ class Net:
     init_range: float = 0.1
     input_gate_bias: Optional[Tuple[float, ...]] = None    # None: random like every other weight ("r")
     output_gate_bias: Optional[Tuple[float, ...]] = None
+    #: added to the initial weights from the input units to every input gate (Exp. 2a/2b: with one-hot
+    #: inputs and no bias unit this is an initial input-gate bias, the paper's drift remedy, without an
+    #: extra weight)
+    input_gate_input_offset: float = 0.0
 
     def kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of ``LSTM1997(**kwargs, seed=..., dtype=...)``."""
         d = dataclasses.asdict(self)
+        del d["input_gate_input_offset"]
         for k in ("input_gate_bias", "output_gate_bias"):
             if d[k] is not None:
                 d[k] = list(d[k])
@@ -53,7 +58,12 @@ class Net:
     def build(self, seed: int, dtype: Any = np.float64, **changes: Any):
         from .. import LSTM1997
 
-        return LSTM1997(**dict(self.kwargs(), **changes), seed=seed, dtype=dtype)
+        net = LSTM1997(**dict(self.kwargs(), **changes), seed=seed, dtype=dtype)
+        if self.input_gate_input_offset:
+            w = net.get_weights()
+            w["W_in"][:, :self.n_in] += self.input_gate_input_offset   # the input units come first
+            net.set_weights(w)
+        return net
 
     @property
     def n_weights(self) -> int:
@@ -71,6 +81,8 @@ class Net:
             parts.append("igb " + ",".join(f"{b:g}" for b in self.input_gate_bias))
         if self.output_gate_bias is not None:
             parts.append("ogb " + ",".join(f"{b:g}" for b in self.output_gate_bias))
+        if self.input_gate_input_offset:
+            parts.append(f"input->input-gate weights {self.input_gate_input_offset:+g}")
         return ", ".join(parts)
 
 
@@ -261,16 +273,39 @@ def _exp2() -> List[Experiment]:
         "Option success_check='stream' (not the default): the 10,000 successive sequences are the training "
         "sequences themselves, each judged with the weights it met; success when 10,000 in a row passed, counted "
         "at the end of that run.",
-        "Open problem: first 2a trials (seed 0, trial 0) did not learn within 20,000-30,000 sequences under any of "
-        "plateau tolerance 1 % or 5 % (cell added at 7,800 or 4,700), random or zero output weights of the added "
-        "cell (option added_cell_output_weights), per-step or per-sequence updates, or construction='fixed'. With "
-        "h = identity, logistic g and input gates near 0.5 the state grows by about 0.25 per step (to ~25 over "
-        "100 steps), so the new cell's output saturates the output units. A failing trial costs the whole 5 "
-        "million budget (~50 min on one core): lower it with --set max_sequences=... until this is understood.",
+        "Drift remedy (a deviation from Table 10, which lists no input-gate bias for Exp. 2): the weights from the "
+        "input units to the input gate start at -5 + U[-0.2, 0.2] (Net.input_gate_input_offset = -5). With one-hot "
+        "inputs and no bias unit this is exactly an initial input-gate bias of -5 (spec 1.7, the paper's own remedy "
+        "for internal state drift; -1..-6 in Exp. 3, 4, 6) without an extra weight, so the net keeps Table 10's "
+        "10504 weights. --set input_gate_input_offset=0 gives the paper's initialisation as written.",
+        "Why the paper's initialisation as written does not learn here: g is logistic in [0, 1] and h the identity, so "
+        "at initialisation every step adds y_in * g ~ 0.5 * 0.5 = 0.25 to the state (s ~ 25 after 100 steps) and the "
+        "cell output y_c = s. An online step on an output weight from the cell changes that output's net input by "
+        "lr * e_k * s^2, ~600 times the change from a one-hot input weight (lr * e_k): with lr 1.0 the first steps "
+        "after the cell is added overshoot the cell's output weights (to about -1.3 within 200 sequences), drive "
+        "the outputs x and y at the last step to net inputs of about -1.3 x 21, where the logistic's derivative is "
+        "~1e-12, and the trial never recovers (seed 0 trials 0-1: no success in 20,000-30,000 sequences under every "
+        "reading tried; in a diagnostic run s(100) was 24.8 when the cell was added and still 18 3,000 sequences "
+        "later, with the outputs x and y at the last step 0.00 for both sequences). An initial input-gate bias of "
+        "-3 (s(100) ~ 2.4) was not enough in 2 trials; -5 (s(100) ~ 0.34) learned in every trial tried.",
+        "Sequential construction is still needed: with the drift remedy but construction='fixed' the cell is "
+        "abused as a bias unit for the 100 bias-less output units (all outputs pushed to 0) and trials 0 and 1 "
+        "did not learn in 30,000 sequences.",
+        "Measured with this definition (seed 0, one trial at a time): 2a trials 0-5 all succeed, at 25,200, "
+        "22,900, 24,800, 26,400, 25,100, 24,800 sequences (mean 24,870; cell added at 5,500-7,900). With "
+        "plateau_tolerance=0.05 trials 0-2 succeed at 24,100, 24,400, 23,300 (cell added at 4,100-4,700). 100 % "
+        "success as in the paper, but about 5x the paper's mean of 5,040: the cell stores x vs y within ~3,000 "
+        "sequences of its addition (state difference 0.76); most of the rest is the slow growth of the output x's "
+        "weight from the cell (0.35 -> 2.6) until x's last-step error is below 0.25 in both sequences.",
+        "Other strengths of the remedy (trials 0, 1): offset -4: 22,400, 21,500; offset -6: 32,900, 27,700; an "
+        "input-gate bias weight of -5 instead of the offset (--set bias=gates input_gate_bias=-5, 10505 weights): "
+        "22,400, 22,100 (trial 2: 22,900); an input-gate bias weight of -3: no success within 20,000 (trials 0, 1); "
+        "g in [-2, 2] (g2) with an input-gate bias weight of -3: 21,300, 21,400 (trial 2: 21,300); g2 without "
+        "a bias: no success within 20,000 (the state drifts anyway once the cell input weights are learned).",
     )
     p = 100
     net2 = Net(p + 1, p + 1, 1, 1, recurrent="none", shortcut=True, bias="none", output_gate=False,
-               g="logistic", h="identity", init_range=0.2)
+               g="logistic", h="identity", init_range=0.2, input_gate_input_offset=-5.0)
     exps = [
         Experiment(
             name="2a", table=2, group="2a", title="noise-free sequences with long time lags, p=100",
@@ -302,6 +337,23 @@ def _exp2() -> List[Experiment]:
                 "The success test is a fixed set of 10,000 random sequences per trial (Table 11 'test set size "
                 "10000'), judged at the last step only.",
                 "The paper reports no mean for 2b in Table 2; 5,680 is from the text (section 5.2, 18 trials).",
+                "Open problem: 2b does not learn with the 2a definition (seed 0: trials 0-1 with an input-gate bias "
+                "weight of -5 and trial 0 with the offset -5 fail within 20,000-30,000 sequences; so do trial 0 with "
+                "offsets -3 and -2, construction='fixed' (the cell is abused as a bias unit: gate opens, all its "
+                "output weights ~ -4), zero output weights for the added cell, the cell added after 50 or 340 "
+                "sequences, and the paper's initialisation with lr 0.1 or 0.02).",
+                "Why 2b is harder than 2a here: the last input of a 2b sequence is a random middle symbol, so "
+                "nothing but the number of steps marks the last step. A cell that stores only the class is constant "
+                "after step 1, and a net that cannot tell the last step from the 98 before it minimises the squared "
+                "error (targets at every step) with outputs x and y near 1/100 everywhere: the success test at the "
+                "end cannot pass. A solution must also count time; with h = identity and a logistic g the state's "
+                "drift is such a clock (s(t) ~ 0.25 t at the paper's initialisation), but the drift remedy that makes "
+                "2a learn shrinks it to ~0.0035 per step with a spread of ~13 % (standard deviation) between symbols, far below one step's "
+                "resolution after 99 steps. Measured (input-gate bias weight -5, trial 0): the input->output phase ends at 1,500 sequences (the random "
+                "middle leaves a loss of ~49 per sequence), x and y sit near 0.005 at the last step (logistic "
+                "derivative ~0.005), the cell stores the same value after x and after y (0.77 / 0.77) and 8,000 "
+                "sequences after its addition both outputs are 0.00 at the last step for both classes. How the paper's net counts "
+                "to 100 stably with lr 1.0 is not understood.",
             ),
             quick=dict(max_sequences=60, check_every=10, sequences=20, plateau_window=10, plateau_patience=1),
         ),

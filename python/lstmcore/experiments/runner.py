@@ -57,6 +57,8 @@ def fingerprint(exp: Experiment) -> str:
 
     fields = {k: v for k, v in dataclasses.asdict(exp).items()
               if k not in ("name", "table", "group", "title", "paper", "notes", "quick", "stopping", "trials", "weights")}
+    if not fields["net"].get("input_gate_input_offset"):
+        del fields["net"]["input_gate_input_offset"]  # a later field: definitions without it keep their hash
     text = json.dumps(fields, sort_keys=True, default=list)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
