@@ -183,7 +183,8 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   // own once per block of Tb steps; the partial sums are added in chunk order at the end of each
   // wave of kWave chunks, so the result does not depend on the thread count.
   constexpr Index kWave = 8;
-  const Index Tb = std::min(Tt, std::max<Index>(1, Index(kLstmBackwardBlockRows) / C));
+  const Index Cb = std::min(C, Nn);  // rows of the largest chunk
+  const Index Tb = std::min(Tt, std::max<Index>(1, Index(kLstmBackwardBlockRows) / Cb));
   const Index n_blocks = (Tt + Tb - 1) / Tb;
   const Index n_chunks = chunks_of(Nn);
   const Index n_gate_blocks = (G + kGateRows - 1) / kGateRows;
@@ -210,10 +211,10 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
 
 #pragma omp parallel num_threads(nt)
   {
-    RM dA(Tb * C, G);  // dL/da of one chunk and block   [Tb*C, 4H]   (row (t - t0) * nb + r)
-    RM xh(Tb * C, F);  // [x(t), h(t-1), 1] of the same rows   [Tb*C, F]
-    Vec<Scalar> xhP(packed_size<Scalar>(Tb * C, F));  // xh packed for the GEMM
-    RM dh_rec(C, H);   // W_hh error of one step   [C, H]
+    RM dA(Tb * Cb, G);  // dL/da of one chunk and block   [Tb*Cb, 4H]   (row (t - t0) * nb + r)
+    RM xh(Tb * Cb, F);  // [x(t), h(t-1), 1] of the same rows   [Tb*Cb, F]
+    Vec<Scalar> xhP(packed_size<Scalar>(Tb * Cb, F));  // xh packed for the GEMM
+    RM dh_rec(Cb, H);   // W_hh error of one step   [Cb, H]
     for (Index w0 = 0; w0 < n_chunks; w0 += kWave) {
       const Index w1 = std::min(n_chunks, w0 + kWave);
 #pragma omp for schedule(static)
