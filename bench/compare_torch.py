@@ -2,8 +2,9 @@
 
     python bench/compare_torch.py [--repeats 15] [--only medium,large,...] [--markdown]
 
-Every case times lstmcore and torch alternately (one call of each per repeat, after warm-up) and
-reports the median wall time of each and the ratio torch / lstmcore (> 1: lstmcore is faster).
+Every case times lstmcore and torch in alternating blocks (per repeat and side: one untimed call,
+then three timed ones) and reports the median wall time per call of each and the ratio
+torch / lstmcore (> 1: lstmcore is faster).
 Cases (float32 unless named f64; T steps, N sequences, I inputs, H hidden units):
 
     medium      I64  H128 N32 T100   forward, forward+backward, at 2 threads and 1 thread
@@ -12,7 +13,7 @@ Cases (float32 unless named f64; T steps, N sequences, I inputs, H hidden units)
     batch1      I8   H8   N1  T1000  forward+backward, per step, 1 thread
     stream      I8   H8   N1         one step from Python: LSTMStream.step vs torch.nn.LSTMCell
     memory      H128 N32 T10^4 I64   peak RSS growth of forward+backward (each in a fresh process)
-    threads     medium, lstmcore 1 thread vs 2 threads (speed-up)
+    threads     medium, lstmcore 1 thread vs 2 threads (speed-up; torch's own beside it)
 
 Before timing, outputs and gradients of both are compared on the case's shapes (same weights).
 torch is a benchmark peer only: the package never imports it.
@@ -41,22 +42,23 @@ except ImportError:  # pragma: no cover - the benchmark needs its peer
 ALL = ("medium", "large", "f64", "batch1", "stream", "memory", "threads")
 
 
-def median_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int, warmup: int = 2
-                ) -> Tuple[float, float]:
-    """Median seconds of fa and fb, timed alternately."""
+def median_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int, warmup: int = 2,
+                block: int = 3) -> Tuple[float, float]:
+    """Median seconds per call of fa and fb, timed in alternating blocks: each block runs one
+    untimed call (so neither side is timed with caches cold from the other's run) and then `block`
+    timed calls; `repeats` blocks each."""
     for _ in range(warmup):
         fa()
         fb()
     ta: List[float] = []
     tb: List[float] = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fa()
-        t1 = time.perf_counter()
-        fb()
-        t2 = time.perf_counter()
-        ta.append(t1 - t0)
-        tb.append(t2 - t1)
+        for f, out in ((fa, ta), (fb, tb)):
+            f()
+            for _ in range(block):
+                t0 = time.perf_counter()
+                f()
+                out.append(time.perf_counter() - t0)
     return statistics.median(ta), statistics.median(tb)
 
 
@@ -117,8 +119,6 @@ def stream_case(repeats: int) -> Dict[str, float]:
     torch.set_num_threads(1)
     I, H, steps = 8, 8, 2000
     m = lstmcore.LSTM(I, H, seed=0, num_threads=1)
-    if not hasattr(m, "stream"):
-        return {}
     s = m.stream(batch_size=1)
     cell = torch.nn.LSTMCell(I, H)
     xs = np.random.default_rng(0).standard_normal((steps, 1, I)).astype(np.float32)
@@ -224,14 +224,15 @@ def main(argv=None) -> int:
                      res["memory_ratio"], "<= 0.5"))
         print(rows[-1], flush=True)
     if "threads" in only:
-        t1 = layer_case(64, 128, 32, 100, np.float32, 1, r)
+        t1 = raw.get("medium_t1") or layer_case(64, 128, 32, 100, np.float32, 1, r)
         t2 = raw["medium_t2"]
-        raw["threads"] = {"fwd_speedup": t1["fwd_ours_ms"] / t2["fwd_ours_ms"],
-                          "fwdbwd_speedup": t1["fwdbwd_ours_ms"] / t2["fwdbwd_ours_ms"]}
-        rows.append(("medium 1->2 threads", "fwd ms", t1["fwd_ours_ms"], t2["fwd_ours_ms"],
-                     raw["threads"]["fwd_speedup"], ">= 1.8"))
-        rows.append(("medium 1->2 threads", "fwd+bwd ms", t1["fwdbwd_ours_ms"], t2["fwdbwd_ours_ms"],
-                     raw["threads"]["fwdbwd_speedup"], ">= 1.8"))
+        sp = {k: t1[f"{k}_ours_ms"] / t2[f"{k}_ours_ms"] for k in ("fwd", "fwdbwd")}
+        torch_sp = {k: t1[f"{k}_torch_ms"] / t2[f"{k}_torch_ms"] for k in ("fwd", "fwdbwd")}
+        raw["threads"] = {"fwd_speedup": sp["fwd"], "fwdbwd_speedup": sp["fwdbwd"],
+                          "torch_fwd_speedup": torch_sp["fwd"], "torch_fwdbwd_speedup": torch_sp["fwdbwd"]}
+        for k, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
+            rows.append(("medium 1->2 threads", f"{label} speed-up (torch's: {torch_sp[k]:.2f})",
+                         t1[f"{k}_ours_ms"], t2[f"{k}_ours_ms"], sp[k], ">= 1.8"))
 
     print()
     print("| case | measure | lstmcore | torch (or peer) | ratio | target |")
