@@ -3,7 +3,7 @@
 #include "lstmcore/lstm_layer.hpp"
 
 #include "gemm_panel.hpp"
-#include "layer_pointwise.hpp"
+#include "lstmcore/detail/cell_math.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -146,7 +146,7 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
             std::fill(o_row, o_row + H, Scalar(0));
             continue;
           }
-          // gates, c(t) and h(t) of this row, one fused pass (layer_pointwise.hpp)
+          // gates, c(t) and h(t) of this row, one fused pass (detail/cell_math.hpp)
           Scalar* cr = &cs(r, 0);  // c(t-1) in, c(t) out
           detail::cell_row<Scalar>(H, p.w_ci, p.w_cf, p.w_co, &A(r, 0), cr, o_row);
           std::copy(cr, cr + H, &cache.c(row, 0));
@@ -253,7 +253,7 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
               ArrayMap<Scalar> dh(&dhs(r, 0), H);
               // dh = dL/dh(t) = grad_out(t) + error from the next step
               if (grad_out) dh += ConstArrayMap<Scalar>(grad_out + row * H, H);
-              // da(t), dL/dc(t-1) and the peephole gradients, one fused pass (layer_pointwise.hpp)
+              // da(t), dL/dc(t-1) and the peephole gradients, one fused pass (detail/cell_math.hpp)
               detail::CellBackward<Scalar>{dh.data(), gate, cp.data(), c.data(), tc.data(),
                                            full ? p.w_ci : nullptr, full ? p.w_cf : nullptr,
                                            full ? p.w_co : nullptr, &dcs(r, 0), da,

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "lstmcore/detail/cell_math.hpp"
 #include "lstmcore/detail/vector_tanh.hpp"
 #include "lstmcore/lstm_layer.hpp"
 
@@ -101,32 +102,15 @@ class GateProduct {
   Vec blockA_, blockB_;  // aligned packing buffers
 };
 
-// Pointwise part of one step for one row. a: [4H] pre-activations (x and h products and biases
-// added) in, activated gates i, f, g, o out; c: [H] holds c(t-1) in and c(t) out; tanh_c: [H] out;
-// h: [H] out. Peephole weights are nullptr without peepholes.
+// Pointwise part of one step for one row (the layer's fused kernel, detail/cell_math.hpp). a: [4H]
+// pre-activations (x and h products and biases added) in, activated gates i, f, g, o out; c: [H]
+// holds c(t-1) in and c(t) out; tanh_c: [H] out; h: [H] out. Peephole weights are nullptr without
+// peepholes.
 template <typename Scalar>
 inline void cell_pointwise(Index H, const LstmLayerParams<Scalar>& p, bool peepholes, Scalar* a, Scalar* c,
                            Scalar* tanh_c, Scalar* h) {
-  ArrayMap<Scalar> ai(a, H), af(a + H, H), ag(a + 2 * H, H), ao(a + 3 * H, H), cs(c, H), tc(tanh_c, H), hs(h, H);
-  if (peepholes) {
-    // a_i += w_ci * c(t-1);  a_f += w_cf * c(t-1)
-    ai += ConstArrayMap<Scalar>(p.w_ci, H) * cs;
-    af += ConstArrayMap<Scalar>(p.w_cf, H) * cs;
-  }
-  // i = sigmoid(a_i); f = sigmoid(a_f) (one pass over both); g = tanh(a_g)
-  ArrayMap<Scalar> aif(a, 2 * H);
-  aif = aif.logistic();
-  tanh_inplace(a + 2 * H, H);
-  // c = f * c(t-1) + i * g        (coefficient-wise, in place)
-  cs = af * cs + ai * ag;
-  // a_o += w_co * c(t)
-  if (peepholes) ao += ConstArrayMap<Scalar>(p.w_co, H) * cs;
-  // o = sigmoid(a_o)
-  ao = ao.logistic();
-  // h = o * tanh(c)
-  tc = cs;
-  tanh_inplace(tanh_c, H);
-  hs = ao * tc;
+  cell_row<Scalar>(H, peepholes ? p.w_ci : nullptr, peepholes ? p.w_cf : nullptr, peepholes ? p.w_co : nullptr, a,
+                   c, h, tanh_c);
 }
 
 // a[nb, 4H] = b_ih + b_hh (or 0 without bias)

@@ -1,5 +1,6 @@
-// The pointwise part of one forward step of the torch-style layer (lstm_layer.hpp), for one row of
-// the batch, fused into a single pass over the hidden units in SIMD packets (Eigen's packet math:
+// Internal (not API): the pointwise maths of the torch-style cell (lstm_layer.hpp), shared by the
+// layer (lstm_layer.cpp), the stream and the online trainer (detail/cell_step.hpp).
+// Forward: one row of the batch, fused into a single pass over the hidden units in SIMD packets (Eigen's packet math:
 // AVX2, SSE2, NEON, ... as built). Per packet of units j:
 //   i = sigmoid(a_i + w_ci * c(t-1)),  f = sigmoid(a_f + w_cf * c(t-1)),  g = tanh(a_g)
 //   c = f * c(t-1) + i * g,  o = sigmoid(a_o + w_co * c),  h = o * tanh(c)
@@ -31,10 +32,10 @@ inline Packet<float> tanh_any(const Packet<float>& x) { return Eigen::internal::
 inline Packet<double> tanh_any(const Packet<double>& x) { return tanh_packet(x); }
 
 // One packet of units. ai, af, ag, ao: pre-activations in, activated gates out; c: c(t-1) in, c(t)
-// out; h: out. w_ci, w_cf, w_co: peephole weights, or nullptr.
+// out; h: out; tc: tanh(c(t)) out, or nullptr. w_ci, w_cf, w_co: peephole weights, or nullptr.
 template <typename Scalar>
-inline void cell_packet(Scalar* ai, Scalar* af, Scalar* ag, Scalar* ao, Scalar* c, Scalar* h, const Scalar* w_ci,
-                        const Scalar* w_cf, const Scalar* w_co) {
+inline void cell_packet(Scalar* ai, Scalar* af, Scalar* ag, Scalar* ao, Scalar* c, Scalar* h, Scalar* tc,
+                        const Scalar* w_ci, const Scalar* w_cf, const Scalar* w_co) {
   using namespace Eigen::internal;
   using P = Packet<Scalar>;
   const P cp = ploadu<P>(c);
@@ -58,23 +59,25 @@ inline void cell_packet(Scalar* ai, Scalar* af, Scalar* ag, Scalar* ao, Scalar* 
   pstoreu(ao, o);
   pstoreu(c, cn);
   // h = o * tanh(c)
-  pstoreu(h, pmul(o, tanh_any(cn)));
+  const P t = tanh_any(cn);
+  if (tc) pstoreu(tc, t);
+  pstoreu(h, pmul(o, t));
 }
 
 // One row: a [4H] pre-activations in (i, f, g, o blocks), activated gates out; c [H]: c(t-1) in,
-// c(t) out; h [H] out.
+// c(t) out; h [H] out; tanh_c [H]: tanh(c(t)) out, or nullptr.
 template <typename Scalar>
 inline void cell_row(Eigen::Index H, const Scalar* w_ci, const Scalar* w_cf, const Scalar* w_co, Scalar* a,
-                     Scalar* c, Scalar* h) {
+                     Scalar* c, Scalar* h, Scalar* tanh_c = nullptr) {
   constexpr Eigen::Index L = Eigen::internal::packet_traits<Scalar>::size;
   Eigen::Index j = 0;
   for (; j + L <= H; j += L)
-    cell_packet<Scalar>(a + j, a + H + j, a + 2 * H + j, a + 3 * H + j, c + j, h + j, w_ci ? w_ci + j : nullptr,
-                        w_cf ? w_cf + j : nullptr, w_co ? w_co + j : nullptr);
+    cell_packet<Scalar>(a + j, a + H + j, a + 2 * H + j, a + 3 * H + j, c + j, h + j, tanh_c ? tanh_c + j : nullptr,
+                        w_ci ? w_ci + j : nullptr, w_cf ? w_cf + j : nullptr, w_co ? w_co + j : nullptr);
   if (j < H) {
     // the tail, through buffers of one packet (zero-padded: the padding lanes are discarded)
     const Eigen::Index n = H - j;
-    Scalar b[9][L] = {};
+    Scalar b[10][L] = {};
     for (int q = 0; q < 4; ++q) std::copy(a + q * H + j, a + q * H + H, b[q]);
     std::copy(c + j, c + H, b[4]);
     if (w_ci) {
@@ -82,11 +85,12 @@ inline void cell_row(Eigen::Index H, const Scalar* w_ci, const Scalar* w_cf, con
       std::copy(w_cf + j, w_cf + H, b[7]);
       std::copy(w_co + j, w_co + H, b[8]);
     }
-    cell_packet<Scalar>(b[0], b[1], b[2], b[3], b[4], b[5], w_ci ? b[6] : nullptr, w_ci ? b[7] : nullptr,
+    cell_packet<Scalar>(b[0], b[1], b[2], b[3], b[4], b[5], b[9], w_ci ? b[6] : nullptr, w_ci ? b[7] : nullptr,
                         w_ci ? b[8] : nullptr);
     for (int q = 0; q < 4; ++q) std::copy(b[q], b[q] + n, a + q * H + j);
     std::copy(b[4], b[4] + n, c + j);
     std::copy(b[5], b[5] + n, h + j);
+    if (tanh_c) std::copy(b[9], b[9] + n, tanh_c + j);
   }
 }
 
