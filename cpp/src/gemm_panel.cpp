@@ -1,4 +1,4 @@
-// The layer's GEMM (gemm_panel.hpp): the micro-kernels compiled once per instruction set and the
+// The layer's GEMM (detail/gemm_panel.hpp): the micro-kernels compiled once per instruction set and the
 // choice between them.
 //
 // - A build for an AVX2+FMA CPU (the default -march=native on such a machine) compiles only the
@@ -8,7 +8,7 @@
 //   ones, and picks once, at the first call, from what the running CPU supports
 //   (LSTMCORE_GEMM=generic in the environment forces the plain kernels, for testing them).
 // - Any other build runs the plain C++ kernels.
-#include "gemm_panel.hpp"
+#include "lstmcore/detail/gemm_panel.hpp"
 
 #include <cstdlib>
 #include <string>

@@ -2,7 +2,7 @@
 // gradient. The maths is in lstm_layer.hpp; each line below carries its formula.
 #include "lstmcore/lstm_layer.hpp"
 
-#include "gemm_panel.hpp"
+#include "lstmcore/detail/gemm_panel.hpp"
 #include "lstmcore/detail/cell_math.hpp"
 
 #include <algorithm>

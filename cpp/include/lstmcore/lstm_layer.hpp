@@ -14,7 +14,7 @@
 // t = T-1 .. 0 (so a sequence starts at its own last step length[n]-1, as a packed sequence in torch).
 //
 // Data: time-major, row-major, contiguous. GEMMs: weights packed once per call into panels for a
-// 6-row register-blocked micro-kernel (cpp/src/gemm_panel.hpp; AVX2+FMA by build or at run time).
+// 6-row register-blocked micro-kernel (detail/gemm_panel.hpp; AVX2+FMA by build or at run time).
 // Threads (results are bitwise identical for any num_threads):
 //   forward   the input projection in fixed row blocks; then each thread steps its own share of
 //             the batch through all steps (every row's arithmetic is the same in any share);

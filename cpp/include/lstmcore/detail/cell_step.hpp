@@ -12,6 +12,7 @@
 #include <cstddef>
 
 #include "lstmcore/detail/cell_math.hpp"
+#include "lstmcore/detail/gemm_panel.hpp"
 #include "lstmcore/detail/vector_tanh.hpp"
 #include "lstmcore/lstm_layer.hpp"
 
@@ -52,54 +53,42 @@ using ConstArrayMap = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
 
 // A[nb, M] += X[nb, K] W^T for a weight matrix W [M, K] (row-major, live: read by pack()), with the
 // rows of X at stride ldx and the rows of A at stride M. pack() once per call (the weights cannot
-// change while a call runs), then add() per block of rows; add() on different blocks may run
-// concurrently, each with its own rhs buffer. A batch of one row uses a plain matrix-vector
-// product instead (no packing).
+// change while a call runs), then add() per block of rows (blocks may run concurrently). The GEMM is
+// the layer's (detail/gemm_panel.hpp); a batch of one row uses a plain matrix-vector product instead
+// (packing would cost as much as the product).
 template <typename Scalar>
 class GateProduct {
-  using Traits = Eigen::internal::gebp_traits<Scalar, Scalar>;
-  using LhsMapper = Eigen::internal::const_blas_data_mapper<Scalar, Index, Eigen::RowMajor>;
-  using RhsMapper = Eigen::internal::const_blas_data_mapper<Scalar, Index, Eigen::ColMajor>;
-  using ResMapper = Eigen::internal::blas_data_mapper<Scalar, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
   using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 
  public:
   GateProduct() = default;
-  // M: output width (4H); K: input width; batch: N (a batch of 1 needs no packing buffers).
+  // M: output width (4H); K: input width; batch: N (a batch of 1 needs no packed copy).
   GateProduct(Index M, Index K, Index batch)
-      : M_(M), K_(K), gemv_(batch == 1), blockA_(gemv_ ? 0 : M * K),
-        blockB_(gemv_ ? 0 : K * kStepRowBlock * ((batch + kStepRowBlock - 1) / kStepRowBlock)) {}
+      : M_(M), K_(K), gemv_(batch == 1), packed_(gemv_ ? 0 : gemm::packed_size<Scalar>(K, M)) {}
 
   void pack(const Scalar* W) {
     W_ = W;
-    if (gemv_) return;
-    Eigen::internal::gemm_pack_lhs<Scalar, Index, LhsMapper, Traits::mr, Traits::LhsProgress,
-                                   typename Traits::LhsPacket4Packing, Eigen::RowMajor>
-        pack_lhs;
-    pack_lhs(blockA_.data(), LhsMapper(W, K_), K_, M_);
+    // W^T [K, M] in the GEMM's panels
+    if (!gemv_) gemm::pack_b(W, Index(1), K_, K_, M_, packed_.data(), 0, gemm::panels_of<Scalar>(M_));
   }
 
-  // Rows n0 .. n0+nb of the batch (block `block` = n0 / kStepRowBlock): X at row n0, A at row n0.
-  void add(const Scalar* X, Index ldx, Index nb, Index block, Scalar* A) {
+  // Rows n0 .. n0+nb of the batch: X at row n0, A at row n0. (`block` is unused, kept for callers.)
+  void add(const Scalar* X, Index ldx, Index nb, Index /*block*/, Scalar* A) {
     if (gemv_) {
       // a[M] += W[M, K] x[K]
       Eigen::Map<Vec>(A, M_).noalias() +=
           Eigen::Map<const RowMatrix<Scalar>>(W_, M_, K_) * Eigen::Map<const Vec>(X, K_);
       return;
     }
-    Scalar* blockB = blockB_.data() + block * K_ * kStepRowBlock;
-    Eigen::internal::gemm_pack_rhs<Scalar, Index, RhsMapper, Traits::nr, Eigen::ColMajor> pack_rhs;
-    pack_rhs(blockB, RhsMapper(X, ldx), K_, nb);
-    // A^T[M, nb] += W[M, K] X^T[K, nb]     (A, X row-major = column-major transposes)
-    Eigen::internal::gebp_kernel<Scalar, Scalar, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
-    gebp(ResMapper(A, M_), blockA_.data(), blockB, M_, K_, nb, Scalar(1));
+    // A[nb, M] += X[nb, K] W^T[K, M]
+    gemm::gemm_panels<Scalar>(0, nb, K_, X, ldx, 1, packed_.data(), M_, 0, gemm::panels_of<Scalar>(M_), A, M_);
   }
 
  private:
   Index M_ = 0, K_ = 0;
   bool gemv_ = true;
   const Scalar* W_ = nullptr;
-  Vec blockA_, blockB_;  // aligned packing buffers
+  Vec packed_;  // W^T in panels
 };
 
 // Pointwise part of one step for one row (the layer's fused kernel, detail/cell_math.hpp). a: [4H]

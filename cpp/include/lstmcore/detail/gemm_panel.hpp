@@ -1,10 +1,10 @@
-// The layer's GEMM: C[M, N] (row-major) += A[M, K] B[K, N] with B packed once into panels of
+// Internal (not API). The GEMM of the layer, the stream and the online trainer: C[M, N] (row-major) += A[M, K] B[K, N] with B packed once into panels of
 // kPanel columns, A read in place through two strides, and a register-blocked micro-kernel of
 // 6 rows x kPanel columns (12 accumulators: two vectors per row). On AVX2+FMA this is the
 // 6x16 (float) / 6x8 (double) shape that keeps both FMA pipes busy; other machines get the same
 // loops in plain C++ for the compiler to vectorise. Which one runs is decided by the build (an
 // AVX2 build, e.g. -march=native on an AVX2 machine, always uses AVX2) or, in a portable x86-64
-// build, once at run time from the CPU (gemm_panel.cpp).
+// build, once at run time from the CPU (cpp/src/gemm_panel.cpp).
 //
 // Every element of C is computed by one kernel call that sums over k = 0 .. K-1 in order, whatever
 // the caller's partition of rows and panels, so results do not depend on how the work is split.
