@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _core
 from ._io import load_model, save_model
-from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys
+from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory
 
 _MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
 
@@ -85,6 +85,12 @@ class LSTM:
         self.num_threads = num_threads  # validated by the setter
 
         H, D = self._hidden_size, self.num_directions
+        # Refuse a layer that could never fit in memory before anything is allocated: parameters,
+        # gradients and the packed weight panels of a call (in the dtype) plus the float64 draw.
+        I, L = self._input_size, self._num_layers
+        n_params = D * 4 * H * ((I + H + 2) + (L - 1) * (D * H + H + 2)) + L * D * 3 * H
+        check_memory("input_size, hidden_size, num_layers", n_params * (3.0 * self._dtype.itemsize + 8),
+                     f"a layer of {n_params} parameters")
         core = _core.LstmLayerF32 if self._dtype == np.float32 else _core.LstmLayerF64
         self._shapes: Dict[str, Tuple[int, ...]] = {}
         self._dir_keys: List[List[str]] = []  # per (layer, direction): parameter names in core order
@@ -198,7 +204,7 @@ class LSTM:
         config, arrays = load_model(path, "LSTM")
         try:
             layer = cls(**config, num_threads=num_threads)
-        except TypeError as exc:
+        except (TypeError, ValueError, MemoryError) as exc:
             raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
         layer.load_state_dict(arrays)
         return layer
@@ -277,6 +283,12 @@ class LSTM:
             h0 = as_real_array("hx[0]", hx[0], self._dtype, shape).reshape(LD, N, H)
             c0 = as_real_array("hx[1]", hx[1], self._dtype, shape).reshape(LD, N, H)
         lens = None if lengths is None else self._as_lengths(lengths, T, N)
+        # What the forward keeps for its backward, per direction: a copy of its input, the gates
+        # (4H), the cell states and the output (H each), for every step and sequence.
+        per_item = sum(self.num_directions * ((self._input_size if k == 0 else self.num_directions * H) + 6 * H)
+                       for k in range(self._num_layers))
+        check_memory("x", float(T) * N * per_item * self._dtype.itemsize,
+                     f"the forward pass over {T} steps of {N} sequences")
 
         D = self.num_directions
         h_n = np.empty((LD, N, H), self._dtype)
