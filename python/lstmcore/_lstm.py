@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from . import _core
+from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory
 
@@ -68,11 +69,18 @@ class LSTM:
     Parameter names and shapes are torch's: ``weight_ih_l{k}[_reverse]`` (4H, I or D*H),
     ``weight_hh_l{k}[_reverse]`` (4H, H), ``bias_ih_l{k}[_reverse]``, ``bias_hh_l{k}[_reverse]`` (4H,),
     so a state dict moves between the two unchanged.
+
+    Threads: the GIL is released while the core computes, so separate layers used from separate
+    threads run in parallel (and give exactly the results of sequential use). One layer is used by
+    one thread at a time: forward, backward or load_state_dict finding the layer busy in another
+    thread raise RuntimeError at once ("in use by another thread"). Do not change the arrays of
+    ``parameters()`` (e.g. an optimizer step) while another thread runs the layer.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, bidirectional: bool = False, peepholes: bool = False,
                  dtype: Any = np.float32, seed: Optional[int] = None, num_threads: Optional[int] = None) -> None:
+        self._busy = new_lock()  # one thread at a time (see lstmcore._busy)
         self._input_size = check_int("input_size", input_size, minimum=1, maximum=_MAX_SIZE)
         self._hidden_size = check_int("hidden_size", hidden_size, minimum=1, maximum=_MAX_SIZE)
         self._num_layers = check_int("num_layers", num_layers, minimum=1, maximum=1024)
@@ -157,6 +165,7 @@ class LSTM:
         """Copies of every parameter, by torch's names, in torch's order."""
         return {name: self._params[name].copy() for name in self._order}
 
+    @exclusive
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Validate and copy in a full state dict (NumPy arrays, or anything np.asarray accepts,
         e.g. the CPU tensors of ``torch.nn.LSTM.state_dict()``)."""
@@ -248,6 +257,7 @@ class LSTM:
                  lengths: Any = None) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
         return self.forward(x, hx, lengths)
 
+    @exclusive
     def forward(self, x: Any, hx: Optional[Tuple[Any, Any]] = None,
                 lengths: Any = None) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
         """Run the layers over a sequence.
@@ -312,6 +322,7 @@ class LSTM:
             output = np.ascontiguousarray(output.transpose(1, 0, 2))
         return output, (h_n, c_n)
 
+    @exclusive
     def backward(self, grad_output: Any, grad_h_n: Any = None, grad_c_n: Any = None, *,
                  truncated: bool = False) -> np.ndarray:
         """Gradients of the most recent forward; fills :attr:`grads` (overwritten) and returns grad_x.

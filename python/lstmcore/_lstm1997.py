@@ -7,6 +7,7 @@ from typing import Any, Collection, Dict, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from . import _core
+from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
                           check_memory, check_real)
@@ -91,6 +92,13 @@ class LSTM1997:
     ----------
     n_weights : int
         Number of trainable weights; reproduces the paper's Table 10 counts.
+
+    Notes
+    -----
+    Threads: the GIL is released while the core computes, so separate networks used from separate
+    threads run in parallel (and give exactly the results of sequential use). One network is used
+    by one thread at a time: a call that finds the network busy in another thread raises
+    RuntimeError at once ("in use by another thread") and changes nothing.
     """
 
     def __init__(self, n_in: int, n_out: int, blocks: int, cells_per_block: int = 1, *,
@@ -101,6 +109,7 @@ class LSTM1997:
                  input_gate_bias: Any = None, output_gate_bias: Any = None,
                  forget_gate_bias: Any = None, dtype: Any = np.float64,
                  seed: Optional[int] = None) -> None:
+        self._busy = new_lock()  # one thread at a time (see lstmcore._busy)
         cfg = _core.Lstm1997Config()
         cfg.n_in = check_int("n_in", n_in, maximum=_MAX_SIZE)
         cfg.n_out = check_int("n_out", n_out, maximum=_MAX_SIZE)
@@ -207,10 +216,12 @@ class LSTM1997:
                 f"dtype={self._dtype.name}; {self.n_weights} weights)")
 
     # ---- weights -----------------------------------------------------------------------------
+    @exclusive
     def get_weights(self) -> Dict[str, np.ndarray]:
         """Copies of all weight arrays, keyed as in api.md §1 (W_cell, W_in, ..., W_y, b_y)."""
         return self._net.get_params()
 
+    @exclusive
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         """Validate and copy in all weight arrays.
 
@@ -260,6 +271,7 @@ class LSTM1997:
         check_memory("x", float(length) * self._history_per_step * self._dtype.itemsize,
                      f"the backward pass over {length} steps")
 
+    @exclusive
     def forward(self, x: Any) -> np.ndarray:
         """Run one sequence from the zero state.
 
@@ -273,6 +285,7 @@ class LSTM1997:
         """
         return self._net.forward(self._x(x))
 
+    @exclusive
     def gradient(self, x: Any, target: Any, mask: Any = None, *, mode: str = "truncated",
                  method: str = "rtrl") -> Tuple[float, Dict[str, np.ndarray]]:
         """Loss and gradient dL/dw on one sequence, L = 1/2 sum_t mask[t] sum_k (target - y)^2.
@@ -310,6 +323,7 @@ class LSTM1997:
         loss, grads = self._net.gradient(x, target, mask, core_mode)
         return float(loss), grads
 
+    @exclusive
     def train_sequence(self, x: Any, target: Any, mask: Any = None, *, lr: float,
                        update: str = "step", mode: str = "truncated") -> float:
         """One online pass over a sequence with the 1997 truncated RTRL rule.
