@@ -13,7 +13,7 @@ except ImportError:  # pragma: no cover - the test extras install hypothesis
 else:
     # One fixed profile: the same examples on every run (derandomize), a bounded budget, no
     # per-example deadline (CI machines are shared). HYPOTHESIS_PROFILE=explore searches more.
-    settings.register_profile("ci", derandomize=True, max_examples=60, deadline=None, database=None,
+    settings.register_profile("ci", derandomize=True, max_examples=100, deadline=None, database=None,
                               print_blob=True, suppress_health_check=[HealthCheck.too_slow])
     settings.register_profile("explore", max_examples=2000, deadline=None,
                               suppress_health_check=[HealthCheck.too_slow])
