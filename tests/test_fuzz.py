@@ -346,9 +346,10 @@ def test_lstm_forward_backward(options, data):
     grad_out = data.draw(st.one_of(st.none(), any_array(output.shape, max_abs=10.0),
                                    any_array(output.shape[:-1] + (output.shape[-1] + 1,), real_only=True)))
     grad_h = data.draw(st.one_of(st.none(), any_array(h_n.shape, real_only=True, max_abs=10.0)))
+    grad_c = data.draw(st.one_of(st.none(), any_array(c_n.shape, max_abs=10.0), any_array(c_n.shape[1:])))
     truncated = data.draw(st.sampled_from([False, True, 1, "yes"]))
-    gx, exc = rejected_naming(lambda: layer.backward(grad_out, grad_h, None, truncated=truncated),
-                              "grad_output", "grad_h_n", "truncated")
+    gx, exc = rejected_naming(lambda: layer.backward(grad_out, grad_h, grad_c, truncated=truncated),
+                              "grad_output", "grad_h_n", "grad_c_n", "truncated")
     if gx is not None:
         assert gx.shape == valid.shape and gx.dtype == dt
         check_finite(gx, *layer.grads.values())
