@@ -11,13 +11,17 @@
   +-1e30, +-1e60 and +-inf (float32 products that overflow).
 - A divergent run (NaN weights) does not poison the network once finite weights are set again.
 """
+import os
+
 import numpy as np
 import pytest
 
 import lstmcore
 from casecount import tick
 
-STEPS = 10**6  # per call; 10 calls = 10^7 steps
+# Steps per call; 10 calls = 10^7 steps. Under the sanitizers (CI's instrumented rerun of the suite,
+# about 20x slower here) a tenth of that: that run looks for memory errors, not for the long count.
+STEPS = 10**5 if "libasan" in os.environ.get("LD_PRELOAD", "") else 10**6
 
 
 def drift_net(h="h1", out="logistic", forget_gate=False, recurrent="cells+gates", dtype=np.float64):
@@ -48,7 +52,7 @@ def test_ten_million_steps_without_forget_gate_stay_finite():
         assert np.isfinite(loss)
         assert all(np.isfinite(w).all() for w in net.get_weights().values())
         steps += len(x)
-    assert steps == 12 * 10**6
+    assert steps == 12 * STEPS
     tick("numerics: LSTM1997 steps without NaN/Inf (drift)", steps + len(x))
     loss, grads = net.gradient(x, target)  # the traces over 10^6 steps of drift
     assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
@@ -61,7 +65,7 @@ def test_state_drifts_without_forget_gate_and_is_bounded_with_one():
     free = drift_net(h="identity", out="linear", recurrent="none").forward(x)[:, 0]
     assert np.isfinite(free).all()
     # drift: linear growth, the state after 10^6 steps is ~10^6 times the first step's
-    assert abs(free[-1]) > 1e5 * abs(free[0]) and abs(free[-1] - 2 * free[STEPS // 2 - 1]) < 1e-3 * abs(free[-1])
+    assert abs(free[-1]) > 0.1 * STEPS * abs(free[0]) and abs(free[-1] - 2 * free[STEPS // 2 - 1]) < 1e-3 * abs(free[-1])
 
     net = drift_net(h="identity", out="linear", recurrent="none", forget_gate=True)
     y = net.forward(x)[:, 0]
