@@ -134,6 +134,7 @@ def hammer(call_long, call_short, check_long):
             call_short()
         except RuntimeError as exc:
             refusals.append(str(exc))
+        time.sleep(0.001)  # leave the object free most of the time: the long call must get in
     t.join()
     assert not errors, errors
     return refusals
@@ -166,16 +167,11 @@ def test_one_lstm_layer_from_two_threads_is_refused_clearly():
     layer = lstmcore.LSTM(4, 32, 2, seed=0, num_threads=1)
     x = np.random.default_rng(0).normal(size=(200, 64, 4)).astype(np.float32)
     out, _ = layer(x)
-    gx = layer.backward(np.ones_like(out))
     small = x[:3, :2]
+    small_out, _ = layer(small)
 
-    def long_call():
-        o, _ = layer(x)
-        return o, layer.backward(np.ones_like(o))
+    def check_short():
+        np.testing.assert_array_equal(layer(small)[0], small_out)
 
-    def check(result):
-        np.testing.assert_array_equal(result[0], out)
-        np.testing.assert_array_equal(result[1], gx)
-
-    refusals = hammer(long_call, lambda: layer(small), check)
+    refusals = hammer(lambda: layer(x)[0], check_short, lambda o: np.testing.assert_array_equal(o, out))
     assert refusals and all("LSTM.forward: this object is in use by another thread" in r for r in refusals)
