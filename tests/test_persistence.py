@@ -136,3 +136,41 @@ def test_torch_round_trip():
         lstmcore.LSTM.from_torch(torch.nn.LSTM(3, 5, proj_size=2))
     with pytest.raises(ValueError, match="peepholes"):
         lstmcore.LSTM(3, 5, peepholes=True).to_torch()
+
+
+def test_impossible_array_header_is_refused_without_allocating(saved, tmp_path):
+    # A member whose .npy header declares 2^40 float64 (8 TiB) but holds a few bytes.
+    import io
+    with zipfile.ZipFile(saved) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)})
+    members["W_cell.npy"] = header.getvalue() + b"\0" * 64
+    bad = tmp_path / "huge.npz"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(ValueError, match="path"):
+        lstmcore.LSTM1997.load(bad)
+
+
+@pytest.mark.parametrize("change", [{"n_in": 2**40}, {"n_in": -1}, {"blocks": "3"}, {"unknown": 1},
+                                    {"dtype": "object"}, {"seed": 1}])
+def test_invalid_configuration_in_file_is_refused_naming_path(saved, tmp_path, change):
+    with np.load(saved) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(bytes(arrays[_io._META]).decode())
+    meta["config"].update(change)
+    arrays[_io._META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "cfg.npz", **arrays)
+    with pytest.raises(ValueError, match="path: the model configuration"):
+        lstmcore.LSTM1997.load(tmp_path / "cfg.npz")
+
+
+def test_path_of_wrong_type_is_named():
+    net = lstmcore.LSTM1997(1, 1, 1, seed=0)
+    for bad in (3.5, None, ["m.npz"]):
+        with pytest.raises(TypeError, match="path: expected a str or os.PathLike"):
+            net.save(bad)
+        with pytest.raises(TypeError, match="path: expected a str or os.PathLike"):
+            lstmcore.LSTM.load(bad)

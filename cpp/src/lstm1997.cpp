@@ -151,11 +151,16 @@ void Lstm1997<Scalar>::pack_params() {
     std::copy(P_.W_hidden.row(i).data(), P_.W_hidden.row(i).data() + n_src, row);
     const bool has_bias = i < Eigen::Index(C_) ? cfg_.bias_cells : cfg_.bias_gates;
     row[n_src] = has_bias ? P_.b_hidden[i] : Scalar(0);
+    // The padding must be 0 again: per-step updates write whole padded rows (0 * u = 0 there), but
+    // after a divergent run (inf/NaN errors) it holds NaN, and 0 * NaN would poison every later
+    // pass even after set_weights with finite weights.
+    std::fill(row + n_src + 1, row + n1p_, Scalar(0));
   }
   for (Eigen::Index k = 0; k < Eigen::Index(cfg_.n_out); ++k) {
     Scalar* const row = Wya_.data() + k * nzp_;
     std::copy(P_.W_y.row(k).data(), P_.W_y.row(k).data() + n_z, row);
     row[n_z] = cfg_.bias_outputs ? P_.b_y[k] : Scalar(0);
+    std::fill(row + n_z + 1, row + nzp_, Scalar(0));  // padding: see above
   }
 }
 

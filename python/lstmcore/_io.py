@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
 from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
@@ -29,9 +28,16 @@ def _checksum(arrays: Mapping[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def _path(path: Any) -> str:
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__} {path!r}") from None
+
+
 def save_model(path: Any, kind: str, config: Dict[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
     """Write `arrays` (name -> numeric array) and the model's `config` to `path` (.npz)."""
-    path = os.fspath(path)
+    path = _path(path)
     for name, a in arrays.items():
         if name == _META or a.dtype.kind not in "biuf":
             raise ValueError(f"arrays: {name!r} cannot be saved (dtype {a.dtype})")
@@ -51,7 +57,7 @@ def load_model(path: Any, kind: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarr
     config : dict
     arrays : dict of name -> ndarray
     """
-    path = os.fspath(path)
+    path = _path(path)
     try:
         # our own file object: closed even when np.load fails half-way (it leaks its own then)
         with open(path, "rb") as f:
@@ -68,7 +74,9 @@ def load_model(path: Any, kind: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarr
             raise
         # np.load refuses object arrays (pickle) with a ValueError
         raise ValueError(f"path: {path!r} is not a valid lstmcore model file ({exc})") from exc
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except MemoryError as exc:  # an array header that declares an impossible size
+        raise ValueError(f"path: {path!r} is not a valid lstmcore model file (an array larger than memory: {exc})") from exc
+    except Exception as exc:  # BadZipFile, EOFError, OSError, KeyError, JSON errors, an unknown zip method, ...
         if isinstance(exc, FileNotFoundError):
             raise
         raise ValueError(f"path: {path!r} is not a valid lstmcore model file (truncated or corrupted: {exc})") from exc

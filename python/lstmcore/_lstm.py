@@ -7,8 +7,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from . import _core
+from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
-from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys
+from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory
 
 _MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
 
@@ -68,11 +69,18 @@ class LSTM:
     Parameter names and shapes are torch's: ``weight_ih_l{k}[_reverse]`` (4H, I or D*H),
     ``weight_hh_l{k}[_reverse]`` (4H, H), ``bias_ih_l{k}[_reverse]``, ``bias_hh_l{k}[_reverse]`` (4H,),
     so a state dict moves between the two unchanged.
+
+    Threads: the GIL is released while the core computes, so separate layers used from separate
+    threads run in parallel (and give exactly the results of sequential use). One layer is used by
+    one thread at a time: forward, backward or load_state_dict finding the layer busy in another
+    thread raise RuntimeError at once ("in use by another thread"). Do not change the arrays of
+    ``parameters()`` (e.g. an optimizer step) while another thread runs the layer.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, bidirectional: bool = False, peepholes: bool = False,
                  dtype: Any = np.float32, seed: Optional[int] = None, num_threads: Optional[int] = None) -> None:
+        self._busy = new_lock()  # one thread at a time (see lstmcore._busy)
         self._input_size = check_int("input_size", input_size, minimum=1, maximum=_MAX_SIZE)
         self._hidden_size = check_int("hidden_size", hidden_size, minimum=1, maximum=_MAX_SIZE)
         self._num_layers = check_int("num_layers", num_layers, minimum=1, maximum=1024)
@@ -85,6 +93,12 @@ class LSTM:
         self.num_threads = num_threads  # validated by the setter
 
         H, D = self._hidden_size, self.num_directions
+        # Refuse a layer that could never fit in memory before anything is allocated: parameters,
+        # gradients and the packed weight panels of a call (in the dtype) plus the float64 draw.
+        I, L = self._input_size, self._num_layers
+        n_params = D * 4 * H * ((I + H + 2) + (L - 1) * (D * H + H + 2)) + L * D * 3 * H
+        check_memory("input_size, hidden_size, num_layers", n_params * (3.0 * self._dtype.itemsize + 8),
+                     f"a layer of {n_params} parameters")
         core = _core.LstmLayerF32 if self._dtype == np.float32 else _core.LstmLayerF64
         self._shapes: Dict[str, Tuple[int, ...]] = {}
         self._dir_keys: List[List[str]] = []  # per (layer, direction): parameter names in core order
@@ -151,6 +165,7 @@ class LSTM:
         """Copies of every parameter, by torch's names, in torch's order."""
         return {name: self._params[name].copy() for name in self._order}
 
+    @exclusive
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Validate and copy in a full state dict (NumPy arrays, or anything np.asarray accepts,
         e.g. the CPU tensors of ``torch.nn.LSTM.state_dict()``)."""
@@ -198,7 +213,7 @@ class LSTM:
         config, arrays = load_model(path, "LSTM")
         try:
             layer = cls(**config, num_threads=num_threads)
-        except TypeError as exc:
+        except (TypeError, ValueError, MemoryError) as exc:
             raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
         layer.load_state_dict(arrays)
         return layer
@@ -242,6 +257,7 @@ class LSTM:
                  lengths: Any = None) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
         return self.forward(x, hx, lengths)
 
+    @exclusive
     def forward(self, x: Any, hx: Optional[Tuple[Any, Any]] = None,
                 lengths: Any = None) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
         """Run the layers over a sequence.
@@ -277,6 +293,12 @@ class LSTM:
             h0 = as_real_array("hx[0]", hx[0], self._dtype, shape).reshape(LD, N, H)
             c0 = as_real_array("hx[1]", hx[1], self._dtype, shape).reshape(LD, N, H)
         lens = None if lengths is None else self._as_lengths(lengths, T, N)
+        # What the forward keeps for its backward, per direction: a copy of its input, the gates
+        # (4H), the cell states and the output (H each), for every step and sequence.
+        per_item = sum(self.num_directions * ((self._input_size if k == 0 else self.num_directions * H) + 6 * H)
+                       for k in range(self._num_layers))
+        check_memory("x", float(T) * N * per_item * self._dtype.itemsize,
+                     f"the forward pass over {T} steps of {N} sequences")
 
         D = self.num_directions
         h_n = np.empty((LD, N, H), self._dtype)
@@ -300,6 +322,7 @@ class LSTM:
             output = np.ascontiguousarray(output.transpose(1, 0, 2))
         return output, (h_n, c_n)
 
+    @exclusive
     def backward(self, grad_output: Any, grad_h_n: Any = None, grad_c_n: Any = None, *,
                  truncated: bool = False) -> np.ndarray:
         """Gradients of the most recent forward; fills :attr:`grads` (overwritten) and returns grad_x.

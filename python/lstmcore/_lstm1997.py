@@ -7,9 +7,10 @@ from typing import Any, Collection, Dict, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from . import _core
+from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
-                          check_real)
+                          check_memory, check_real)
 
 _RECURRENT = {"cells+gates": _core.Recurrence.cells_and_gates, "cells": _core.Recurrence.cells,
               "none": _core.Recurrence.none}
@@ -91,6 +92,13 @@ class LSTM1997:
     ----------
     n_weights : int
         Number of trainable weights; reproduces the paper's Table 10 counts.
+
+    Notes
+    -----
+    Threads: the GIL is released while the core computes, so separate networks used from separate
+    threads run in parallel (and give exactly the results of sequential use). One network is used
+    by one thread at a time: a call that finds the network busy in another thread raises
+    RuntimeError at once ("in use by another thread") and changes nothing.
     """
 
     def __init__(self, n_in: int, n_out: int, blocks: int, cells_per_block: int = 1, *,
@@ -101,6 +109,7 @@ class LSTM1997:
                  input_gate_bias: Any = None, output_gate_bias: Any = None,
                  forget_gate_bias: Any = None, dtype: Any = np.float64,
                  seed: Optional[int] = None) -> None:
+        self._busy = new_lock()  # one thread at a time (see lstmcore._busy)
         cfg = _core.Lstm1997Config()
         cfg.n_in = check_int("n_in", n_in, maximum=_MAX_SIZE)
         cfg.n_out = check_int("n_out", n_out, maximum=_MAX_SIZE)
@@ -117,8 +126,23 @@ class LSTM1997:
         cfg.g = _G[check_choice("g", g, _G)]
         cfg.h = _H[check_choice("h", h, _H)]
         cfg.out = _OUT[check_choice("out_activation", out_activation, _OUT)]
-        init_range = check_real("init_range", init_range, minimum=0.0)
         self._dtype = check_dtype("dtype", dtype)
+        # weights must stay finite in the network's dtype (and high - low finite in the draw)
+        init_range = check_real("init_range", init_range, minimum=0.0,
+                                maximum=float(np.finfo(self._dtype).max) / 2)
+        # Refuse a network that could never fit in memory before the core allocates it: the core
+        # holds the weights, a gradient accumulator and the RTRL traces (about 4 copies of the
+        # weights in the network's dtype, one byte per weight of layout); the initial draw makes
+        # a float64 copy.
+        n_cells = cfg.blocks * cfg.cells_per_block
+        n_units = n_cells + cfg.blocks * (1 + int(cfg.output_gate) + int(cfg.forget_gate))
+        n_total = (n_units * (cfg.n_src + 1) + 3 * n_cells
+                   + cfg.n_out * (n_cells + (cfg.n_in if cfg.shortcut else 0) + 1))
+        # floats per step of the history a backward pass keeps (gradient(..., method="bptt"), mode="full")
+        self._history_per_step = (cfg.n_src + 3 * n_units + 3 * n_cells + 2 * cfg.n_out
+                                  + n_cells + (cfg.n_in if cfg.shortcut else 0))
+        check_memory("n_in, n_out, blocks, cells_per_block", n_total * (4.0 * self._dtype.itemsize + 8 + 1),
+                     f"a network of {n_total} weights")
         if seed is not None and not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
         if seed is not None and seed < 0:
@@ -136,7 +160,7 @@ class LSTM1997:
             arr = np.asarray(value, dtype=object if isinstance(value, str) else None)
             if arr.ndim == 0:
                 arr = np.full(cfg.blocks, arr)
-            gate_biases[name] = as_real_array(name, arr, np.dtype(np.float64), (cfg.blocks,))
+            gate_biases[name] = as_real_array(name, arr, self._dtype, (cfg.blocks,))
 
         cfg.validate()
         cls = _core.Lstm1997F64 if self._dtype == np.float64 else _core.Lstm1997F32
@@ -192,10 +216,12 @@ class LSTM1997:
                 f"dtype={self._dtype.name}; {self.n_weights} weights)")
 
     # ---- weights -----------------------------------------------------------------------------
+    @exclusive
     def get_weights(self) -> Dict[str, np.ndarray]:
         """Copies of all weight arrays, keyed as in api.md §1 (W_cell, W_in, ..., W_y, b_y)."""
         return self._net.get_params()
 
+    @exclusive
     def set_weights(self, weights: Mapping[str, Any]) -> None:
         """Validate and copy in all weight arrays.
 
@@ -228,7 +254,7 @@ class LSTM1997:
         config, arrays = load_model(path, "LSTM1997")
         try:
             net = cls(**config, seed=0)
-        except TypeError as exc:
+        except (TypeError, ValueError, MemoryError) as exc:
             raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
         net.set_weights(arrays)
         return net
@@ -241,6 +267,11 @@ class LSTM1997:
         target = as_real_array("target", target, self._dtype, (length, self.n_out))
         return target, as_mask(mask, length)
 
+    def _check_history(self, length: int) -> None:
+        check_memory("x", float(length) * self._history_per_step * self._dtype.itemsize,
+                     f"the backward pass over {length} steps")
+
+    @exclusive
     def forward(self, x: Any) -> np.ndarray:
         """Run one sequence from the zero state.
 
@@ -254,6 +285,7 @@ class LSTM1997:
         """
         return self._net.forward(self._x(x))
 
+    @exclusive
     def gradient(self, x: Any, target: Any, mask: Any = None, *, mode: str = "truncated",
                  method: str = "rtrl") -> Tuple[float, Dict[str, np.ndarray]]:
         """Loss and gradient dL/dw on one sequence, L = 1/2 sum_t mask[t] sum_k (target - y)^2.
@@ -280,6 +312,8 @@ class LSTM1997:
         check_choice("method", method, _METHODS)
         x = self._x(x)
         target, mask = self._target_mask(target, mask, x.shape[0])
+        if mode == "full" or method == "bptt":
+            self._check_history(x.shape[0])
         if mode == "full":
             core_mode = _core.GradientMode.full
         elif method == "rtrl":
@@ -289,6 +323,7 @@ class LSTM1997:
         loss, grads = self._net.gradient(x, target, mask, core_mode)
         return float(loss), grads
 
+    @exclusive
     def train_sequence(self, x: Any, target: Any, mask: Any = None, *, lr: float,
                        update: str = "step", mode: str = "truncated") -> float:
         """One online pass over a sequence with the 1997 truncated RTRL rule.
@@ -322,5 +357,6 @@ class LSTM1997:
         x = self._x(x)
         target, mask = self._target_mask(target, mask, x.shape[0])
         if mode == "full":
+            self._check_history(x.shape[0])
             return float(self._net.train_sequence_full(x, target, mask, lr))
         return float(self._net.train_sequence(x, target, mask, lr, update_kind))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import os
 from typing import Any, Collection, Optional
 
 import numpy as np
@@ -28,15 +29,21 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def check_real(name: str, value: Any, *, minimum: Optional[float] = None) -> float:
-    """A finite real number (not bool), optionally >= minimum."""
+def check_real(name: str, value: Any, *, minimum: Optional[float] = None,
+               maximum: Optional[float] = None) -> float:
+    """A finite real number (not bool), optionally in [minimum, maximum]."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name}: expected a finite number, got an integer too large for a float") from None
     if not np.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name}: expected a number >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: expected a number <= {maximum:g}, got {value:g}")
     return value
 
 
@@ -46,6 +53,31 @@ def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
     return value
+
+
+def memory_limit() -> int:
+    """Bytes of physical memory of this machine (2^40 where the platform does not tell)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - platforms without sysconf
+        return 1 << 40
+
+
+def check_memory(name: str, n_bytes: float, what: str) -> None:
+    """Refuse, before anything is allocated, work whose arrays could never fit in this machine's
+    physical memory (a MemoryError naming the argument(s) that make it so large)."""
+    limit = memory_limit()
+    if n_bytes > limit:
+        raise MemoryError(f"{name}: {what} would need about {n_bytes / 2**30:.3g} GiB, more than the "
+                          f"{limit / 2**30:.3g} GiB of memory of this machine")
+
+
+def check_task_size(name: str, task: Any) -> None:
+    """A task generator whose single sequence (x, target, mask at its longest, or at its shortest
+    when the length is unbounded) could never fit in memory is refused at construction."""
+    length = task.max_length if getattr(task, "max_length", None) is not None else task.min_length
+    per_step = (task.n_in + task.n_out) * task.dtype.itemsize + 1
+    check_memory(name, 3.0 * length * per_step, f"one sequence of {length} steps with {task.n_in} inputs")
 
 
 def check_dtype(name: str, value: Any) -> np.dtype:
@@ -100,7 +132,9 @@ def _all_finite(arr: np.ndarray, chunk: int = 1 << 16) -> bool:
     """np.isfinite(arr).all() without a temporary that grows with the data."""
     # A finite sum proves every element finite (NaN and Inf propagate); an overflowing sum of
     # finite values falls through to the exact check, in fixed-size chunks.
-    if np.isfinite(arr.sum()):
+    with np.errstate(over="ignore", invalid="ignore"):  # huge finite values may overflow the sum
+        total = arr.sum()
+    if np.isfinite(total):
         return True
     flat = arr.reshape(-1)
     return all(np.isfinite(flat[i:i + chunk]).all() for i in range(0, flat.size, chunk))

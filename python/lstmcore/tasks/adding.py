@@ -12,7 +12,7 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
-from .._validation import check_dtype, check_int
+from .._validation import check_dtype, check_int, check_task_size
 from .reber import _check_rng
 from .twosequence import length_range
 
@@ -86,6 +86,7 @@ class _MarkedPairs:
         self.second_mark_window = self.T // 2
         #: Minimal number of steps from the later marked pair to the last step.
         self.min_lag = self.min_length - self.second_mark_window
+        check_task_size("T", self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(T={self.T}, dtype={self.dtype.name})"

@@ -19,7 +19,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .._validation import check_dtype, check_int
+from .._validation import check_dtype, check_int, check_task_size
 from .reber import _check_rng
 
 __all__ = ["NoiseFreeLongLag", "NoLocalRegularities", "VeryLongLag"]
@@ -70,6 +70,7 @@ class _NextSymbolTask:
         #: Number of steps ``L`` of every sequence (the p+1 symbols minus the last, which is only a target).
         self.length = self.p
         self.min_length = self.max_length = self.p
+        check_task_size("p", self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(p={self.p}, dtype={self.dtype.name})"
@@ -349,6 +350,7 @@ class VeryLongLag:
         self.min_length = self.q + 3
         self.max_length: Optional[int] = None  # unbounded (geometric number of extra distractors)
         self.mean_length = self.q + 3 + (1 - self.trigger_probability) / self.trigger_probability
+        check_task_size("p, q", self)
 
     def __repr__(self) -> str:
         return f"VeryLongLag(p={self.p}, q={self.q}, dtype={self.dtype.name})"

@@ -7,7 +7,7 @@ from typing import NamedTuple, Tuple
 
 import numpy as np
 
-from .._validation import check_choice, check_dtype, check_int
+from .._validation import check_choice, check_dtype, check_int, check_task_size
 from .reber import _check_rng
 
 __all__ = ["TwoSequence", "TwoSequenceSample"]
@@ -133,6 +133,7 @@ class TwoSequence:
             self.success_uses_clean_target = False
             self.stop_max_misclassified = 0 if self.variant == "3a" else 5
             self.stop_mean_abs_error = 0.01 if self.variant == "3a" else 0.04
+        check_task_size("T", self)
 
     def __repr__(self) -> str:
         return f"TwoSequence(T={self.T}, N={self.N}, variant={self.variant!r}, dtype={self.dtype.name})"
