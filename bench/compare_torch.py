@@ -140,7 +140,7 @@ def stream_case(repeats: int) -> Dict[str, float]:
 
 
 _MEMORY_CHILD = r"""
-import json, resource, sys
+import json, sys
 import numpy as np
 which, I, H, N, T = sys.argv[1], *map(int, sys.argv[2:6])
 x = np.random.default_rng(0).standard_normal((T, N, I)).astype(np.float32)
@@ -155,9 +155,12 @@ else:
     import lstmcore
     m = lstmcore.LSTM(I, H, seed=0, num_threads=2)
     run = lambda: (m(x), m.backward(g))
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kib():  # VmHWM (ru_maxrss would start from the parent's peak: Linux keeps it across exec)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+base = peak_kib()
 run(); run()
-print(json.dumps({"peak_growth_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024}))
+print(json.dumps({"peak_growth_mib": (peak_kib() - base) / 1024}))
 """
 
 

@@ -1,5 +1,5 @@
 """Online RTRL training uses memory independent of sequence length (the 1997 rule is local in
-time). Each measurement runs in a fresh subprocess: peak RSS grown during training, after the
+time). Each measurement runs in a fresh subprocess: peak RSS (VmHWM) grown during training, after the
 input arrays exist, for T = 10^5 and 10^6. The backward-pass gradient is the control: its memory
 must grow with T, which shows the measurement can see growth. The same for online training of the
 torch-style layer (LSTMOnline) over 10^3 and 10^6 steps."""
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 SCRIPT = r"""
-import json, resource, sys
+import json, sys
 import numpy as np
 import lstmcore
 T, what = int(sys.argv[1]), sys.argv[2]
@@ -19,7 +19,11 @@ x = np.random.default_rng(0).uniform(-1, 1, size=(T, 1))
 target = np.full((T, 1), 0.5)
 net.train_sequence(x[:10], target[:10], lr=0.1)    # warm up: every lazy allocation happens here
 def peak_kib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM: the peak RSS of this process's own address space. (ru_maxrss is not usable here: Linux
+    # carries the parent's peak into a child across fork/exec, so a child of a large pytest process
+    # starts with the parent's peak and hides its own growth.)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 before = peak_kib()
 if what == "rtrl":
     loss = net.train_sequence(x, target, lr=0.01)
@@ -50,7 +54,7 @@ def test_backward_pass_memory_grows_with_sequence_length():
 
 
 ONLINE_SCRIPT = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 import lstmcore
 T, chunk = int(sys.argv[1]), 1000
@@ -69,13 +73,19 @@ def train_chunk():
         p -= 0.01 * online.grads[name]
     online.zero_grad()
 train_chunk()                         # warm up: every lazy allocation happens here
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kib():
+    # VmHWM: the peak RSS of this process's own address space. (ru_maxrss is not usable here: Linux
+    # carries the parent's peak into a child across fork/exec, so a child of a large pytest process
+    # starts with the parent's peak and hides its own growth.)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+before = peak_kib()
 start = time.perf_counter()
 for _ in range(T // chunk):
     train_chunk()
 seconds = time.perf_counter() - start
 h, c = online.state
-print(json.dumps({"grown_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before,
+print(json.dumps({"grown_kib": peak_kib() - before,
                   "finite": bool(np.isfinite(h).all() and np.isfinite(c).all()
                                  and all(np.isfinite(p).all() for p in params.values())),
                   "us_per_step": 1e6 * seconds / T}))
