@@ -93,37 +93,20 @@ class Online {
   py::object step(py::handle x, py::handle out) {
     BusyGuard guard(busy_);
     CArray<Scalar> converted;
-    const Scalar* xp = per_step(x, "x_t", x_shape_, n_in_, converted);
-    py::object result;
-    Scalar* op;
-    if (out.is_none()) {
-      result = new_step_array<Scalar>(int(h_shape_.size()), h_shape_.data());
-      op = reinterpret_cast<Scalar*>(py::detail::array_proxy(result.ptr())->data);
-    } else {
-      op = step_output<Scalar>(out, h_shape_);
-      result = py::reinterpret_borrow<py::object>(out);
-    }
-    if (release_gil_) {
-      py::gil_scoped_release release;
-      core_->step(xp, op, num_threads_);
-    } else {
-      core_->step(xp, op, num_threads_);
-    }
-    return result;
+    const Scalar* xp = step_input_data(x, "x_t", x_shape_, n_in_, converted);
+    auto result = step_result<Scalar>(out, h_shape_);
+    Scalar* op = result.second;
+    call_released_if(release_gil_, [&] { core_->step(xp, op, num_threads_); });
+    return result.first;
   }
 
   // grad_h: dL_t/dh(t), (N, H) or (H,) unbatched.
   void accumulate(py::handle grad_h) {
     BusyGuard guard(busy_);
     CArray<Scalar> converted;
-    const Scalar* gp = per_step(grad_h, "grad_h", h_shape_, n_h_, converted);
+    const Scalar* gp = step_input_data(grad_h, "grad_h", h_shape_, n_h_, converted);
     if (!core_->stepped()) throw std::runtime_error("accumulate: no step to accumulate (call step first)");
-    if (release_gil_) {
-      py::gil_scoped_release release;
-      core_->accumulate(gp, num_threads_);
-    } else {
-      core_->accumulate(gp, num_threads_);
-    }
+    call_released_if(release_gil_, [&] { core_->accumulate(gp, num_threads_); });
   }
 
   // x: (T, N, I), grad_output: (T, N, H) -> output (T, N, H)
@@ -173,17 +156,6 @@ class Online {
 
  private:
   // The data of a per-step array: the fast path, or a converted copy kept in `converted`.
-  const Scalar* per_step(py::handle obj, const char* name, const std::vector<py::ssize_t>& shape, std::size_t n,
-                         CArray<Scalar>& converted) const {
-    const Scalar* p = exact_array_data<Scalar>(obj, int(shape.size()), shape.data());
-    if (!p) {
-      converted = step_input<Scalar>(obj, name, shape);
-      return converted.data();
-    }
-    if (!all_finite(p, n)) throw py::value_error(std::string(name) + ": expected finite values, got NaN or Inf");
-    return p;
-  }
-
   std::vector<py::array> keep_;  // the parameter and gradient arrays the core uses
   std::unique_ptr<LstmOnline<Scalar>> core_;
   std::vector<py::ssize_t> x_shape_, h_shape_;

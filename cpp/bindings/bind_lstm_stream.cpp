@@ -78,30 +78,12 @@ class Stream {
   // Returns h of the top layer, (N, H) or (H,) (`out` itself when given).
   py::object step(py::handle x, py::handle out) {
     BusyGuard guard(busy_);
-    const Scalar* xp = exact_array_data<Scalar>(x, int(x_shape_.size()), x_shape_.data());
     CArray<Scalar> converted;
-    if (!xp) {
-      converted = step_input<Scalar>(x, "x_t", x_shape_);
-      xp = converted.data();
-    } else if (!all_finite(xp, n_in_)) {
-      throw py::value_error("x_t: expected finite values, got NaN or Inf");
-    }
-    py::object result;
-    Scalar* op;
-    if (out.is_none()) {
-      result = new_step_array<Scalar>(int(out_shape_.size()), out_shape_.data());
-      op = reinterpret_cast<Scalar*>(py::detail::array_proxy(result.ptr())->data);
-    } else {
-      op = step_output<Scalar>(out, out_shape_);
-      result = py::reinterpret_borrow<py::object>(out);
-    }
-    if (release_gil_) {
-      py::gil_scoped_release release;
-      core_->step(xp, op, num_threads_);
-    } else {
-      core_->step(xp, op, num_threads_);
-    }
-    return result;
+    const Scalar* xp = step_input_data(x, "x_t", x_shape_, n_in_, converted);
+    auto result = step_result<Scalar>(out, out_shape_);
+    Scalar* op = result.second;
+    call_released_if(release_gil_, [&] { core_->step(xp, op, num_threads_); });
+    return result.first;
   }
 
   // x: (T, N, I) -> (T, N, H)

@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lstmcore_py {
@@ -126,6 +127,43 @@ Scalar* step_output(py::handle out, const std::vector<py::ssize_t>& shape) {
   throw py::value_error("out: expected a writeable C-contiguous " + std::string(py::str(py::dtype::of<Scalar>())) +
                         " array of shape " + shape_str(shape) + ", got " + std::string(py::str(arr.dtype())) +
                         " array of shape " + shape_str(got) + (arr.writeable() ? "" : " (read-only)"));
+}
+
+// The input of a step: a pointer to obj's data when it is already a C-contiguous array of Scalar with
+// exactly `shape` (checked for NaN/Inf: n values), else to `converted`, filled by step_input.
+template <typename Scalar>
+const Scalar* step_input_data(py::handle obj, const char* name, const std::vector<py::ssize_t>& shape, std::size_t n,
+                              CArray<Scalar>& converted) {
+  const Scalar* p = exact_array_data<Scalar>(obj, int(shape.size()), shape.data());
+  if (!p) {
+    converted = step_input<Scalar>(obj, name, shape);
+    return converted.data();
+  }
+  if (!all_finite(p, n)) throw py::value_error(std::string(name) + ": expected finite values, got NaN or Inf");
+  return p;
+}
+
+// The result of a step: a new array of `shape` when out is None, else `out` itself (step_output),
+// with the pointer the core writes to.
+template <typename Scalar>
+std::pair<py::object, Scalar*> step_result(py::handle out, const std::vector<py::ssize_t>& shape) {
+  if (out.is_none()) {
+    py::object result = new_step_array<Scalar>(int(shape.size()), shape.data());
+    return {result, reinterpret_cast<Scalar*>(py::detail::array_proxy(result.ptr())->data)};
+  }
+  Scalar* p = step_output<Scalar>(out, shape);
+  return {py::reinterpret_borrow<py::object>(out), p};
+}
+
+// f(), with the GIL released when `release` (worth it only for steps with enough work).
+template <typename F>
+void call_released_if(bool release, F&& f) {
+  if (release) {
+    py::gil_scoped_release unlocked;
+    f();
+  } else {
+    f();
+  }
 }
 
 // A parameter array the core will read at every call (not copied: in-place updates must reach

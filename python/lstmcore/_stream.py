@@ -48,7 +48,38 @@ def _as_state(hx: Any, dtype: np.dtype, L: int, N: int, H: int, batched: bool):
     return h0, c0
 
 
-class LSTMStream:
+class _OnLayer:
+    """What LSTMStream and LSTMOnline share: the layer they step, their batch size and threads.
+    Subclasses set _layer, _N, _batched and _core."""
+
+    _layer: LSTM
+    _N: int
+    _batched: bool
+    _core: Any
+
+    @property
+    def layer(self) -> LSTM:
+        return self._layer
+
+    @property
+    def batch_size(self) -> Optional[int]:
+        return self._N if self._batched else None
+
+    @property
+    def num_threads(self) -> int:
+        """Threads of each call (the layer's at creation); small steps run on one thread. Results are
+        bitwise identical for any value."""
+        return self._core.num_threads
+
+    @num_threads.setter
+    def num_threads(self, value: int) -> None:
+        self._core.num_threads = check_int("num_threads", value, minimum=1, maximum=4096)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._layer!r}, batch_size={self.batch_size})"
+
+
+class LSTMStream(_OnLayer):
     """Streaming inference: a stacked, unidirectional :class:`LSTM` advanced one time step per call
     from a carried state, for N streams at once (memory independent of the streams' length).
 
@@ -120,29 +151,9 @@ class LSTMStream:
             return h, c
         return h[:, 0, :].copy(), c[:, 0, :].copy()
 
-    @property
-    def layer(self) -> LSTM:
-        return self._layer
-
-    @property
-    def batch_size(self) -> Optional[int]:
-        return self._N if self._batched else None
-
-    @property
-    def num_threads(self) -> int:
-        """Threads of each call (the layer's at creation); small steps run on one thread. Results are
-        bitwise identical for any value."""
-        return self._core.num_threads
-
-    @num_threads.setter
-    def num_threads(self, value: int) -> None:
-        self._core.num_threads = check_int("num_threads", value, minimum=1, maximum=4096)
-
-    def __repr__(self) -> str:
-        return f"LSTMStream({self._layer!r}, batch_size={self.batch_size})"
 
 
-class LSTMOnline:
+class LSTMOnline(_OnLayer):
     """Online, constant-memory training of a one-layer unidirectional :class:`LSTM` with the 1997
     truncated gradient, computed forward in time (RTRL-style traces) for N streams at once.
 
@@ -235,23 +246,3 @@ class LSTMOnline:
             return h[None], c[None]
         return h.copy(), c.copy()
 
-    @property
-    def layer(self) -> LSTM:
-        return self._layer
-
-    @property
-    def batch_size(self) -> Optional[int]:
-        return self._N if self._batched else None
-
-    @property
-    def num_threads(self) -> int:
-        """Threads of each call (the layer's at creation); small steps run on one thread. Results are
-        bitwise identical for any value."""
-        return self._core.num_threads
-
-    @num_threads.setter
-    def num_threads(self, value: int) -> None:
-        self._core.num_threads = check_int("num_threads", value, minimum=1, maximum=4096)
-
-    def __repr__(self) -> str:
-        return f"LSTMOnline({self._layer!r}, batch_size={self.batch_size})"
