@@ -65,16 +65,16 @@ bool cpu_has_avx2() {
 
 template <typename Scalar>
 void gemm_panels(Index m0, Index m1, Index K, const Scalar* a, Index sm, Index sk, const Scalar* bp, Index N,
-                 Index p0, Index p1, Scalar* C, Index ldc) {
+                 Index p0, Index p1, Scalar* C, Index ldc, bool one_row) {
 #if LSTMCORE_GEMM_MODE == 1
-  avx2::gemm_panels_impl<Scalar>(m0, m1, K, a, sm, sk, bp, N, p0, p1, C, ldc);
+  avx2::gemm_panels_impl<Scalar>(m0, m1, K, a, sm, sk, bp, N, p0, p1, C, ldc, one_row);
 #elif LSTMCORE_GEMM_MODE == 2
   if (cpu_has_avx2())
-    avx2::gemm_panels_impl<Scalar>(m0, m1, K, a, sm, sk, bp, N, p0, p1, C, ldc);
+    avx2::gemm_panels_impl<Scalar>(m0, m1, K, a, sm, sk, bp, N, p0, p1, C, ldc, one_row);
   else
-    generic::gemm_panels_impl<Scalar>(m0, m1, K, a, sm, sk, bp, N, p0, p1, C, ldc);
+    generic::gemm_panels_impl<Scalar>(m0, m1, K, a, sm, sk, bp, N, p0, p1, C, ldc, one_row);
 #else
-  generic::gemm_panels_impl<Scalar>(m0, m1, K, a, sm, sk, bp, N, p0, p1, C, ldc);
+  generic::gemm_panels_impl<Scalar>(m0, m1, K, a, sm, sk, bp, N, p0, p1, C, ldc, one_row);
 #endif
 }
 
@@ -104,9 +104,9 @@ const char* kernel_isa() {
 }
 
 template void gemm_panels<float>(Index, Index, Index, const float*, Index, Index, const float*, Index, Index, Index,
-                                 float*, Index);
+                                 float*, Index, bool);
 template void gemm_panels<double>(Index, Index, Index, const double*, Index, Index, const double*, Index, Index,
-                                  Index, double*, Index);
+                                  Index, double*, Index, bool);
 template void gemm_rows_outer<float>(Index, Index, Index, const float*, Index, Index, const float*, Index, float*,
                                      Index);
 template void gemm_rows_outer<double>(Index, Index, Index, const double*, Index, Index, const double*, Index,

@@ -8,6 +8,12 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <unistd.h>
 
 namespace lstmcore {
 
@@ -41,6 +47,34 @@ int threads(int num_threads, double macs) {
 
 template <typename Scalar>
 using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;  // aligned buffer
+
+int omp_team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+int omp_thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Bytes of one core's L2 cache (512 KiB when the system does not say).
+std::size_t l2_bytes() {
+  static const std::size_t bytes = [] {
+    long b = -1;
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    b = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return b > 0 ? std::size_t(b) : std::size_t(512) << 10;
+  }();
+  return bytes;
+}
 
 using gemm::gemm_panels;
 using gemm::gemm_rows_outer;
@@ -100,14 +134,63 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
     b = Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(p.b_ih, G) +
         Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(p.b_hh, G);
   // W_ih^T [I, 4H] and W_hh^T [H, 4H], packed once for all steps and threads (read-only below).
-  Vec<Scalar> W_ihT(packed_size<Scalar>(I, G)), W_hhT(packed_size<Scalar>(H, G));
+  Vec<Scalar> W_ihT(packed_size<Scalar>(I, G));
   pack_b(p.W_ih, Index(1), I, I, G, W_ihT.data(), 0, panels_of<Scalar>(G));
-  pack_b(p.W_hh, Index(1), H, H, G, W_hhT.data(), 0, panels_of<Scalar>(G));
   const Index np_G = panels_of<Scalar>(G);
   const std::int64_t* len = cache.lengths.empty() ? nullptr : cache.lengths.data();
   const Index n_row_blocks = (TN + kInputRows - 1) / kInputRows;
-  const Index n_shares = std::min<Index>(nt, Nn), share_rows = (Nn + n_shares - 1) / n_shares;
   RM& A_all = cache.gates;
+  const bool one_row = Nn == 1;  // the recurrent product has one row: the single-row GEMM kernel
+
+  // Time loop, split one of two ways (both give bitwise the same numbers, see gemm_panel.hpp):
+  // - by sequences: each thread steps its own contiguous share of the batch through all steps,
+  //   with no synchronisation; each thread streams all of W_hh^T once per step.
+  // - by hidden units: each thread computes all sequences' gates and cells of its own range of
+  //   units, and the threads meet once per step (every unit's h(t) feeds every unit at t+1). Each
+  //   thread streams only its part of W_hh^T, which then stays in its core's L2: the faster split
+  //   when the whole packed W_hh^T does not fit in L2 (float64 H=128 is 512 KiB), or when the
+  //   batch has fewer sequences than threads.
+  //   Splitting by units needs at least two panels of units and enough work per step to repay the
+  //   barrier (2^17 multiply-adds in the step's recurrent GEMM).
+  const std::size_t whh_bytes = std::size_t(packed_size<Scalar>(H, G)) * sizeof(Scalar);
+  const bool by_units = nt > 1 && H >= 2 * gemm::kPanel<Scalar> && double(Nn) * double(H) * double(G) >= 131072.0 &&
+                        (whh_bytes > l2_bytes() / 2 || Nn < 2 * nt);
+  // W_hh^T [H, 4H] packed once for all steps and threads when split by sequences (read-only below)
+  Vec<Scalar> W_hhT(by_units ? 0 : packed_size<Scalar>(H, G));
+  if (!by_units) pack_b(p.W_hh, Index(1), H, H, G, W_hhT.data(), 0, panels_of<Scalar>(G));
+  const Index n_shares = by_units ? 1 : std::min<Index>(nt, Nn), share_rows = (Nn + n_shares - 1) / n_shares;
+  // by units: the threads' packed columns of W_hh^T, and h(t-1), h(t) in turn   [N, H] each
+  std::vector<Vec<Scalar>> W_hh_part(by_units ? std::size_t(nt) : 0);
+  RM h_buf[2];
+  if (by_units) {
+    h_buf[0] = cache.h0;
+    h_buf[1].resize(Nn, H);
+    Eigen::Map<RM>(c_n, Nn, H) = cache.c0;
+  }
+
+  // Pointwise part of step t for sequences [r0, r1) and units [u0, u1): gates, c(t), h(t), from
+  // a(t) (with the recurrent term added); c: c(t-1) in, c(t) out and h_prev, h_next [N, H] (the
+  // same matrix when a thread owns whole rows).
+  auto cells = [&](std::size_t t, Index r0, Index r1, Index u0, Index u1, Scalar* c, const Scalar* h_prev,
+                   Scalar* h_next) {
+    const Index nu = u1 - u0;
+    for (Index n = r0; n < r1; ++n) {
+      const Index row = Index(t) * Nn + n;
+      Scalar* o_row = out + row * H + u0;
+      if (len && std::int64_t(t) >= len[n]) {
+        // past the end: state unchanged, output 0
+        std::fill(o_row, o_row + nu, Scalar(0));
+        if (h_next != h_prev) std::copy(h_prev + n * H + u0, h_prev + n * H + u1, h_next + n * H + u0);
+        continue;
+      }
+      // gates, c(t) and h(t) of these units, one fused pass (detail/cell_math.hpp)
+      Scalar* cr = c + n * H + u0;  // c(t-1) in, c(t) out
+      detail::cell_units<Scalar>(nu, H, p.w_ci ? p.w_ci + u0 : nullptr, p.w_cf ? p.w_cf + u0 : nullptr,
+                                 p.w_co ? p.w_co + u0 : nullptr, &A_all(row, u0), cr, o_row);
+      std::copy(cr, cr + nu, &cache.c(row, u0));
+      std::copy(o_row, o_row + nu, h_next + n * H + u0);
+    }
+  };
 
 #pragma omp parallel num_threads(nt)
   {
@@ -120,42 +203,50 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
       // a[nr, 4H] += x[nr, I] W_ih^T[I, 4H]
       gemm_panels<Scalar>(0, nr, I, &cache.x(r0, 0), I, 1, W_ihT.data(), G, 0, np_G, &A_all(r0, 0), G);
     }
-    // (implicit barrier) Time loop: each thread steps its own contiguous share of the batch through
-    // all steps (one GEMM per step over the whole share, so W_hh streams once per step and thread).
-    // Every row's arithmetic is the same however the batch is shared out: the result does not
-    // depend on the thread count.
+    // (implicit barrier)
+    if (!by_units) {
 #pragma omp for schedule(static)
-    for (Index share = 0; share < n_shares; ++share) {
-      const Index n0 = std::min(Nn, share * share_rows), nb = std::min(share_rows, Nn - n0);
-      if (nb <= 0) continue;
-      // carried state of this share lives in h_n, c_n: [nb, H]
-      Eigen::Map<RM> hs(h_n + n0 * H, nb, H), cs(c_n + n0 * H, nb, H);
-      hs = cache.h0.middleRows(n0, nb);
-      cs = cache.c0.middleRows(n0, nb);
+      for (Index share = 0; share < n_shares; ++share) {
+        const Index n0 = std::min(Nn, share * share_rows), nb = std::min(share_rows, Nn - n0);
+        if (nb <= 0) continue;
+        // carried state of this share lives in h_n, c_n: [nb, H]
+        Eigen::Map<RM> hs(h_n + n0 * H, nb, H), cs(c_n + n0 * H, nb, H);
+        hs = cache.h0.middleRows(n0, nb);
+        cs = cache.c0.middleRows(n0, nb);
+        for (std::size_t s = 0; s < T; ++s) {
+          const std::size_t t = dims.reverse ? T - 1 - s : s;
+          // a[nb, 4H] += h(t-1)[nb, H] W_hh^T[H, 4H]
+          gemm_panels<Scalar>(0, nb, H, hs.data(), H, 1, W_hhT.data(), G, 0, np_G, &A_all(Index(t) * Nn + n0, 0),
+                              G, one_row);
+          cells(t, n0, n0 + nb, 0, H, c_n, h_n, h_n);
+        }
+      }
+    } else {
+      // this thread's units [u0, u1): whole panels, shared out evenly
+      const int team = omp_team_size(), me = omp_thread_index();
+      const Index P = gemm::kPanel<Scalar>, per = (panels_of<Scalar>(H) + team - 1) / team * P;
+      const Index u0 = std::min(H, me * per), u1 = std::min(H, u0 + per), nu = u1 - u0;
+      // W_hh^T columns of these units in each gate block q: W_hh^T[:, q H + u0 .. q H + u1)  [H, nu] x 4
+      Vec<Scalar>& Wp = W_hh_part[std::size_t(me)];
+      const Index part = packed_size<Scalar>(H, nu);
+      Wp.resize(4 * part);
+      for (Index q = 0; q < 4 && nu > 0; ++q)
+        pack_b(p.W_hh + (q * H + u0) * H, Index(1), H, H, nu, Wp.data() + q * part, 0, panels_of<Scalar>(nu));
       for (std::size_t s = 0; s < T; ++s) {
         const std::size_t t = dims.reverse ? T - 1 - s : s;
-        const Index row0 = Index(t) * Nn + n0;
-        auto A = A_all.middleRows(row0, nb);  // [nb, 4H]
-        // a[nb, 4H] += h(t-1)[nb, H] W_hh^T[H, 4H]
-        gemm_panels<Scalar>(0, nb, H, hs.data(), H, 1, W_hhT.data(), G, 0, np_G, A.data(), G);
-        for (Index r = 0; r < nb; ++r) {
-          const Index row = row0 + r;
-          Scalar* o_row = out + row * H;
-          if (len && std::int64_t(t) >= len[n0 + r]) {
-            // past the end: state unchanged, output 0
-            std::fill(o_row, o_row + H, Scalar(0));
-            continue;
-          }
-          // gates, c(t) and h(t) of this row, one fused pass (detail/cell_math.hpp)
-          Scalar* cr = &cs(r, 0);  // c(t-1) in, c(t) out
-          detail::cell_row<Scalar>(H, p.w_ci, p.w_cf, p.w_co, &A(r, 0), cr, o_row);
-          std::copy(cr, cr + H, &cache.c(row, 0));
-          ConstArrayMap<Scalar> h(o_row, H);
-          ArrayMap<Scalar>(&hs(r, 0), H) = h;
-        }
+        const Scalar* h_prev = h_buf[s % 2].data();
+        Scalar* h_next = h_buf[(s + 1) % 2].data();
+        for (Index q = 0; q < 4 && nu > 0; ++q)
+          // a[N, q H + u0 .. q H + u1) += h(t-1)[N, H] W_hh^T[H, q H + u0 .. q H + u1)
+          gemm_panels<Scalar>(0, Nn, H, h_prev, H, 1, Wp.data() + q * part, nu, 0, panels_of<Scalar>(nu),
+                              &A_all(Index(t) * Nn, q * H + u0), G, one_row);
+        if (nu > 0) cells(t, 0, Nn, u0, u1, c_n, h_prev, h_next);
+        // every thread's h(t) is in h_next before any thread reads it (and before h_prev is overwritten)
+#pragma omp barrier
       }
     }
   }
+  if (by_units) Eigen::Map<RM>(h_n, Nn, H) = h_buf[T % 2];
 }
 
 template <typename Scalar>

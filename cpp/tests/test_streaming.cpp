@@ -8,11 +8,13 @@
 //   online     LstmOnline::run gradients == lstm_layer_backward(truncated) (double to 1e-10), and
 //              step + accumulate == run
 //   tanh       detail::tanh_inplace(double) within 4 ulp of std::tanh on 2^-30 .. 2^4 and the limits
+//   sigmoid    detail::sigmoid_packet(double) within 4 ulp of 1 / (1 + exp(-x)) on [-708, 40], 0/1/NaN ends
 //   nomalloc   only with EIGEN_RUNTIME_NO_MALLOC: step, run, accumulate allocate nothing
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -221,6 +223,45 @@ static void test_tanh() {
     }
     CHECKF(worst <= 4 * 2.220446049250313e-16, "tanh relative error %g (n=%zu)", worst, n);
   }
+  const Vec odd = {std::nan(""), std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  Vec v = odd;
+  detail::tanh_inplace(v.data(), 3);
+  CHECKF(std::isnan(v[0]) && v[1] == 1.0 && v[2] == -1.0, "tanh(nan, inf, -inf) = %g %g %g", v[0], v[1], v[2]);
+}
+
+// detail::sigmoid_packet(double) against 1 / (1 + exp(-x)) in long double: relative error where the
+// result is normal, exact 0 and 1 at the ends, NaN kept
+static void test_sigmoid() {
+  using namespace Eigen::internal;
+  using P = packet_traits<double>::type;
+  constexpr int L = packet_traits<double>::size;
+  std::mt19937_64 rng(6);
+  Vec xs = {0.0, -0.0, 0.625, 36.0, 37.0, 40.0, 41.0, 1e300, -700.0, -708.0};
+  for (int k = 0; k < 200000; ++k) xs.push_back(std::uniform_real_distribution<double>(-708.0, 40.0)(rng));
+  for (int e = -30; e <= 4; ++e)
+    for (int k = 0; k < 200; ++k)
+      xs.push_back(std::ldexp(std::uniform_real_distribution<double>(0.5, 1.0)(rng), e) * (k % 2 ? -1 : 1));
+  double worst = 0;
+  for (std::size_t k = 0; k + L <= xs.size(); k += L) {
+    double out[L];
+    pstoreu(out, detail::sigmoid_packet(ploadu<P>(&xs[k])));
+    for (int l = 0; l < L; ++l) {
+      const long double r = 1.0L / (1.0L + std::exp(-(long double)xs[k + l]));
+      worst = std::max(worst, double(std::fabs((long double)out[l] - r) / r));
+    }
+  }
+  CHECKF(worst <= 4 * 2.220446049250313e-16, "sigmoid relative error %g", worst);
+  double ends[L] = {};
+  const double in[4] = {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(), -1e300,
+                        std::nan("")};
+  for (int k = 0; k < 4; k += L) {
+    pstoreu(ends, detail::sigmoid_packet(ploadu<P>(in + k)));
+    for (int l = 0; l < L; ++l) {
+      const double x = in[k + l];
+      const bool ok = std::isnan(x) ? std::isnan(ends[l]) : ends[l] == (x > 0 ? 1.0 : 0.0);
+      CHECKF(ok, "sigmoid(%g) = %g", x, ends[l]);
+    }
+  }
 }
 
 #ifdef EIGEN_RUNTIME_NO_MALLOC
@@ -258,7 +299,7 @@ int main(int argc, char** argv) {
 #ifdef EIGEN_RUNTIME_NO_MALLOC
       {"nomalloc", test_nomalloc},
 #endif
-      {"stream", test_stream}, {"online", test_online}, {"tanh", test_tanh},
+      {"stream", test_stream}, {"online", test_online}, {"tanh", test_tanh}, {"sigmoid", test_sigmoid},
   };
   std::vector<std::string> wanted(argv + 1, argv + argc);
   for (const auto& w : wanted)

@@ -7,7 +7,8 @@
 // build, once at run time from the CPU (cpp/src/gemm_panel.cpp).
 //
 // Every element of C is computed by one kernel call that sums over k = 0 .. K-1 in order, whatever
-// the caller's partition of rows and panels, so results do not depend on how the work is split.
+// the caller's partition of rows and panels, so results do not depend on how the work is split
+// (the one exception, a product of a single row, is the caller's to declare: see gemm_panels).
 #pragma once
 
 #include <Eigen/Core>
@@ -58,9 +59,13 @@ void pack_b(const Scalar* src, Index sk, Index sj, Index K, Index N, Scalar* out
 // C(m, j) += sum_k A(m, k) B(k, j) for m in [m0, m1) and the columns of panels [p0, p1), where
 // A(m, k) = a[m * sm + k * sk], B is packed by pack_b (N columns in all), C row-major with
 // leading dimension ldc. Loop order: panels outside (a panel stays in L1 across the row groups).
+// one_row: the whole product has this one row (m1 - m0 == 1), so it may take the single-row
+// kernel, which sums in another order (four partial sums). A caller that hands out the rows of a
+// larger product (a share of a batch) passes false, so each row is summed the same way however
+// the rows are shared out.
 template <typename Scalar>
 void gemm_panels(Index m0, Index m1, Index K, const Scalar* a, Index sm, Index sk, const Scalar* bp, Index N,
-                 Index p0, Index p1, Scalar* C, Index ldc);
+                 Index p0, Index p1, Scalar* C, Index ldc, bool one_row = true);
 
 // Same over all panels, with the row groups outside (for a long A reused across a small B).
 template <typename Scalar>
