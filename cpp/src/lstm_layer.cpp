@@ -141,7 +141,6 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   const Index n_row_blocks = (TN + kInputRows - 1) / kInputRows;
   RM& A_all = cache.gates;
   const bool one_row = Nn == 1;  // the recurrent product has one row: the single-row GEMM kernel
-
   // Time loop, split one of two ways (both give bitwise the same numbers, see gemm_panel.hpp):
   // - by sequences: each thread steps its own contiguous share of the batch through all steps,
   //   with no synchronisation; each thread streams all of W_hh^T once per step.
@@ -159,8 +158,18 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   Vec<Scalar> W_hhT(by_units ? 0 : packed_size<Scalar>(H, G));
   if (!by_units) pack_b(p.W_hh, Index(1), H, H, G, W_hhT.data(), 0, panels_of<Scalar>(G));
   const Index n_shares = by_units ? 1 : std::min<Index>(nt, Nn), share_rows = (Nn + n_shares - 1) / n_shares;
+  // The input projection a(t) = x(t) W_ih^T + (b_ih + b_hh): inside the time loop, step by step
+  // on the rows (or units) the thread owns, when the batch has 8 sequences or more and a thread's
+  // packed W_ih^T and W_hh^T fit in L2 together, so a step's gate rows are written once and stay in
+  // cache (computing all T*N rows first sends [T*N, 4H] through memory twice more); otherwise
+  // hoisted, one GEMM over all T*N rows in fixed row blocks (a single row per step would make a
+  // poor GEMM; a W_ih^T streamed from L3 at every step is slower than once per row block). Either
+  // way each element is the same sum, b + sum_k x_k W_ih^T(k, j), before the recurrent sum is added.
+  const std::size_t weights_per_thread =
+      std::size_t(packed_size<Scalar>(I + H, G)) * sizeof(Scalar) / std::size_t(by_units ? nt : 1);
+  const bool input_per_step = Nn >= 8 && weights_per_thread <= l2_bytes();
   // by units: the threads' packed columns of W_hh^T, and h(t-1), h(t) in turn   [N, H] each
-  std::vector<Vec<Scalar>> W_hh_part(by_units ? std::size_t(nt) : 0);
+  std::vector<Vec<Scalar>> W_hh_part(by_units ? std::size_t(nt) : 0), W_ih_part(W_hh_part.size());
   RM h_buf[2];
   if (by_units) {
     h_buf[0] = cache.h0;
@@ -194,16 +203,18 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
 
 #pragma omp parallel num_threads(nt)
   {
-    // Hoisted input projection, one GEMM over all T*N rows (in fixed row blocks):
-    // a(t) = x(t) W_ih^T + (b_ih + b_hh)            [T*N, 4H]
+    if (!input_per_step) {
+      // Hoisted input projection, one GEMM over all T*N rows (in fixed row blocks):
+      // a(t) = x(t) W_ih^T + (b_ih + b_hh)            [T*N, 4H]
 #pragma omp for schedule(static)
-    for (Index blk = 0; blk < n_row_blocks; ++blk) {
-      const Index r0 = blk * kInputRows, nr = std::min(kInputRows, TN - r0);
-      A_all.middleRows(r0, nr).rowwise() = b;
-      // a[nr, 4H] += x[nr, I] W_ih^T[I, 4H]
-      gemm_panels<Scalar>(0, nr, I, &cache.x(r0, 0), I, 1, W_ihT.data(), G, 0, np_G, &A_all(r0, 0), G);
+      for (Index blk = 0; blk < n_row_blocks; ++blk) {
+        const Index r0 = blk * kInputRows, nr = std::min(kInputRows, TN - r0);
+        A_all.middleRows(r0, nr).rowwise() = b;
+        // a[nr, 4H] += x[nr, I] W_ih^T[I, 4H]
+        gemm_panels<Scalar>(0, nr, I, &cache.x(r0, 0), I, 1, W_ihT.data(), G, 0, np_G, &A_all(r0, 0), G, false);
+      }
+      // (implicit barrier)
     }
-    // (implicit barrier)
     if (!by_units) {
 #pragma omp for schedule(static)
       for (Index share = 0; share < n_shares; ++share) {
@@ -215,9 +226,15 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
         cs = cache.c0.middleRows(n0, nb);
         for (std::size_t s = 0; s < T; ++s) {
           const std::size_t t = dims.reverse ? T - 1 - s : s;
+          const Index row0 = Index(t) * Nn + n0;
+          if (input_per_step) {
+            // a[nb, 4H] = (b_ih + b_hh) + x(t)[nb, I] W_ih^T[I, 4H]
+            A_all.middleRows(row0, nb).rowwise() = b;
+            gemm_panels<Scalar>(0, nb, I, &cache.x(row0, 0), I, 1, W_ihT.data(), G, 0, np_G, &A_all(row0, 0), G,
+                                false);
+          }
           // a[nb, 4H] += h(t-1)[nb, H] W_hh^T[H, 4H]
-          gemm_panels<Scalar>(0, nb, H, hs.data(), H, 1, W_hhT.data(), G, 0, np_G, &A_all(Index(t) * Nn + n0, 0),
-                              G, one_row);
+          gemm_panels<Scalar>(0, nb, H, hs.data(), H, 1, W_hhT.data(), G, 0, np_G, &A_all(row0, 0), G, one_row);
           cells(t, n0, n0 + nb, 0, H, c_n, h_n, h_n);
         }
       }
@@ -227,19 +244,32 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
       const Index P = gemm::kPanel<Scalar>, per = (panels_of<Scalar>(H) + team - 1) / team * P;
       const Index u0 = std::min(H, me * per), u1 = std::min(H, u0 + per), nu = u1 - u0;
       // W_hh^T columns of these units in each gate block q: W_hh^T[:, q H + u0 .. q H + u1)  [H, nu] x 4
+      // and, for the input projection step by step, W_ih^T's the same way  [I, nu] x 4
       Vec<Scalar>& Wp = W_hh_part[std::size_t(me)];
-      const Index part = packed_size<Scalar>(H, nu);
+      Vec<Scalar>& Wx = W_ih_part[std::size_t(me)];
+      const Index part = packed_size<Scalar>(H, nu), xpart = packed_size<Scalar>(I, nu), np_u = panels_of<Scalar>(nu);
       Wp.resize(4 * part);
-      for (Index q = 0; q < 4 && nu > 0; ++q)
-        pack_b(p.W_hh + (q * H + u0) * H, Index(1), H, H, nu, Wp.data() + q * part, 0, panels_of<Scalar>(nu));
+      if (input_per_step) Wx.resize(4 * xpart);
+      for (Index q = 0; q < 4 && nu > 0; ++q) {
+        pack_b(p.W_hh + (q * H + u0) * H, Index(1), H, H, nu, Wp.data() + q * part, 0, np_u);
+        if (input_per_step) pack_b(p.W_ih + (q * H + u0) * I, Index(1), I, I, nu, Wx.data() + q * xpart, 0, np_u);
+      }
       for (std::size_t s = 0; s < T; ++s) {
         const std::size_t t = dims.reverse ? T - 1 - s : s;
+        const Index row0 = Index(t) * Nn;
         const Scalar* h_prev = h_buf[s % 2].data();
         Scalar* h_next = h_buf[(s + 1) % 2].data();
-        for (Index q = 0; q < 4 && nu > 0; ++q)
+        for (Index q = 0; q < 4 && nu > 0; ++q) {
+          if (input_per_step) {
+            // a[N, q H + u0 .. q H + u1) = (b_ih + b_hh) + x(t)[N, I] W_ih^T[I, q H + u0 .. q H + u1)
+            A_all.block(row0, q * H + u0, Nn, nu).rowwise() = b.segment(q * H + u0, nu);
+            gemm_panels<Scalar>(0, Nn, I, &cache.x(row0, 0), I, 1, Wx.data() + q * xpart, nu, 0, np_u,
+                                &A_all(row0, q * H + u0), G, false);
+          }
           // a[N, q H + u0 .. q H + u1) += h(t-1)[N, H] W_hh^T[H, q H + u0 .. q H + u1)
-          gemm_panels<Scalar>(0, Nn, H, h_prev, H, 1, Wp.data() + q * part, nu, 0, panels_of<Scalar>(nu),
-                              &A_all(Index(t) * Nn, q * H + u0), G, one_row);
+          gemm_panels<Scalar>(0, Nn, H, h_prev, H, 1, Wp.data() + q * part, nu, 0, np_u, &A_all(row0, q * H + u0), G,
+                              one_row);
+        }
         if (nu > 0) cells(t, 0, Nn, u0, u1, c_n, h_prev, h_next);
         // every thread's h(t) is in h_next before any thread reads it (and before h_prev is overwritten)
 #pragma omp barrier
