@@ -39,8 +39,25 @@ def test_tasks_show(capsys):
     assert out.startswith("embedded Reber string: B") and "legal next" in out
 
 
+@pytest.mark.parametrize("name", ["2a", "2b", "2c", "3a", "3b", "3c", "4", "5", "6a", "6b"])
+def test_tasks_show_every_task(name, capsys):
+    import numpy as np
+
+    from lstmcore.cli import _make_task
+
+    size = 30 if name in ("3a", "3b", "3c", "4", "5") else 12
+    assert main(["tasks", "show", name, "--seed", "2"] + ([] if name.startswith("6") else ["--size", str(size)])) == 0
+    out = capsys.readouterr().out.splitlines()
+    x, target, mask = _make_task(name, None if name.startswith("6") else size).sample(np.random.default_rng(2))
+    assert out[0].startswith("Experiment " + name)  # the task's own description
+    steps = [line for line in out if line.startswith("  t=")]
+    assert len(steps) == len(x)  # one line per step of the same sample
+    assert sum(not line.endswith("target -") for line in steps) == int(mask.sum())
+
+
 @pytest.mark.parametrize("args", [["reber", "--blocks", "0"], ["reber", "--lr", "-1"],
-                                  ["reber", "--input-gate-bias", "-1", "-2"]])
+                                  ["reber", "--input-gate-bias", "-1", "-2"], ["tasks", "show", "4", "--size", "0"],
+                                  ["report", "--results", "no/such/file.jsonl"]])
 def test_bad_arguments_give_a_message_not_a_traceback(args, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err

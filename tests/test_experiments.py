@@ -13,6 +13,7 @@ from lstmcore.experiments import EXPERIMENTS, TABLES, ResultsFileWarning, load_r
 from lstmcore.experiments.paper import apply_overrides, get_experiment, select_experiments
 from lstmcore.experiments.report import format_table, render_report, summary_rows, write_report
 from lstmcore.experiments.runner import _engine, estimate_cost
+from lstmcore.cli import main as cli_main
 
 # Every LSTM row of Tables 1-9 (spec lstm1997.md section 3) with Table 10's weight count,
 # learning rate and the paper's trial count.
@@ -319,6 +320,58 @@ def test_report_generator_on_quick_results(tmp_path):
     assert "## Not run yet" in text and "4-T1000" in text
     assert "Trial time per training step" in text and "6b (quick)" in text
     assert "Choices where the paper is silent or ambiguous" in text
+
+
+def _row(reached, trials, mean, paper_mean, paper_pct=None):
+    return dict(experiment="6a", milestone="ST3(0.1)", trials=trials, reached=reached,
+                success_percent=100.0 * reached / trials, mean_sequences=mean,
+                paper=dict(trials=20, success_percent=paper_pct, mean_sequences=paper_mean, test={}))
+
+
+@pytest.mark.parametrize("row,matches,reason", [
+    (_row(20, 20, 40_000, 31_390), True, None),           # 1.27x: within 1.5x
+    (_row(20, 20, 50_000, 31_390), False, "mean 1.6x"),   # slower by more than 1.5x
+    (_row(20, 20, 20_000, 31_390), False, "mean 0.64x"),  # faster by more than 1.5x
+    (_row(19, 20, 31_000, 31_390), False, "success 95 % < 100 %"),  # no paper rate: the paper had all succeed
+    (_row(9, 10, 31_000, 31_390, 90.0), True, None),
+    (_row(0, 10, None, 31_390), False, "no trial reached it"),
+])
+def test_verdict_flags_material_differences(row, matches, reason):
+    from lstmcore.experiments.report import verdict
+
+    v = verdict(row)
+    assert v["matches"] is matches
+    if reason:
+        assert any(r.startswith(reason) for r in v["reasons"]), v["reasons"]
+
+
+def test_report_summary_explains_differing_rows(tmp_path):
+    from lstmcore.experiments.paper import FINDINGS
+    from lstmcore.experiments.results import archive_records
+
+    path = tmp_path / "r.jsonl"
+    run_experiment("4-T100", 2, path, jobs=1, quick=True)  # quick: never reaches ST3, so it differs
+    text = render_report(load_records(path), command="c")
+    assert "## Summary" in text and "0 of 1 rows" in text
+    assert "| 4-T100 | quick | 2 (10) | 0/2 | – | differs: success 0 % < 100 %; no trial reached it |" in text
+    assert "## Why rows differ" in text and FINDINGS["4"][:60] in text
+    # the archive keeps one record per trial, without learning curves, and gives the same report
+    n = archive_records([path, path], tmp_path / "a.jsonl")
+    archived = load_records(tmp_path / "a.jsonl")
+    assert n == 2 and all("curve" not in r for r in archived)
+    assert render_report(archived, command="c").split("written")[1].split("\n", 1)[1] == \
+        text.split("written")[1].split("\n", 1)[1]
+
+
+def test_cli_report_from_several_files(tmp_path, capsys):
+    a, b, out, arch = (tmp_path / n for n in ("a.jsonl", "b.jsonl", "R.md", "arch.jsonl"))
+    run_experiment("6a", 1, a, jobs=1, quick=True)
+    run_experiment("3c-T100-N1", 1, b, jobs=1, quick=True)
+    assert cli_main(["report", "--results", str(a), "--results", str(b), "--archive", str(arch),
+                     "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "## Table 6" in text and "## Table 9" in text and f"lstmcore report --results {arch}" in text
+    assert len(load_records(arch)) == 2
 
 
 def test_table_rows_show_ours_beside_the_papers():

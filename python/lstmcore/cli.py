@@ -14,7 +14,7 @@ import json
 import math
 import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -98,17 +98,73 @@ def _cmd_reber(a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_tasks(a: argparse.Namespace) -> int:
-    from .tasks import EmbeddedReber
+#: `lstmcore tasks show NAME`: the task of each name, built from --size (the paper's size by default)
+TASK_NAMES = ("reber", "2a", "2b", "2c", "3a", "3b", "3c", "4", "5", "6a", "6b")
 
-    task = EmbeddedReber()
+
+def _make_task(name: str, size: Optional[int]) -> Any:
+    from . import tasks
+
+    if name in ("2a", "2b"):
+        cls = tasks.NoiseFreeLongLag if name == "2a" else tasks.NoLocalRegularities
+        return cls(p=size or 100)
+    if name == "2c":
+        return tasks.VeryLongLag(p=size or 50, q=size or 50)
+    if name in ("3a", "3b", "3c"):
+        return tasks.TwoSequence(T=size or 100, N=3, variant=name)
+    if name in ("4", "5"):
+        return (tasks.Adding if name == "4" else tasks.Multiplication)(T=size or 100)
+    return tasks.TemporalOrder(name)
+
+
+def _cmd_tasks(a: argparse.Namespace) -> int:
     rng = np.random.default_rng(a.seed)
-    string = task.sample_string(rng)
-    legal = task.legal_next(string)
-    print(f"embedded Reber string: {string}  (x = all but the last symbol, target = the next symbol)")
-    for t, symbol in enumerate(string[:-1]):
-        allowed = "".join(c for c, ok in zip(task.alphabet, legal[t]) if ok)
-        print(f"  t={t:2d}  input {symbol}  target {string[t + 1]}  legal next {{{allowed}}}")
+    if a.task == "reber":
+        from .tasks import EmbeddedReber
+
+        task = EmbeddedReber()
+        string = task.sample_string(rng)
+        legal = task.legal_next(string)
+        print(f"embedded Reber string: {string}  (x = all but the last symbol, target = the next symbol)")
+        for t, symbol in enumerate(string[:-1]):
+            allowed = "".join(c for c, ok in zip(task.alphabet, legal[t]) if ok)
+            print(f"  t={t:2d}  input {symbol}  target {string[t + 1]}  legal next {{{allowed}}}")
+        return 0
+    if a.size is not None and a.size < 1:
+        raise ValueError(f"--size: expected a positive number, got {a.size}")
+    task = _make_task(a.task, a.size)
+    x, target, mask = task.sample(rng)
+    print(task.describe())
+    print(f"one sample (seed {a.seed}): {x.shape[0]} steps, {x.shape[1]} inputs, {target.shape[1]} outputs; "
+          "'-' = no target at that step")
+    one_hot = bool(np.all((x == 0) | (x == 1)) and np.all(x.sum(axis=1) == 1))
+
+    def values(v: np.ndarray) -> str:
+        return "[" + " ".join(f"{u:6.3f}" for u in v) + "]"
+
+    for t in range(x.shape[0]):
+        shown = f"symbol {int(np.argmax(x[t])):4d}" if one_hot else f"input {values(x[t])}"
+        hot = bool(np.all((target[t] == 0) | (target[t] == 1)) and target[t].sum() == 1)
+        tgt = "-" if not mask[t] else f"symbol {int(np.argmax(target[t]))}" if hot else values(target[t])
+        print(f"  t={t:4d}  {shown}  target {tgt}")
+    return 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from .experiments.report import write_report
+    from .experiments.results import archive_records
+
+    sources = a.results or [os.path.join("results", "reproduce.jsonl")]
+    for path in sources:
+        if not os.path.exists(path):
+            raise ValueError(f"--results: no such file: {path}")
+    if a.archive:
+        n = archive_records(sources, a.archive)
+        print(f"{n} trials (without learning curves) written to {a.archive}")
+        sources = [a.archive]
+    command = "lstmcore report " + " ".join(f"--results {s}" for s in sources) + f" --out {a.out}"
+    write_report(sources, a.out, command=command)
+    print(f"Report written to {a.out}")
     return 0
 
 
@@ -260,9 +316,20 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tasks", help="the paper's tasks")
     tsub = t.add_subparsers(dest="tasks_command", required=True)
     show = tsub.add_parser("show", help="print a sample sequence")
-    show.add_argument("task", choices=["reber"])
+    show.add_argument("task", choices=TASK_NAMES, help="reber (Exp. 1) or an experiment's task: 2a .. 6b")
     show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--size", type=int, default=None,
+                      help="p for 2a/2b/2c (and q for 2c), T for 3a-5 (default: the paper's first row)")
     show.set_defaults(func=_cmd_tasks)
+
+    rep = sub.add_parser("report", help="write docs/REPRODUCTION.md from results files of `lstmcore reproduce`")
+    rep.add_argument("--results", action="append", metavar="FILE",
+                     help="a JSONL results file (repeat for several; default: results/reproduce.jsonl)")
+    rep.add_argument("--out", default=os.path.join("docs", "REPRODUCTION.md"), help="the report (default: %(default)s)")
+    rep.add_argument("--archive", metavar="FILE",
+                     help="first gather the trials of all files, without learning curves, into FILE (small enough "
+                          "to keep in the repository) and build the report from it")
+    rep.set_defaults(func=_cmd_report)
     return p
 
 

@@ -15,11 +15,15 @@ import os
 import platform
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from .paper import EXPERIMENTS, get_experiment
+from .paper import EXPERIMENTS, FINDINGS, get_experiment
 from .results import load_records
 from .runner import summarize
 
-__all__ = ["summary_rows", "format_table", "render_report", "write_report", "plot"]
+__all__ = ["summary_rows", "verdict", "format_summary", "format_table", "render_report", "write_report", "plot"]
+
+#: A row differs materially from the paper when its success rate is lower or its mean sequences to
+#: success is off by more than this factor either way (the issue's definition).
+MATERIAL_FACTOR = 1.5
 
 
 def _run_label(record: Dict[str, Any]) -> str:
@@ -61,6 +65,46 @@ def summary_rows(records: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
             row["steps"] = int(sum(r.get("steps", 0) for r in recs))
             rows.append(row)
     return rows
+
+
+def verdict(row: Dict[str, Any]) -> Dict[str, Any]:
+    """Whether a summary row matches the paper: ``matches`` (bool), ``ratio`` (our mean sequences /
+    the paper's, or None) and ``reasons`` (what differs materially: a lower success rate, a mean
+    off by more than MATERIAL_FACTOR, no trial reaching the milestone). A paper row without a
+    success rate (most tables give only a mean) counts as 100 %: the paper reports every trial
+    as successful there."""
+    p = row["paper"]
+    reasons: List[str] = []
+    ratio = None
+    paper_pct = 100.0 if p["success_percent"] is None else float(p["success_percent"])
+    ours_pct = row["success_percent"] or 0.0
+    if row["trials"] and ours_pct + 1e-9 < paper_pct:
+        reasons.append(f"success {ours_pct:.0f} % < {paper_pct:.0f} %")
+    if row["reached"] and p.get("mean_sequences"):
+        ratio = row["mean_sequences"] / p["mean_sequences"]
+        if ratio > MATERIAL_FACTOR or ratio < 1 / MATERIAL_FACTOR:
+            reasons.append(f"mean {ratio:.2g}x the paper's")
+    if row["trials"] and not row["reached"]:
+        reasons.append("no trial reached it")
+    return dict(matches=not reasons, ratio=ratio, reasons=reasons)
+
+
+def _final_rows(rows: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [r for r in rows if r["milestone"] == get_experiment(r["experiment"]).final_milestone.name]
+
+
+def format_summary(rows: Sequence[Dict[str, Any]]) -> str:
+    """One line per experiment and run (its final milestone): matches or what differs, and why
+    (the experiment's ``findings``, from the registry)."""
+    lines = ["| experiment | run | trials | success | mean sequences vs paper | verdict |", "|---|---|---|---|---|---|"]
+    for row in _final_rows(rows):
+        v = verdict(row)
+        ratio = f"{row['mean_sequences']:,.0f} vs {row['paper']['mean_sequences']:,.0f} ({v['ratio']:.2f}x)" \
+            if v["ratio"] is not None else "–"
+        lines.append(f"| {row['experiment']} | {row.get('run') or 'paper settings'} | {row['trials']} "
+                     f"({row['paper']['trials']}) | {row['reached']}/{row['trials']} | {ratio} | "
+                     f"{'matches' if v['matches'] else 'differs: ' + '; '.join(v['reasons'])} |")
+    return "\n".join(lines) + "\n"
 
 
 def _num(x: Optional[float]) -> str:
@@ -149,6 +193,24 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
         "trials); *trial time* = the wall time of the trials, added up (on one core each). The paper's trial counts are in brackets.",
         "",
     ]
+    finals = _final_rows(rows)
+    n_match = sum(1 for r in finals if verdict(r)["matches"])
+    out += ["## Summary", "",
+            f"{n_match} of {len(finals)} rows (experiment and settings, at their last milestone) match the paper: "
+            f"success rate not lower and mean sequences within {MATERIAL_FACTOR}x. Every row that differs is "
+            "explained under *Why rows differ* below.", "", format_summary(rows)]
+    differing = sorted({r["experiment"] for r in finals if not verdict(r)["matches"]}, key=list(EXPERIMENTS).index)
+    explained: List[str] = []
+    why: List[str] = []
+    for name in differing:
+        exp = get_experiment(name)
+        key = exp.group if exp.group in FINDINGS else name
+        if key in explained:
+            continue
+        explained.append(key)
+        why.append(f"- **{key}**: " + FINDINGS.get(key, "not investigated yet."))
+    if why:
+        out += ["## Why rows differ", ""] + why + [""]
     for table in sorted(by_table):
         names = sorted({r["experiment"] for r in by_table[table]}, key=list(EXPERIMENTS).index)
         out += [f"## Table {table}", "", format_table(by_table[table])]

@@ -11,7 +11,7 @@ import os
 import warnings
 from typing import Any, Dict, Iterable, List
 
-__all__ = ["ResultsFileWarning", "append_record", "end_torn_line", "load_records"]
+__all__ = ["ResultsFileWarning", "append_record", "archive_records", "end_torn_line", "load_records"]
 
 
 class ResultsFileWarning(UserWarning):
@@ -71,3 +71,27 @@ def append_records(path: Any, records: Iterable[Dict[str, Any]]) -> None:
             f.write(json.dumps(record, allow_nan=True) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def archive_records(sources: Iterable[Any], dest: Any) -> int:
+    """Gather the records of several results files into one (replaced), without their learning
+    curves, one record per (run key, trial) (the first found); returns the number written. The
+    archive is what a report needs and small enough to keep with the report."""
+    seen = set()
+    out: List[Dict[str, Any]] = []
+    for src in sources:
+        for r in load_records(src):
+            ident = (r.get("key"), r.get("trial"))
+            if ident in seen:
+                continue
+            seen.add(ident)
+            out.append({k: v for k, v in r.items() if k != "curve"})
+    dest = os.fspath(dest)
+    tmp = dest + ".tmp"
+    if os.path.dirname(os.path.abspath(dest)):
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in out:
+            f.write(json.dumps(r, allow_nan=True) + "\n")
+    os.replace(tmp, dest)
+    return len(out)
