@@ -318,7 +318,7 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   std::vector<char> have_tanh(N, 0);     // whether tanh_c holds it
   RM peep = RM::Zero(n_chunks, 3 * H);   // per-chunk peephole gradients  [chunks, 3H]
   // W_ih [4H, I] (for grad_x) and W_hh [4H, H] (for dL/dh(t-1)), packed once.
-  const Index np_I = panels_of<Scalar>(I), np_H = panels_of<Scalar>(H), np_F = panels_of<Scalar>(F);
+  const Index np_I = panels_of<Scalar>(I), np_H = panels_of<Scalar>(H), np_F = panels_of<Scalar>(F - 1);
   Vec<Scalar> W_ihP(packed_size<Scalar>(G, I)), W_hhP;
   pack_b(p.W_ih, I, Index(1), G, I, W_ihP.data(), 0, np_I);
   if (full) {
@@ -334,8 +334,8 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   {
     RM dA(Tb * Cb, G);  // dL/da of one chunk and block   [Tb*Cb, 4H]   (row (t - t0) * nb + r)
     RM xh(Tb * Cb, F);  // [x(t), h(t-1), 1] of the same rows   [Tb*Cb, F]
-    Vec<Scalar> xhP(packed_size<Scalar>(Tb * Cb, F));  // xh packed for the GEMM
-    RM dh_rec(Cb, H);   // W_hh error of one step   [Cb, H]
+    Vec<Scalar> xhP(packed_size<Scalar>(Tb * Cb, F - 1));  // [x, h(t-1)] of xh packed for the GEMM
+    Eigen::Array<Scalar, 1, Eigen::Dynamic> db_sum(G);     // the block's sum of da   [4H]
     for (Index w0 = 0; w0 < n_chunks; w0 += kWave) {
       const Index w1 = std::min(n_chunks, w0 + kWave);
 #pragma omp for schedule(static)
@@ -401,12 +401,12 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
               gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
             }
             if (full) {
-              // dL/dh(t-1) = da W_hh:   dh[nb, H] = da[nb, 4H] W_hh[4H, H]
-              auto dhp = dh_rec.topRows(nb);
-              dhp.setZero();
-              gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_hhP.data(), H, 0, np_H, dhp.data(), H);
+              // dL/dh(t-1) = da W_hh:   dh[nb, H] = da[nb, 4H] W_hh[4H, H], straight into the carried
+              // errors: the rows of sequences still running are cleared first; a row past its
+              // sequence's end keeps its error (its da row is 0, so the product adds +0 to it)
               for (Index r = 0; r < nb; ++r)
-                if (!(len && t >= len[n0 + r])) dhs.row(r) = dhp.row(r);
+                if (!(len && t >= len[n0 + r])) std::fill(&dhs(r, 0), &dhs(r, 0) + H, Scalar(0));
+              gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_hhP.data(), H, 0, np_H, dhs.data(), H);
             } else {
               // truncated: no error flows back through W_hh
               for (Index r = 0; r < nb; ++r)
@@ -422,8 +422,14 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
             gemm_panels<Scalar>(0, rows, G, dA.data(), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
           }
           // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] xh[rows, F]
-          pack_b(xh.data(), F, Index(1), rows, F, xhP.data(), 0, np_F);
-          gemm_rows_outer<Scalar>(0, G, rows, dA.data(), 1, G, xhP.data(), F, dWc.data(), F);
+          // (the GEMM takes the columns [x, h(t-1)]; the bias column, a plain sum of da over the rows, is
+          // added below in the same order the GEMM would sum it)
+          pack_b(xh.data(), F, Index(1), rows, F - 1, xhP.data(), 0, np_F);
+          gemm_rows_outer<Scalar>(0, G, rows, dA.data(), 1, G, xhP.data(), F - 1, dWc.data(), F);
+          // db += sum over the rows of da   [4H]
+          db_sum.setZero();
+          for (Index k = 0; k < rows; ++k) db_sum += dA.row(k).array();
+          dWc.col(F - 1) += db_sum.matrix().transpose();
         }
       }
       // (implicit barrier) add the wave's partial sums, in chunk order, in fixed blocks of gate rows
