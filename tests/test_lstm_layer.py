@@ -324,10 +324,10 @@ def test_truncated_differs_from_full_and_equals_it_for_one_step():
 def test_bitwise_identical_for_thread_counts(dtype, truncated, T, N, I, H):
     # (40, 37): several batch chunks and a partial one, several blocks of steps;
     # (8, 150): more chunks than one wave of partial weight gradients. All are large enough
-    # (> 3 * 2^20 multiply-adds) for the layer to use all 3 threads. The H = 200 shapes take the
-    # forward's split by hidden units (fewer sequences than 2 x threads, or a W_hh larger than half
-    # of L2), with unit ranges of unequal sizes; N = 2 and 3 used to differ in the last bit when
-    # a one-sequence share of the batch took the single-row GEMM kernel.
+    # (> 3 * 2^20 multiply-adds) for the layer to use all 3 threads. The H = 200 shapes: N = 2 and
+    # 3 used to differ in the last bit when a one-sequence share of the batch took the single-row
+    # GEMM kernel; N = 17 in float64 has the input projection per step or hoisted depending on the
+    # weights' size, N = 1 the one-row kernels.
     assert T * N * 4 * H * (I + H) > 3 * 2 ** 20
     rng = np.random.default_rng(7)
     x = rng.standard_normal((T, N, I)).astype(dtype)

@@ -10,9 +10,6 @@
 #include <string>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include <unistd.h>
 
 namespace lstmcore {
@@ -47,22 +44,6 @@ int threads(int num_threads, double macs) {
 
 template <typename Scalar>
 using Vec = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;  // aligned buffer
-
-int omp_team_size() {
-#ifdef _OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
-}
-
-int omp_thread_index() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 
 // Bytes of one core's L2 cache (512 KiB when the system does not say).
 std::size_t l2_bytes() {
@@ -141,65 +122,23 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   const Index n_row_blocks = (TN + kInputRows - 1) / kInputRows;
   RM& A_all = cache.gates;
   const bool one_row = Nn == 1;  // the recurrent product has one row: the single-row GEMM kernel
-  // Time loop, split one of two ways (both give bitwise the same numbers, see gemm_panel.hpp):
-  // - by sequences: each thread steps its own contiguous share of the batch through all steps,
-  //   with no synchronisation; each thread streams all of W_hh^T once per step.
-  // - by hidden units: each thread computes all sequences' gates and cells of its own range of
-  //   units, and the threads meet once per step (every unit's h(t) feeds every unit at t+1). Each
-  //   thread streams only its part of W_hh^T, which then stays in its core's L2: the faster split
-  //   when the whole packed W_hh^T does not fit in L2 (float64 H=128 is 512 KiB), or when the
-  //   batch has fewer sequences than threads.
-  //   Splitting by units needs at least two panels of units and enough work per step to repay the
-  //   barrier (2^17 multiply-adds in the step's recurrent GEMM).
-  const std::size_t whh_bytes = std::size_t(packed_size<Scalar>(H, G)) * sizeof(Scalar);
-  const bool by_units = nt > 1 && H >= 2 * gemm::kPanel<Scalar> && double(Nn) * double(H) * double(G) >= 131072.0 &&
-                        (whh_bytes > l2_bytes() / 2 || Nn < 2 * nt);
-  // W_hh^T [H, 4H] packed once for all steps and threads when split by sequences (read-only below)
-  Vec<Scalar> W_hhT(by_units ? 0 : packed_size<Scalar>(H, G));
-  if (!by_units) pack_b(p.W_hh, Index(1), H, H, G, W_hhT.data(), 0, panels_of<Scalar>(G));
-  const Index n_shares = by_units ? 1 : std::min<Index>(nt, Nn), share_rows = (Nn + n_shares - 1) / n_shares;
+  // Time loop: each thread steps its own contiguous share of the batch through all steps, with no
+  // synchronisation between threads (a barrier per step costs a scheduler time slice whenever the
+  // machine is loaded: a split of the hidden units with one barrier per step ran 10x slower
+  // under load). Every row's arithmetic is the same however the batch is shared out.
+  const Index n_shares = std::min<Index>(nt, Nn), share_rows = (Nn + n_shares - 1) / n_shares;
+  // W_hh^T [H, 4H] packed once for all steps and threads (read-only below)
+  Vec<Scalar> W_hhT(packed_size<Scalar>(H, G));
+  pack_b(p.W_hh, Index(1), H, H, G, W_hhT.data(), 0, panels_of<Scalar>(G));
   // The input projection a(t) = x(t) W_ih^T + (b_ih + b_hh): inside the time loop, step by step
-  // on the rows (or units) the thread owns, when the batch has 8 sequences or more and a thread's
-  // packed W_ih^T and W_hh^T fit in L2 together, so a step's gate rows are written once and stay in
-  // cache (computing all T*N rows first sends [T*N, 4H] through memory twice more); otherwise
-  // hoisted, one GEMM over all T*N rows in fixed row blocks (a single row per step would make a
-  // poor GEMM; a W_ih^T streamed from L3 at every step is slower than once per row block). Either
-  // way each element is the same sum, b + sum_k x_k W_ih^T(k, j), before the recurrent sum is added.
-  const std::size_t weights_per_thread =
-      std::size_t(packed_size<Scalar>(I + H, G)) * sizeof(Scalar) / std::size_t(by_units ? nt : 1);
-  const bool input_per_step = Nn >= 8 && weights_per_thread <= l2_bytes();
-  // by units: the threads' packed columns of W_hh^T, and h(t-1), h(t) in turn   [N, H] each
-  std::vector<Vec<Scalar>> W_hh_part(by_units ? std::size_t(nt) : 0), W_ih_part(W_hh_part.size());
-  RM h_buf[2];
-  if (by_units) {
-    h_buf[0] = cache.h0;
-    h_buf[1].resize(Nn, H);
-    Eigen::Map<RM>(c_n, Nn, H) = cache.c0;
-  }
-
-  // Pointwise part of step t for sequences [r0, r1) and units [u0, u1): gates, c(t), h(t), from
-  // a(t) (with the recurrent term added); c: c(t-1) in, c(t) out and h_prev, h_next [N, H] (the
-  // same matrix when a thread owns whole rows).
-  auto cells = [&](std::size_t t, Index r0, Index r1, Index u0, Index u1, Scalar* c, const Scalar* h_prev,
-                   Scalar* h_next) {
-    const Index nu = u1 - u0;
-    for (Index n = r0; n < r1; ++n) {
-      const Index row = Index(t) * Nn + n;
-      Scalar* o_row = out + row * H + u0;
-      if (len && std::int64_t(t) >= len[n]) {
-        // past the end: state unchanged, output 0
-        std::fill(o_row, o_row + nu, Scalar(0));
-        if (h_next != h_prev) std::copy(h_prev + n * H + u0, h_prev + n * H + u1, h_next + n * H + u0);
-        continue;
-      }
-      // gates, c(t) and h(t) of these units, one fused pass (detail/cell_math.hpp)
-      Scalar* cr = c + n * H + u0;  // c(t-1) in, c(t) out
-      detail::cell_units<Scalar>(nu, H, p.w_ci ? p.w_ci + u0 : nullptr, p.w_cf ? p.w_cf + u0 : nullptr,
-                                 p.w_co ? p.w_co + u0 : nullptr, &A_all(row, u0), cr, o_row);
-      std::copy(cr, cr + nu, &cache.c(row, u0));
-      std::copy(o_row, o_row + nu, h_next + n * H + u0);
-    }
-  };
+  // on the thread's rows, when the batch has 8 sequences or more and the packed W_ih^T and W_hh^T
+  // fit in L2 together, so a step's gate rows are written once and stay in cache (computing all
+  // T*N rows first sends [T*N, 4H] through memory twice more); otherwise hoisted, one GEMM over all
+  // T*N rows in fixed row blocks (a single row per step would make a poor GEMM; a W_ih^T streamed
+  // from L3 at every step is slower than once per row block). Either way each element is the
+  // same sum, b + sum_k x_k W_ih^T(k, j), before the recurrent sum is added.
+  const std::size_t weight_bytes = std::size_t(packed_size<Scalar>(I + H, G)) * sizeof(Scalar);
+  const bool input_per_step = Nn >= 8 && weight_bytes <= l2_bytes();
 
 #pragma omp parallel num_threads(nt)
   {
@@ -215,68 +154,42 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
       }
       // (implicit barrier)
     }
-    if (!by_units) {
 #pragma omp for schedule(static)
-      for (Index share = 0; share < n_shares; ++share) {
-        const Index n0 = std::min(Nn, share * share_rows), nb = std::min(share_rows, Nn - n0);
-        if (nb <= 0) continue;
-        // carried state of this share lives in h_n, c_n: [nb, H]
-        Eigen::Map<RM> hs(h_n + n0 * H, nb, H), cs(c_n + n0 * H, nb, H);
-        hs = cache.h0.middleRows(n0, nb);
-        cs = cache.c0.middleRows(n0, nb);
-        for (std::size_t s = 0; s < T; ++s) {
-          const std::size_t t = dims.reverse ? T - 1 - s : s;
-          const Index row0 = Index(t) * Nn + n0;
-          if (input_per_step) {
-            // a[nb, 4H] = (b_ih + b_hh) + x(t)[nb, I] W_ih^T[I, 4H]
-            A_all.middleRows(row0, nb).rowwise() = b;
-            gemm_panels<Scalar>(0, nb, I, &cache.x(row0, 0), I, 1, W_ihT.data(), G, 0, np_G, &A_all(row0, 0), G,
-                                false);
-          }
-          // a[nb, 4H] += h(t-1)[nb, H] W_hh^T[H, 4H]
-          gemm_panels<Scalar>(0, nb, H, hs.data(), H, 1, W_hhT.data(), G, 0, np_G, &A_all(row0, 0), G, one_row);
-          cells(t, n0, n0 + nb, 0, H, c_n, h_n, h_n);
-        }
-      }
-    } else {
-      // this thread's units [u0, u1): whole panels, shared out evenly
-      const int team = omp_team_size(), me = omp_thread_index();
-      const Index P = gemm::kPanel<Scalar>, per = (panels_of<Scalar>(H) + team - 1) / team * P;
-      const Index u0 = std::min(H, me * per), u1 = std::min(H, u0 + per), nu = u1 - u0;
-      // W_hh^T columns of these units in each gate block q: W_hh^T[:, q H + u0 .. q H + u1)  [H, nu] x 4
-      // and, for the input projection step by step, W_ih^T's the same way  [I, nu] x 4
-      Vec<Scalar>& Wp = W_hh_part[std::size_t(me)];
-      Vec<Scalar>& Wx = W_ih_part[std::size_t(me)];
-      const Index part = packed_size<Scalar>(H, nu), xpart = packed_size<Scalar>(I, nu), np_u = panels_of<Scalar>(nu);
-      Wp.resize(4 * part);
-      if (input_per_step) Wx.resize(4 * xpart);
-      for (Index q = 0; q < 4 && nu > 0; ++q) {
-        pack_b(p.W_hh + (q * H + u0) * H, Index(1), H, H, nu, Wp.data() + q * part, 0, np_u);
-        if (input_per_step) pack_b(p.W_ih + (q * H + u0) * I, Index(1), I, I, nu, Wx.data() + q * xpart, 0, np_u);
-      }
+    for (Index share = 0; share < n_shares; ++share) {
+      const Index n0 = std::min(Nn, share * share_rows), nb = std::min(share_rows, Nn - n0);
+      if (nb <= 0) continue;
+      // carried state of this share lives in h_n, c_n: [nb, H]
+      Eigen::Map<RM> hs(h_n + n0 * H, nb, H), cs(c_n + n0 * H, nb, H);
+      hs = cache.h0.middleRows(n0, nb);
+      cs = cache.c0.middleRows(n0, nb);
       for (std::size_t s = 0; s < T; ++s) {
         const std::size_t t = dims.reverse ? T - 1 - s : s;
-        const Index row0 = Index(t) * Nn;
-        const Scalar* h_prev = h_buf[s % 2].data();
-        Scalar* h_next = h_buf[(s + 1) % 2].data();
-        for (Index q = 0; q < 4 && nu > 0; ++q) {
-          if (input_per_step) {
-            // a[N, q H + u0 .. q H + u1) = (b_ih + b_hh) + x(t)[N, I] W_ih^T[I, q H + u0 .. q H + u1)
-            A_all.block(row0, q * H + u0, Nn, nu).rowwise() = b.segment(q * H + u0, nu);
-            gemm_panels<Scalar>(0, Nn, I, &cache.x(row0, 0), I, 1, Wx.data() + q * xpart, nu, 0, np_u,
-                                &A_all(row0, q * H + u0), G, false);
-          }
-          // a[N, q H + u0 .. q H + u1) += h(t-1)[N, H] W_hh^T[H, q H + u0 .. q H + u1)
-          gemm_panels<Scalar>(0, Nn, H, h_prev, H, 1, Wp.data() + q * part, nu, 0, np_u, &A_all(row0, q * H + u0), G,
-                              one_row);
+        const Index row0 = Index(t) * Nn + n0;
+        if (input_per_step) {
+          // a[nb, 4H] = (b_ih + b_hh) + x(t)[nb, I] W_ih^T[I, 4H]
+          A_all.middleRows(row0, nb).rowwise() = b;
+          gemm_panels<Scalar>(0, nb, I, &cache.x(row0, 0), I, 1, W_ihT.data(), G, 0, np_G, &A_all(row0, 0), G,
+                              false);
         }
-        if (nu > 0) cells(t, 0, Nn, u0, u1, c_n, h_prev, h_next);
-        // every thread's h(t) is in h_next before any thread reads it (and before h_prev is overwritten)
-#pragma omp barrier
+        // a[nb, 4H] += h(t-1)[nb, H] W_hh^T[H, 4H]
+        gemm_panels<Scalar>(0, nb, H, hs.data(), H, 1, W_hhT.data(), G, 0, np_G, &A_all(row0, 0), G, one_row);
+        for (Index r = 0; r < nb; ++r) {
+          const Index row = row0 + r;
+          Scalar* o_row = out + row * H;
+          if (len && std::int64_t(t) >= len[n0 + r]) {
+            // past the end: state unchanged, output 0
+            std::fill(o_row, o_row + H, Scalar(0));
+            continue;
+          }
+          // gates, c(t) and h(t) of this row, one fused pass (detail/cell_math.hpp)
+          Scalar* cr = &cs(r, 0);  // c(t-1) in, c(t) out
+          detail::cell_row<Scalar>(H, p.w_ci, p.w_cf, p.w_co, &A_all(row, 0), cr, o_row);
+          std::copy(cr, cr + H, &cache.c(row, 0));
+          std::copy(o_row, o_row + H, &hs(r, 0));
+        }
       }
     }
   }
-  if (by_units) Eigen::Map<RM>(h_n, Nn, H) = h_buf[T % 2];
 }
 
 template <typename Scalar>
