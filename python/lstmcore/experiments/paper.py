@@ -552,13 +552,20 @@ FINDINGS: Dict[str, str] = {
         "100 stably with lr 1.0 is not understood."
     ),
     "2c": (
-        "Learns in every trial within the paper's budget, but the success test is strict: all of 10,000 fixed random "
-        "sequences must end with both output errors below 0.2. At the paper's pace the test error is already ~1 % of "
-        "the 10,000, and weight oscillations from frequently seen distractors keep a few sequences above 0.2 for "
-        "several times longer (2c-q50-p50 trial 0: ~1 % wrong at 50,000 sequences, success at 221,000; with a "
-        "20-sequence test it succeeds at 31,000, the paper's 30,000). The paper does not say how its 10,000 "
-        "sequences were checked; a test that averages or samples would stop much earlier. Rows with a capped budget "
-        "(max_sequences) count the trials that ran out of it as failures."
+        "Two different things. (1) At q = p = 50 every trial learns, but the success test is strict: all of "
+        "10,000 fixed random sequences must end with both output errors below 0.2. At the paper's pace the test "
+        "error is already ~1 % of the 10,000, and weight oscillations from frequently seen distractors keep a few "
+        "sequences above 0.2 for several times longer (trial 0: ~1 % wrong at 50,000 sequences, success at "
+        "221,000; with a 20-sequence test it succeeds at 31,000, the paper's 30,000). (2) For q >= 100 most "
+        "trials do not learn at all within the (capped) budgets run here: the loss stays at 0.25 per sequence, "
+        "both outputs at ~0.5, chance level (2c-q100-p100: one trial of three learned, between 300,000 and "
+        "500,000 sequences, then hovered at a loss of ~0.003 without passing the strict test; 2c-q200-p200 and "
+        "the q = 1000 rows: no trial left chance level). Without biases, every distractor adds about "
+        "0.5 g(net_c) to the state through the half-open input gate, so after 100 or more steps the class stored "
+        "at step 2 is buried in a random walk, and the error arrives only at the last step with lr 0.01; the "
+        "paper's nets learned in ~30,000-50,000 sequences. How they avoided this is not understood; it was not "
+        "investigated further for lack of compute. Rows with a capped budget (max_sequences) count the trials "
+        "that ran out of it as failures."
     ),
     "3a": (
         "Successful trials reach ST1/ST2 sooner than the paper's means (0.5-0.8x), but some trials fail within "
@@ -574,6 +581,12 @@ FINDINGS: Dict[str, str] = {
         "the 256 fixed stopping sequences misclassified at every check); the test error of the successful trials "
         "is ~2 % against the paper's 0.8-1.5 %. The Gaussian noise on every input makes the result depend on "
         "which 256 sequences form the stopping set."
+    ),
+    "3c": (
+        "Faster than the paper (means 0.35-0.62x its 269,650 and 565,640 sequences) with all trials successful; "
+        "the final test errors are close to the paper's (0.5-1.0 % misclassified, mean absolute difference to "
+        "the noise-free target 0.010-0.012, paper 0.4-0.6 % and 0.012-0.014). As in 3a/3b the stopping test "
+        "runs on one fixed set of 256 sequences every 1,000 sequences, which the paper does not specify."
     ),
     "4": (
         "With the logistic output unit the text implies, the task is learned by ~80,000 sequences, and the rest is "
