@@ -192,6 +192,10 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
         "sequences until then (mean over those trials, with the range); *test* = the final test (means over "
         "trials); *trial time* = the wall time of the trials, added up (on one core each). The paper's trial counts are in brackets.",
         "",
+        "Where a row ran fewer trials than the paper (in brackets) or a smaller budget (`max_sequences=` in the "
+        "*run* column, a trial that used it up counts as unsuccessful), the reduction was for compute: the "
+        "script that made these runs, `tools/reproduce-2core.sh`, states each reduction and why.",
+        "",
     ]
     finals = _final_rows(rows)
     n_match = sum(1 for r in finals if verdict(r)["matches"])
