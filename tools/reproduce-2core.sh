@@ -13,6 +13,12 @@
 #   - Exp. 4: the logistic output unit (the paper's text) only at T=100; T=500/1000 with the linear
 #     output unit that reproduces the paper's pace (shared/spec/reproduction-notes.md).
 #
+# The report of 2026-11-30 also holds (docs/data/reproduction-trials.jsonl gathers them all):
+#   - Exp. 1 rows with 30 (and 13) trials from an earlier `lstmcore reproduce all` run with the same
+#     definitions and seed (results/reproduce.jsonl), stopped after 103 trials;
+#   - trial 1 of 4-T1000 (linear, 2-million cap), run on its own on the second core once lane b had
+#     finished: run_trial("4-T1000", 1, overrides=...) appended to results/lane-c.jsonl.
+#
 # Usage: bash tools/reproduce-2core.sh [results-dir]   (default: results/)
 # Report: lstmcore reproduce all --results results/lane-a.jsonl --report docs/REPRODUCTION.md
 #         (see the report's "Regenerate" line for the exact command with both files)

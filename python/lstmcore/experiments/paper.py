@@ -595,7 +595,8 @@ FINDINGS: Dict[str, str] = {
         "implementation measured 708,000 sequences, ~10x the paper, shared/spec/reproduction-notes.md). With a "
         "linear output unit (--set out_activation=linear) the pace matches the paper at T=100 (within 1.5x); "
         "longer lags are slower than the paper's: T=500 took 955,623 sequences here (1 trial, 4.6x the paper's "
-        "209,000; the independent implementation: 1.19 million, 5.7x). Longer lags mean rarer, weaker error "
+        "209,000; the independent implementation: 1.19 million, 5.7x) and at T=1000 neither of 2 trials reached "
+        "ST3(0.01) within a 2-million cap (the paper: 853,000, range 370,000-2,020,000). Longer lags mean rarer, weaker error "
         "signals per weight update at the same learning rate; how the paper's nets kept their pace at T=500 and "
         "T=1000 is not known."
     ),
