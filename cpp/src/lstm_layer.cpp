@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>  // sysconf: the L2 size
+#endif
 
 namespace lstmcore {
 
