@@ -5,8 +5,8 @@
 //   i = sigmoid(a_i + w_ci * c(t-1)),  f = sigmoid(a_f + w_cf * c(t-1)),  g = tanh(a_g)
 //   c = f * c(t-1) + i * g,  o = sigmoid(a_o + w_co * c),  h = o * tanh(c)
 // with the vectorised sigmoid and tanh of detail/vector_tanh.hpp (one division each in double).
-// A tail of fewer than a packet of units goes through the
-// same packet code via small buffers, so every unit gets the same formula wherever it sits.
+// A tail of fewer than a packet of units goes through the same packet code via small buffers, so
+// every unit gets the same formula wherever it sits.
 #pragma once
 
 #include <Eigen/Core>
@@ -66,44 +66,34 @@ inline void cell_packet(Scalar* ai, Scalar* af, Scalar* ag, Scalar* ao, Scalar* 
   pstoreu(h, pmul(o, t));
 }
 
-// Units [u0, u0 + n) of one row: a points at unit u0 of the i block of a row of [4H] pre-activations
-// (the f, g, o blocks at a + H, a + 2H, a + 3H), activated gates out; c [n]: c(t-1) in, c(t) out;
-// h [n] out; tanh_c [n]: tanh(c(t)) out, or nullptr; w_ci, w_cf, w_co [n] or nullptr. All pointers
-// at unit u0.
-template <typename Scalar>
-inline void cell_units(Eigen::Index n, Eigen::Index H, const Scalar* w_ci, const Scalar* w_cf, const Scalar* w_co,
-                       Scalar* a, Scalar* c, Scalar* h, Scalar* tanh_c = nullptr) {
-  constexpr Eigen::Index L = Eigen::internal::packet_traits<Scalar>::size;
-  Eigen::Index j = 0;
-  for (; j + L <= n; j += L)
-    cell_packet<Scalar>(a + j, a + H + j, a + 2 * H + j, a + 3 * H + j, c + j, h + j, tanh_c ? tanh_c + j : nullptr,
-                        w_ci ? w_ci + j : nullptr, w_cf ? w_cf + j : nullptr, w_co ? w_co + j : nullptr);
-  if (j < n) {
-    // the tail, through buffers of one packet (zero-padded: the padding lanes are discarded)
-    const Eigen::Index m = n - j;
-    Scalar b[10][L] = {};
-    for (int q = 0; q < 4; ++q) std::copy(a + q * H + j, a + q * H + n, b[q]);
-    std::copy(c + j, c + n, b[4]);
-    if (w_ci) {
-      std::copy(w_ci + j, w_ci + n, b[6]);
-      std::copy(w_cf + j, w_cf + n, b[7]);
-      std::copy(w_co + j, w_co + n, b[8]);
-    }
-    cell_packet<Scalar>(b[0], b[1], b[2], b[3], b[4], b[5], b[9], w_ci ? b[6] : nullptr, w_ci ? b[7] : nullptr,
-                        w_ci ? b[8] : nullptr);
-    for (int q = 0; q < 4; ++q) std::copy(b[q], b[q] + m, a + q * H + j);
-    std::copy(b[4], b[4] + m, c + j);
-    std::copy(b[5], b[5] + m, h + j);
-    if (tanh_c) std::copy(b[9], b[9] + m, tanh_c + j);
-  }
-}
-
-// One whole row: a [4H] pre-activations in (i, f, g, o blocks), activated gates out; c [H]: c(t-1)
-// in, c(t) out; h [H] out; tanh_c [H]: tanh(c(t)) out, or nullptr.
+// One row: a [4H] pre-activations in (i, f, g, o blocks), activated gates out; c [H]: c(t-1) in,
+// c(t) out; h [H] out; tanh_c [H]: tanh(c(t)) out, or nullptr.
 template <typename Scalar>
 inline void cell_row(Eigen::Index H, const Scalar* w_ci, const Scalar* w_cf, const Scalar* w_co, Scalar* a,
                      Scalar* c, Scalar* h, Scalar* tanh_c = nullptr) {
-  cell_units<Scalar>(H, H, w_ci, w_cf, w_co, a, c, h, tanh_c);
+  constexpr Eigen::Index L = Eigen::internal::packet_traits<Scalar>::size;
+  Eigen::Index j = 0;
+  for (; j + L <= H; j += L)
+    cell_packet<Scalar>(a + j, a + H + j, a + 2 * H + j, a + 3 * H + j, c + j, h + j, tanh_c ? tanh_c + j : nullptr,
+                        w_ci ? w_ci + j : nullptr, w_cf ? w_cf + j : nullptr, w_co ? w_co + j : nullptr);
+  if (j < H) {
+    // the tail, through buffers of one packet (zero-padded: the padding lanes are discarded)
+    const Eigen::Index n = H - j;
+    Scalar b[10][L] = {};
+    for (int q = 0; q < 4; ++q) std::copy(a + q * H + j, a + q * H + H, b[q]);
+    std::copy(c + j, c + H, b[4]);
+    if (w_ci) {
+      std::copy(w_ci + j, w_ci + H, b[6]);
+      std::copy(w_cf + j, w_cf + H, b[7]);
+      std::copy(w_co + j, w_co + H, b[8]);
+    }
+    cell_packet<Scalar>(b[0], b[1], b[2], b[3], b[4], b[5], b[9], w_ci ? b[6] : nullptr, w_ci ? b[7] : nullptr,
+                        w_ci ? b[8] : nullptr);
+    for (int q = 0; q < 4; ++q) std::copy(b[q], b[q] + n, a + q * H + j);
+    std::copy(b[4], b[4] + n, c + j);
+    std::copy(b[5], b[5] + n, h + j);
+    if (tanh_c) std::copy(b[9], b[9] + n, tanh_c + j);
+  }
 }
 
 // Pointwise part of one backward step for one row (lstm_layer_backward). In: dh = dL/dh(t) (grad_out
