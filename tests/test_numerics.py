@@ -128,3 +128,31 @@ def test_divergent_run_does_not_poison_the_network():
     net.set_weights(weights)
     np.testing.assert_array_equal(net.forward(x[:50]), fresh)
     assert np.isfinite(net.train_sequence(x[:50], target[:50], lr=1e-3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 64, 100, 70_000])
+def test_finite_check_finds_every_nan_and_inf(dtype, n):
+    """The core's finiteness check (used on every input array) against np.isfinite: a NaN, +Inf or
+    -Inf at any position (each of the eight lanes, the tail, the first and last value), huge finite
+    values (whose sum would overflow) and other arrays (non-contiguous, other dtypes: None)."""
+    from lstmcore import _core
+
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal(n).astype(dtype)
+    assert _core.all_finite(x) is True
+    big = np.full(n, np.finfo(dtype).max, dtype)
+    assert _core.all_finite(big) is True  # finite, although their sum is not
+    positions = sorted({0, n - 1, n // 2, *range(min(n, 17)), *rng.integers(0, n, 5).tolist()})
+    for bad in (np.nan, np.inf, -np.inf):
+        for k in positions:
+            y = x.copy()
+            y[k] = bad
+            assert _core.all_finite(y) is False, (bad, k)
+            assert _core.all_finite(y.reshape(1, n)) is False
+            tick("numerics: finite check, NaN or Inf placed")
+    if n > 1:
+        assert _core.all_finite(x[::2]) is None  # not contiguous: the caller's own check
+    assert _core.all_finite(x.astype(x.dtype.newbyteorder(">"))) is None
+    assert _core.all_finite(np.arange(n)) is None
+    assert _core.all_finite(np.zeros(0, dtype)) is True

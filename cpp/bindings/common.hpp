@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "lstmcore/finite.hpp"
+
 namespace lstmcore_py {
 
 namespace py = pybind11;
@@ -70,13 +72,7 @@ Scalar* exact_array_data(py::handle obj, int ndim, const py::ssize_t* shape, boo
   return reinterpret_cast<Scalar*>(a->data);
 }
 
-// Every one of n values finite (x - x is 0 exactly for finite x, NaN otherwise).
-template <typename Scalar>
-bool all_finite(const Scalar* p, std::size_t n) {
-  Scalar acc = 0;
-  for (std::size_t k = 0; k < n; ++k) acc += p[k] - p[k];
-  return acc == Scalar(0);
-}
+using lstmcore::all_finite;
 
 // The slow path of a per-step input: anything array-like of real numbers with exactly `shape`,
 // converted to a C-contiguous array of Scalar, finite. TypeError / ValueError name the argument.
@@ -181,5 +177,6 @@ void bind_lstm1997(py::module_& m);
 void bind_lstm_layer(py::module_& m);
 void bind_lstm_stream(py::module_& m);
 void bind_lstm_online(py::module_& m);
+void bind_checks(py::module_& m);
 
 }  // namespace lstmcore_py

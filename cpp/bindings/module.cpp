@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
   lstmcore_py::bind_lstm_layer(m);
   lstmcore_py::bind_lstm_stream(m);
   lstmcore_py::bind_lstm_online(m);
+  lstmcore_py::bind_checks(m);
 }

@@ -120,6 +120,9 @@ class LSTM:
                         self._shapes[keys[-1]] = (H,)
                 self._dir_keys.append(keys)
                 self._dirs.append(core(n_in, H, self._bias, self._peepholes, d == 1))
+        # What a forward keeps for its backward, per step and sequence, in values: per layer and
+        # direction a copy of its input, the gates (4H), the cell states and the output (H each).
+        self._kept_per_item = sum(D * ((I if k == 0 else D * H) + 6 * H) for k in range(L))
         # torch's state-dict order: per layer, per direction, ih/hh weights then biases
         self._order = [name for keys in self._dir_keys for name in keys]
         rng = np.random.default_rng(seed)
@@ -293,11 +296,7 @@ class LSTM:
             h0 = as_real_array("hx[0]", hx[0], self._dtype, shape).reshape(LD, N, H)
             c0 = as_real_array("hx[1]", hx[1], self._dtype, shape).reshape(LD, N, H)
         lens = None if lengths is None else self._as_lengths(lengths, T, N)
-        # What the forward keeps for its backward, per direction: a copy of its input, the gates
-        # (4H), the cell states and the output (H each), for every step and sequence.
-        per_item = sum(self.num_directions * ((self._input_size if k == 0 else self.num_directions * H) + 6 * H)
-                       for k in range(self._num_layers))
-        check_memory("x", float(T) * N * per_item * self._dtype.itemsize,
+        check_memory("x", float(T) * N * self._kept_per_item * self._dtype.itemsize,
                      f"the forward pass over {T} steps of {N} sequences")
 
         D = self.num_directions
