@@ -110,7 +110,7 @@ def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finit
     ndim/shape and NaN/Inf (when `finite`) raise ValueError.
     """
     if (type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous
-            and value.ndim == len(shape) and all(e is None or e == g for e, g in zip(shape, value.shape))):
+            and _shape_matches(value.shape, shape)):
         # Fast path (the common case in training loops): already the right array; only finiteness.
         if finite and not _all_finite(value):
             raise ValueError(f"{name}: expected finite values, got NaN or Inf")
@@ -123,7 +123,7 @@ def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finit
         raise ValueError(f"{name}: expected a real numeric array of shape {_fmt(shape)}, got {exc}") from exc
     if arr.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim != len(shape) or any(e is not None and e != g for e, g in zip(shape, arr.shape)):
+    if not _shape_matches(arr.shape, shape):
         raise ValueError(f"{name}: expected shape {_fmt(shape)}, got {arr.shape}")
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as Inf, reported below
         out = np.ascontiguousarray(arr, dtype=dtype)
@@ -131,6 +131,16 @@ def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finit
         bad = "NaN or Inf" if arr.dtype.kind == "f" and not np.isfinite(arr).all() else f"values too large for {dtype}"
         raise ValueError(f"{name}: expected finite values, got {bad}")
     return out
+
+
+def _shape_matches(got: tuple, expected: tuple) -> bool:
+    """`got` has the entries of `expected`, None in `expected` matching any length."""
+    if len(got) != len(expected):
+        return False
+    for e, g in zip(expected, got):  # a plain loop: a generator costs a microsecond per call
+        if e is not None and e != g:
+            return False
+    return True
 
 
 def _all_finite(arr: np.ndarray, chunk: int = 1 << 16) -> bool:
