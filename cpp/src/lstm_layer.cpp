@@ -174,6 +174,11 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
       Eigen::Map<RM> hs(h_n + n0 * H, nb, H), cs(c_n + n0 * H, nb, H);
       hs = cache.h0.middleRows(n0, nb);
       cs = cache.c0.middleRows(n0, nb);
+      // Without lengths every row steps at every step: h(t-1) and c(t-1) are read where the
+      // previous step wrote them (its output rows and cache.c rows), and h_n, c_n are copied once
+      // at the end. With lengths a row past its end keeps its state: carried in hs, cs.
+      const Scalar* h_prev = hs.data();  // h(t-1) [nb, H], row stride H
+      const Scalar* c_prev = cs.data();  // c(t-1) [nb, H], row stride H
       for (std::size_t s = 0; s < T; ++s) {
         const std::size_t t = dims.reverse ? T - 1 - s : s;
         const Index row0 = Index(t) * Nn + n0;
@@ -184,7 +189,7 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
                               false);
         }
         // a[nb, 4H] += h(t-1)[nb, H] W_hh^T[H, 4H]
-        gemm_panels<Scalar>(0, nb, H, hs.data(), H, 1, W_hhT.data(), G, 0, np_G, &A_all(row0, 0), G, one_row);
+        gemm_panels<Scalar>(0, nb, H, h_prev, H, 1, W_hhT.data(), G, 0, np_G, &A_all(row0, 0), G, one_row);
         for (Index r = 0; r < nb; ++r) {
           const Index row = row0 + r;
           Scalar* o_row = out + row * H;
@@ -194,11 +199,22 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
             continue;
           }
           // gates, c(t) and h(t) of this row, one fused pass (detail/cell_math.hpp)
-          Scalar* cr = &cs(r, 0);  // c(t-1) in, c(t) out
-          detail::cell_row<Scalar>(H, p.w_ci, p.w_cf, p.w_co, &A_all(row, 0), cr, o_row);
-          std::copy(cr, cr + H, &cache.c(row, 0));
-          std::copy(o_row, o_row + H, &hs(r, 0));
+          Scalar* c_row = &cache.c(row, 0);
+          detail::cell_row<Scalar>(H, p.w_ci, p.w_cf, p.w_co, &A_all(row, 0), c_prev + r * H, c_row, o_row);
+          if (len) {
+            std::copy(c_row, c_row + H, &cs(r, 0));
+            std::copy(o_row, o_row + H, &hs(r, 0));
+          }
         }
+        if (!len) {
+          h_prev = out + row0 * H;
+          c_prev = &cache.c(row0, 0);
+        }
+      }
+      if (!len) {
+        // h_n, c_n: the last step's rows
+        std::copy(h_prev, h_prev + nb * H, hs.data());
+        std::copy(c_prev, c_prev + nb * H, cs.data());
       }
     }
   }
@@ -243,7 +259,8 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   std::vector<char> have_tanh(N, 0);     // whether tanh_c holds it
   RM peep = RM::Zero(n_chunks, 3 * H);   // per-chunk peephole gradients  [chunks, 3H]
   // W_ih [4H, I] (for grad_x) and W_hh [4H, H] (for dL/dh(t-1)), packed once.
-  const Index np_I = panels_of<Scalar>(I), np_H = panels_of<Scalar>(H), np_F = panels_of<Scalar>(F - 1);
+  const Index XH = I + H;  // columns of [x(t), h(t-1)]
+  const Index np_I = panels_of<Scalar>(I), np_H = panels_of<Scalar>(H), np_XH = panels_of<Scalar>(XH);
   Vec<Scalar> W_ihP(packed_size<Scalar>(G, I)), W_hhP;
   pack_b(p.W_ih, I, Index(1), G, I, W_ihP.data(), 0, np_I);
   if (full) {
@@ -258,8 +275,8 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
 #pragma omp parallel num_threads(nt)
   {
     RM dA(Tb * Cb, G);  // dL/da of one chunk and block   [Tb*Cb, 4H]   (row (t - t0) * nb + r)
-    RM xh(Tb * Cb, F);  // [x(t), h(t-1), 1] of the same rows   [Tb*Cb, F]
-    Vec<Scalar> xhP(packed_size<Scalar>(Tb * Cb, F - 1));  // [x, h(t-1)] of xh packed for the GEMM
+    RM xh(Tb * Cb, XH);  // [x(t), h(t-1)] of the same rows   [Tb*Cb, I+H]
+    Vec<Scalar> xhP(packed_size<Scalar>(Tb * Cb, XH));  // xh packed for the GEMM
     Eigen::Array<Scalar, 1, Eigen::Dynamic> db_sum(G);     // the block's sum of da   [4H]
     for (Index w0 = 0; w0 < n_chunks; w0 += kWave) {
       const Index w1 = std::min(n_chunks, w0 + kWave);
@@ -293,31 +310,27 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
               const Scalar* gate = &cache.gates(row, 0);
               ConstArrayMap<Scalar> c(&cache.c(row, 0), H);
               ConstArrayMap<Scalar> cp(has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0), H);  // c(t-1)
-              ArrayMap<Scalar> tc(&tanh_c(n, 0), H);
+              Scalar* tc = &tanh_c(n, 0);
               // tanh(c(t)), unless the previous step (in backward order) already computed it
-              if (!have_tanh[std::size_t(n)]) detail::tanh_to(c.data(), H, tc.data());
-              ArrayMap<Scalar> dh(&dhs(r, 0), H);
-              // dh = dL/dh(t) = grad_out(t) + error from the next step
-              if (grad_out) dh += ConstArrayMap<Scalar>(grad_out + row * H, H);
-              // da(t), dL/dc(t-1) and the peephole gradients, one fused pass (detail/cell_math.hpp)
-              detail::CellBackward<Scalar>{dh.data(), gate, cp.data(), c.data(), tc.data(),
-                                           full ? p.w_ci : nullptr, full ? p.w_cf : nullptr,
+              if (!have_tanh[std::size_t(n)]) detail::tanh_and_hidden<Scalar>(c.data(), nullptr, H, tc);
+              // da(t), dL/dc(t-1) and the peephole gradients, one fused pass (detail/cell_math.hpp),
+              // with dL/dh(t) = (error from the next step) + grad_out(t)
+              detail::CellBackward<Scalar>{&dhs(r, 0), grad_out ? grad_out + row * H : nullptr, gate, cp.data(),
+                                           c.data(), tc, full ? p.w_ci : nullptr, full ? p.w_cf : nullptr,
                                            full ? p.w_co : nullptr, &dcs(r, 0), da,
                                            dims.peepholes ? &peep(ch, 0) : nullptr, H}
                   .row();
-              // the row of the weight-gradient GEMM: [x(t), h(t-1), 1], h(t-1) = o(t-1) tanh(c(t-1))
+              // the row of the weight-gradient GEMM: [x(t), h(t-1)]
               Scalar* xr = &xh(brow, 0);
               std::copy(&cache.x(row, 0), &cache.x(row, 0) + I, xr);
-              ArrayMap<Scalar> hp(xr + I, H);
               if (has_prev) {
-                detail::tanh_to(&cache.c(prev, 0), H, tc.data());  // tanh(c(t-1)), kept for that step
-                hp = ConstArrayMap<Scalar>(&cache.gates(prev, 3 * H), H) * tc;
+                // h(t-1) = o(t-1) tanh(c(t-1)); tanh(c(t-1)) kept for that step
+                detail::tanh_and_hidden<Scalar>(&cache.c(prev, 0), &cache.gates(prev, 3 * H), H, tc, xr + I);
                 have_tanh[std::size_t(n)] = 1;
               } else {
-                hp = ConstArrayMap<Scalar>(&cache.h0(n, 0), H);
+                std::copy(&cache.h0(n, 0), &cache.h0(n, 0) + H, xr + I);
                 have_tanh[std::size_t(n)] = 0;
               }
-              xr[I + H] = Scalar(1);
             }
             if (!whole) {
               // grad_x(t) = da W_ih:   grad_x[nb, I] = da[nb, 4H] W_ih[4H, I]
@@ -346,11 +359,11 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
             std::fill(gx, gx + rows * I, Scalar(0));
             gemm_panels<Scalar>(0, rows, G, dA.data(), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
           }
-          // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] xh[rows, F]
-          // (the GEMM takes the columns [x, h(t-1)]; the bias column, a plain sum of da over the rows, is
-          // added below in the same order the GEMM would sum it)
-          pack_b(xh.data(), F, Index(1), rows, F - 1, xhP.data(), 0, np_F);
-          gemm_rows_outer<Scalar>(0, G, rows, dA.data(), 1, G, xhP.data(), F - 1, dWc.data(), F);
+          // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] [xh, 1][rows, F]
+          // (the GEMM fills the columns of xh = [x, h(t-1)]; the bias column, a plain sum of da over the
+          // rows, is added below in the same order the GEMM would sum it)
+          pack_b(xh.data(), XH, Index(1), rows, XH, xhP.data(), 0, np_XH);
+          gemm_rows_outer<Scalar>(0, G, rows, dA.data(), 1, G, xhP.data(), XH, dWc.data(), F);
           // db += sum over the rows of da   [4H]
           db_sum.setZero();
           for (Index k = 0; k < rows; ++k) db_sum += dA.row(k).array();

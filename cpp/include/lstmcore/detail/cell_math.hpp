@@ -33,14 +33,15 @@ inline Packet<float> sigmoid_packet(const Packet<float>& x) {
 inline Packet<float> tanh_any(const Packet<float>& x) { return Eigen::internal::ptanh(x); }
 inline Packet<double> tanh_any(const Packet<double>& x) { return tanh_packet(x); }
 
-// One packet of units. ai, af, ag, ao: pre-activations in, activated gates out; c: c(t-1) in, c(t)
-// out; h: out; tc: tanh(c(t)) out, or nullptr. w_ci, w_cf, w_co: peephole weights, or nullptr.
+// One packet of units. ai, af, ag, ao: pre-activations in, activated gates out; c_prev: c(t-1) in;
+// c: c(t) out (may be c_prev); h: out; tc: tanh(c(t)) out, or nullptr. w_ci, w_cf, w_co: peephole
+// weights, or nullptr.
 template <typename Scalar>
-inline void cell_packet(Scalar* ai, Scalar* af, Scalar* ag, Scalar* ao, Scalar* c, Scalar* h, Scalar* tc,
-                        const Scalar* w_ci, const Scalar* w_cf, const Scalar* w_co) {
+inline void cell_packet(Scalar* ai, Scalar* af, Scalar* ag, Scalar* ao, const Scalar* c_prev, Scalar* c, Scalar* h,
+                        Scalar* tc, const Scalar* w_ci, const Scalar* w_cf, const Scalar* w_co) {
   using namespace Eigen::internal;
   using P = Packet<Scalar>;
-  const P cp = ploadu<P>(c);
+  const P cp = ploadu<P>(c_prev);
   P xi = ploadu<P>(ai), xf = ploadu<P>(af);
   if (w_ci) {
     // a_i += w_ci * c(t-1);  a_f += w_cf * c(t-1)
@@ -66,29 +67,30 @@ inline void cell_packet(Scalar* ai, Scalar* af, Scalar* ag, Scalar* ao, Scalar* 
   pstoreu(h, pmul(o, t));
 }
 
-// One row: a [4H] pre-activations in (i, f, g, o blocks), activated gates out; c [H]: c(t-1) in,
-// c(t) out; h [H] out; tanh_c [H]: tanh(c(t)) out, or nullptr.
+// One row: a [4H] pre-activations in (i, f, g, o blocks), activated gates out; c_prev [H]: c(t-1)
+// in; c [H]: c(t) out (may be c_prev); h [H] out; tanh_c [H]: tanh(c(t)) out, or nullptr.
 template <typename Scalar>
 inline void cell_row(Eigen::Index H, const Scalar* w_ci, const Scalar* w_cf, const Scalar* w_co, Scalar* a,
-                     Scalar* c, Scalar* h, Scalar* tanh_c = nullptr) {
+                     const Scalar* c_prev, Scalar* c, Scalar* h, Scalar* tanh_c = nullptr) {
   constexpr Eigen::Index L = Eigen::internal::packet_traits<Scalar>::size;
   Eigen::Index j = 0;
   for (; j + L <= H; j += L)
-    cell_packet<Scalar>(a + j, a + H + j, a + 2 * H + j, a + 3 * H + j, c + j, h + j, tanh_c ? tanh_c + j : nullptr,
-                        w_ci ? w_ci + j : nullptr, w_cf ? w_cf + j : nullptr, w_co ? w_co + j : nullptr);
+    cell_packet<Scalar>(a + j, a + H + j, a + 2 * H + j, a + 3 * H + j, c_prev + j, c + j, h + j,
+                        tanh_c ? tanh_c + j : nullptr, w_ci ? w_ci + j : nullptr, w_cf ? w_cf + j : nullptr,
+                        w_co ? w_co + j : nullptr);
   if (j < H) {
     // the tail, through buffers of one packet (zero-padded: the padding lanes are discarded)
     const Eigen::Index n = H - j;
     Scalar b[10][L] = {};
     for (int q = 0; q < 4; ++q) std::copy(a + q * H + j, a + q * H + H, b[q]);
-    std::copy(c + j, c + H, b[4]);
+    std::copy(c_prev + j, c_prev + H, b[4]);
     if (w_ci) {
       std::copy(w_ci + j, w_ci + H, b[6]);
       std::copy(w_cf + j, w_cf + H, b[7]);
       std::copy(w_co + j, w_co + H, b[8]);
     }
-    cell_packet<Scalar>(b[0], b[1], b[2], b[3], b[4], b[5], b[9], w_ci ? b[6] : nullptr, w_ci ? b[7] : nullptr,
-                        w_ci ? b[8] : nullptr);
+    cell_packet<Scalar>(b[0], b[1], b[2], b[3], b[4], b[4], b[5], b[9], w_ci ? b[6] : nullptr,
+                        w_ci ? b[7] : nullptr, w_ci ? b[8] : nullptr);
     for (int q = 0; q < 4; ++q) std::copy(b[q], b[q] + n, a + q * H + j);
     std::copy(b[4], b[4] + n, c + j);
     std::copy(b[5], b[5] + n, h + j);
@@ -96,14 +98,14 @@ inline void cell_row(Eigen::Index H, const Scalar* w_ci, const Scalar* w_cf, con
   }
 }
 
-// Pointwise part of one backward step for one row (lstm_layer_backward). In: dh = dL/dh(t) (grad_out
-// and the error from the next step already added), dc = dL/dc(t) from the next step, the gates
+// Pointwise part of one backward step for one row (lstm_layer_backward). In: dL/dh(t) = dh + go
+// (dh: the error from the next step; go: grad_out of this step, or nullptr), dc = dL/dc(t) from the next step, the gates
 // i, f, g, o [4H], c(t-1), c(t), tanh(c(t)). Out: da [4H] = dL/d(a_i, a_f, a_g, a_o); dc becomes
 // dL/dc(t-1); peep (or nullptr) [3H] += (da_i c(t-1), da_f c(t-1), da_o c(t)). w_ci, w_cf, w_co:
 // the peephole weights when the error flows through them (full gradient), else nullptr.
 template <typename Scalar>
 struct CellBackward {
-  const Scalar *dh, *gates, *cp, *c, *tc, *w_ci, *w_cf, *w_co;
+  const Scalar *dh, *go, *gates, *cp, *c, *tc, *w_ci, *w_cf, *w_co;
   Scalar *dc, *da, *peep;
   Eigen::Index H;
 
@@ -112,7 +114,9 @@ struct CellBackward {
     using namespace Eigen::internal;
     using P = Packet<Scalar>;
     const P one = pset1<P>(1);
-    const P dhj = ploadu<P>(dh + j), t = ploadu<P>(tc + j), cpj = ploadu<P>(cp + j);
+    // dL/dh(t) = error from the next step + grad_out(t)
+    const P dhj = go ? padd(ploadu<P>(dh + j), ploadu<P>(go + j)) : ploadu<P>(dh + j);
+    const P t = ploadu<P>(tc + j), cpj = ploadu<P>(cp + j);
     const P i = ploadu<P>(gates + j), f = ploadu<P>(gates + H + j), g = ploadu<P>(gates + 2 * H + j),
             o = ploadu<P>(gates + 3 * H + j);
     // da_o = dh * tanh(c) * o (1 - o)
@@ -142,7 +146,7 @@ struct CellBackward {
 
   // unit j alone: the same formulas in scalars
   void scalar(Eigen::Index j) const {
-    const Scalar one(1), dhj = dh[j], t = tc[j], cpj = cp[j];
+    const Scalar one(1), dhj = go ? dh[j] + go[j] : dh[j], t = tc[j], cpj = cp[j];
     const Scalar i = gates[j], f = gates[H + j], g = gates[2 * H + j], o = gates[3 * H + j];
     const Scalar dao = (dhj * t) * (o * (one - o));
     Scalar dcj = dc[j] + (dhj * o) * (one - t * t);
@@ -164,11 +168,32 @@ struct CellBackward {
   }
 };
 
-// dst[0 .. n) = tanh(src[0 .. n))
+// tc[0 .. n) = tanh(c[0 .. n)) and, when o is given, h[0 .. n) = o * tc: a row's hidden state
+// h = o * tanh(c) from its cell state and output gate, in one pass of packets (a tail of fewer
+// than a packet through zero-padded buffers).
 template <typename Scalar>
-inline void tanh_to(const Scalar* src, Eigen::Index n, Scalar* dst) {
-  std::copy(src, src + n, dst);
-  tanh_inplace(dst, n);
+inline void tanh_and_hidden(const Scalar* c, const Scalar* o, Eigen::Index n, Scalar* tc, Scalar* h = nullptr) {
+  using namespace Eigen::internal;
+  using P = Packet<Scalar>;
+  constexpr Eigen::Index L = packet_traits<Scalar>::size;
+  Eigen::Index j = 0;
+  for (; j + L <= n; j += L) {
+    const P t = tanh_any(ploadu<P>(c + j));
+    pstoreu(tc + j, t);
+    if (o) pstoreu(h + j, pmul(ploadu<P>(o + j), t));
+  }
+  if (j < n) {
+    Scalar bc[L] = {}, bo[L] = {};
+    std::copy(c + j, c + n, bc);
+    const P t = tanh_any(ploadu<P>(bc));
+    pstoreu(bc, t);
+    std::copy(bc, bc + (n - j), tc + j);
+    if (o) {
+      std::copy(o + j, o + n, bo);
+      pstoreu(bo, pmul(ploadu<P>(bo), t));
+      std::copy(bo, bo + (n - j), h + j);
+    }
+  }
 }
 
 }  // namespace detail

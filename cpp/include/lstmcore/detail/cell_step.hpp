@@ -99,7 +99,7 @@ template <typename Scalar>
 inline void cell_pointwise(Index H, const LstmLayerParams<Scalar>& p, bool peepholes, Scalar* a, Scalar* c,
                            Scalar* tanh_c, Scalar* h) {
   cell_row<Scalar>(H, peepholes ? p.w_ci : nullptr, peepholes ? p.w_cf : nullptr, peepholes ? p.w_co : nullptr, a,
-                   c, h, tanh_c);
+                   c, c, h, tanh_c);
 }
 
 // a[nb, 4H] = b_ih + b_hh (or 0 without bias)
