@@ -13,7 +13,9 @@ Cases (float32 unless named f64; T steps, N sequences, I inputs, H hidden units)
     batch1      I8   H8   N1  T1000  forward+backward, per step, 1 thread
     stream      I8   H8   N1         one step from Python: LSTMStream.step vs torch.nn.LSTMCell
     memory      H128 N32 T10^4 I64   peak RSS growth of forward+backward (each in a fresh process)
-    threads     medium, lstmcore 1 thread vs 2 threads (speed-up; torch's own beside it)
+    threads     medium, lstmcore 1 thread vs 2 threads timed alternately (speed-up; torch's own
+                beside it when medium ran), and the machine's ceiling for it: the 1-thread forward
+                in two processes at once against one alone
 
 Before timing, outputs and gradients of both are compared on the case's shapes (same weights).
 torch is a benchmark peer only: the package never imports it.
@@ -175,6 +177,63 @@ def memory_case() -> Dict[str, float]:
     return res
 
 
+def threads_case(repeats: int) -> Dict[str, float]:
+    """1 -> 2 threads on medium: lstmcore's 1-thread and 2-thread layers timed alternately (so both
+    see the same machine), and the machine's own ceiling for the pair of cores: the same 1-thread
+    forward in two processes at once against one process alone. On a VM whose two vCPUs sometimes
+    share a physical core, two independent processes slow each other down, and no program can
+    scale past that."""
+    I, H, N, T = 64, 128, 32, 100
+    torch.set_num_threads(1)
+    one, _ = make_pair(I, H, np.float32, 1)
+    two, _ = make_pair(I, H, np.float32, 2)
+    x = np.random.default_rng(0).standard_normal((T, N, I)).astype(np.float32)
+    g = np.random.default_rng(1).standard_normal((T, N, H)).astype(np.float32)
+    f1, f2 = median_pair(lambda: one(x), lambda: two(x), repeats)
+    b1, b2 = median_pair(lambda: (one(x), one.backward(g)), lambda: (two(x), two.backward(g)), repeats)
+    alone: List[float] = []
+    together: List[float] = []
+    cmd = [sys.executable, "-c", _CEILING_CHILD, str(I), str(H), str(N), str(T), str(max(5, repeats))]
+    def run_children(n: int) -> List[float]:
+        # each child imports and warms up, says "ready", and starts timing when told "go", so the
+        # timed loops of the two run at the same time
+        procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(n)]
+        for p in procs:
+            if p.stdout.readline().strip() != "ready":
+                raise SystemExit("compare_torch.py: a ceiling child failed to start")
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        return [float(p.communicate()[0]) for p in procs]
+
+    for _ in range(3):
+        alone.extend(run_children(1))
+        together.extend(run_children(2))
+    ceiling = 2.0 * statistics.median(alone) / statistics.median(together)
+    return {"fwd_1thr_ms": f1 * 1e3, "fwd_2thr_ms": f2 * 1e3, "fwd_speedup": f1 / f2,
+            "fwdbwd_1thr_ms": b1 * 1e3, "fwdbwd_2thr_ms": b2 * 1e3, "fwdbwd_speedup": b1 / b2,
+            "alone_ms": statistics.median(alone) * 1e3, "two_at_once_ms": statistics.median(together) * 1e3,
+            "machine_ceiling": ceiling}
+
+
+# One process of the ceiling measurement: median seconds of a 1-thread forward (printed).
+_CEILING_CHILD = r"""
+import sys, time, statistics
+import numpy as np
+import lstmcore
+I, H, N, T, reps = map(int, sys.argv[1:6])
+m = lstmcore.LSTM(I, H, seed=0, num_threads=1)
+x = np.random.default_rng(0).standard_normal((T, N, I)).astype(np.float32)
+m(x)
+print("ready", flush=True)
+sys.stdin.readline()
+ts = []
+for _ in range(3 * reps):
+    t0 = time.perf_counter(); m(x); ts.append(time.perf_counter() - t0)
+print(statistics.median(ts))
+"""
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=15)
@@ -227,22 +286,28 @@ def main(argv=None) -> int:
                      res["memory_ratio"], "<= 0.5"))
         print(rows[-1], flush=True)
     if "threads" in only:
-        t1 = raw.get("medium_t1") or layer_case(64, 128, 32, 100, np.float32, 1, r)
-        t2 = raw["medium_t2"]
-        sp = {k: t1[f"{k}_ours_ms"] / t2[f"{k}_ours_ms"] for k in ("fwd", "fwdbwd")}
-        torch_sp = {k: t1[f"{k}_torch_ms"] / t2[f"{k}_torch_ms"] for k in ("fwd", "fwdbwd")}
-        raw["threads"] = {"fwd_speedup": sp["fwd"], "fwdbwd_speedup": sp["fwdbwd"],
-                          "torch_fwd_speedup": torch_sp["fwd"], "torch_fwdbwd_speedup": torch_sp["fwdbwd"]}
+        res = threads_case(r)
+        torch_sp = {}
+        if "medium_t1" in raw:  # torch's own speed-up, from the two medium runs above (minutes apart)
+            torch_sp = {k: raw["medium_t1"][f"{k}_torch_ms"] / raw["medium_t2"][f"{k}_torch_ms"]
+                        for k in ("fwd", "fwdbwd")}
+            res.update({f"torch_{k}_speedup": v for k, v in torch_sp.items()})
+        raw["threads"] = res
         for k, label in (("fwd", "fwd"), ("fwdbwd", "fwd+bwd")):
-            rows.append(("medium 1->2 threads", f"{label} speed-up (torch's: {torch_sp[k]:.2f})",
-                         t1[f"{k}_ours_ms"], t2[f"{k}_ours_ms"], sp[k], ">= 1.8"))
+            peer = f" (torch's: {torch_sp[k]:.2f})" if torch_sp else ""
+            rows.append(("medium 1->2 threads", f"{label} speed-up{peer}", res[f"{k}_1thr_ms"], res[f"{k}_2thr_ms"],
+                         res[f"{k}_speedup"], ">= 1.8"))
+        rows.append(("machine: 2 processes at once", "1-thread fwd ms, alone / each of two",
+                     res["alone_ms"], res["two_at_once_ms"], res["machine_ceiling"], "ceiling for the speed-up"))
+        print(*rows[-3:], sep="\n", flush=True)
 
     print()
     print("| case | measure | lstmcore | torch (or peer) | ratio | target |")
     print("|---|---|---|---|---|---|")
     for case, what, a_, b_, ratio, target in rows:
         print(f"| {case} | {what} | {a_:.3f} | {b_:.3f} | {ratio:.2f} | {target} |")
-    print("\nratio: torch time / lstmcore time (memory: lstmcore / torch; threads: 1-thread / 2-thread time)")
+    print("\nratio: torch time / lstmcore time (memory: lstmcore / torch; threads: 1-thread / 2-thread time, "
+          "timed alternately; machine: 2 x alone / each of two at once)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(raw, f, indent=1)

@@ -109,7 +109,7 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   // Allocation happens here, before any time loop.
   cache.T = T;
   cache.N = N;
-  cache.x = Eigen::Map<const RM>(x, TN, I);  // x: [T*N, I]
+  cache.x.resize(TN, I);                     // x: [T*N, I] (copied in the parallel region)
   cache.gates.resize(TN, G);                 // [T*N, 4H]
   cache.c.resize(TN, H);                     // [T*N, H]
   if (h0) cache.h0 = Eigen::Map<const RM>(h0, Nn, H); else cache.h0.setZero(Nn, H);
@@ -120,9 +120,9 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   if (dims.bias)
     b = Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(p.b_ih, G) +
         Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(p.b_hh, G);
-  // W_ih^T [I, 4H] and W_hh^T [H, 4H], packed once for all steps and threads (read-only below).
-  Vec<Scalar> W_ihT(packed_size<Scalar>(I, G));
-  pack_b(p.W_ih, Index(1), I, I, G, W_ihT.data(), 0, panels_of<Scalar>(G));
+  // W_ih^T [I, 4H] and W_hh^T [H, 4H], packed once for all steps and threads at the start of the
+  // parallel region (read-only after it).
+  Vec<Scalar> W_ihT(packed_size<Scalar>(I, G)), W_hhT(packed_size<Scalar>(H, G));
   const Index np_G = panels_of<Scalar>(G);
   const std::int64_t* len = cache.lengths.empty() ? nullptr : cache.lengths.data();
   const Index n_row_blocks = (TN + kInputRows - 1) / kInputRows;
@@ -133,9 +133,6 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   // machine is loaded: a split of the hidden units with one barrier per step ran 10x slower
   // under load). Every row's arithmetic is the same however the batch is shared out.
   const Index n_shares = std::min<Index>(nt, Nn), share_rows = (Nn + n_shares - 1) / n_shares;
-  // W_hh^T [H, 4H] packed once for all steps and threads (read-only below)
-  Vec<Scalar> W_hhT(packed_size<Scalar>(H, G));
-  pack_b(p.W_hh, Index(1), H, H, G, W_hhT.data(), 0, panels_of<Scalar>(G));
   // The input projection a(t) = x(t) W_ih^T + (b_ih + b_hh): inside the time loop, step by step
   // on the thread's rows, so a step's gate rows are written once and stay in cache (computing all
   // T*N rows first sends [T*N, 4H] through memory twice more), when W_ih^T is cheap to read at
@@ -154,6 +151,19 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
 
 #pragma omp parallel num_threads(nt)
   {
+    // The packing of W_ih^T and W_hh^T (a transposing gather) and the copy of x into the cache,
+    // shared out between the threads: panels, then fixed row blocks.
+#pragma omp for schedule(static) nowait
+    for (Index pnl = 0; pnl < np_G; ++pnl) {
+      pack_b(p.W_ih, Index(1), I, I, G, W_ihT.data(), pnl, pnl + 1);
+      pack_b(p.W_hh, Index(1), H, H, G, W_hhT.data(), pnl, pnl + 1);
+    }
+#pragma omp for schedule(static)
+    for (Index blk = 0; blk < n_row_blocks; ++blk) {
+      const Index r0 = blk * kInputRows, nr = std::min(kInputRows, TN - r0);
+      std::copy(x + r0 * I, x + (r0 + nr) * I, &cache.x(r0, 0));
+    }
+    // (implicit barrier: every thread sees the packed weights and the copied x)
     if (!input_per_step) {
       // Hoisted input projection, one GEMM over all T*N rows (in fixed row blocks):
       // a(t) = x(t) W_ih^T + (b_ih + b_hh)            [T*N, 4H]
