@@ -13,8 +13,8 @@ Cases (float32 unless named f64; T steps, N sequences, I inputs, H hidden units)
     batch1      I8   H8   N1  T1000  forward+backward, per step, 1 thread
     stream      I8   H8   N1         one step from Python: LSTMStream.step vs torch.nn.LSTMCell
     memory      H128 N32 T10^4 I64   peak RSS growth of forward+backward (each in a fresh process)
-    threads     medium, lstmcore 1 thread vs 2 threads timed alternately (speed-up; torch's own
-                beside it when medium ran), and the machine's ceiling for it: the 1-thread forward
+    threads     medium, lstmcore 1 thread vs 2 threads timed alternately (speed-up: the median of
+                adjacent blocks' ratios; torch's own beside it when medium ran), and the machine's ceiling for it: the 1-thread forward
                 in two processes at once against one alone
 
 Before timing, outputs and gradients of both are compared on the case's shapes (same weights).
@@ -177,9 +177,33 @@ def memory_case() -> Dict[str, float]:
     return res
 
 
+def paired_speedup(fa: Callable[[], object], fb: Callable[[], object], repeats: int,
+                   block: int = 3) -> Tuple[float, float, float]:
+    """Median seconds per call of fa and fb, and the median over repeats of the ratio of the two
+    adjacent blocks' medians (fa's / fb's): each ratio compares calls a fraction of a second apart,
+    so the machine's slow and fast phases (seconds long on this VM) cancel in it."""
+    fa(), fb()
+    ta: List[float] = []
+    tb: List[float] = []
+    ratios: List[float] = []
+    for _ in range(repeats):
+        meds = []
+        for f, out in ((fa, ta), (fb, tb)):
+            f()
+            ts = []
+            for _ in range(block):
+                t0 = time.perf_counter()
+                f()
+                ts.append(time.perf_counter() - t0)
+            out.extend(ts)
+            meds.append(statistics.median(ts))
+        ratios.append(meds[0] / meds[1])
+    return statistics.median(ta), statistics.median(tb), statistics.median(ratios)
+
+
 def threads_case(repeats: int) -> Dict[str, float]:
-    """1 -> 2 threads on medium: lstmcore's 1-thread and 2-thread layers timed alternately (so both
-    see the same machine), and the machine's own ceiling for the pair of cores: the same 1-thread
+    """1 -> 2 threads on medium: lstmcore's 1-thread and 2-thread layers timed alternately, the
+    speed-up as the median of adjacent blocks' ratios (paired_speedup), and the machine's own ceiling for the pair of cores: the same 1-thread
     forward in two processes at once against one process alone. On a VM whose two vCPUs sometimes
     share a physical core, two independent processes slow each other down, and no program can
     scale past that."""
@@ -189,8 +213,8 @@ def threads_case(repeats: int) -> Dict[str, float]:
     two, _ = make_pair(I, H, np.float32, 2)
     x = np.random.default_rng(0).standard_normal((T, N, I)).astype(np.float32)
     g = np.random.default_rng(1).standard_normal((T, N, H)).astype(np.float32)
-    f1, f2 = median_pair(lambda: one(x), lambda: two(x), repeats)
-    b1, b2 = median_pair(lambda: (one(x), one.backward(g)), lambda: (two(x), two.backward(g)), repeats)
+    f1, f2, fsp = paired_speedup(lambda: one(x), lambda: two(x), repeats)
+    b1, b2, bsp = paired_speedup(lambda: (one(x), one.backward(g)), lambda: (two(x), two.backward(g)), repeats)
     alone: List[float] = []
     together: List[float] = []
     cmd = [sys.executable, "-c", _CEILING_CHILD, str(I), str(H), str(N), str(T), str(max(5, repeats))]
@@ -210,8 +234,8 @@ def threads_case(repeats: int) -> Dict[str, float]:
         alone.extend(run_children(1))
         together.extend(run_children(2))
     ceiling = 2.0 * statistics.median(alone) / statistics.median(together)
-    return {"fwd_1thr_ms": f1 * 1e3, "fwd_2thr_ms": f2 * 1e3, "fwd_speedup": f1 / f2,
-            "fwdbwd_1thr_ms": b1 * 1e3, "fwdbwd_2thr_ms": b2 * 1e3, "fwdbwd_speedup": b1 / b2,
+    return {"fwd_1thr_ms": f1 * 1e3, "fwd_2thr_ms": f2 * 1e3, "fwd_speedup": fsp,
+            "fwdbwd_1thr_ms": b1 * 1e3, "fwdbwd_2thr_ms": b2 * 1e3, "fwdbwd_speedup": bsp,
             "alone_ms": statistics.median(alone) * 1e3, "two_at_once_ms": statistics.median(together) * 1e3,
             "machine_ceiling": ceiling}
 
