@@ -319,19 +319,22 @@ def test_truncated_differs_from_full_and_equals_it_for_one_step():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("truncated", [False, True])
+@pytest.mark.parametrize("with_lengths", [True, False])
 @pytest.mark.parametrize("T,N,I,H", [(40, 37, 9, 40), (8, 150, 5, 33), (30, 2, 7, 200), (12, 17, 5, 200),
                                      (50, 1, 3, 200)])
-def test_bitwise_identical_for_thread_counts(dtype, truncated, T, N, I, H):
+def test_bitwise_identical_for_thread_counts(dtype, truncated, with_lengths, T, N, I, H):
     # (40, 37): several batch chunks and a partial one, several blocks of steps;
     # (8, 150): more chunks than one wave of partial weight gradients. All are large enough
     # (> 3 * 2^20 multiply-adds) for the layer to use all 3 threads. The H = 200 shapes: N = 2 and
     # 3 used to differ in the last bit when a one-sequence share of the batch took the single-row
-    # GEMM kernel; N = 17 in float64 has the input projection per step or hoisted depending on the
-    # weights' size, N = 1 the one-row kernels.
+    # GEMM kernel; N = 17 has the input projection per step at 1 thread (17 rows per thread) and
+    # hoisted at 2 and 3 (9 and 6 rows, weights beyond L2), N = 1 the one-row kernels. Without
+    # lengths the forward reads h(t-1), c(t-1) from the previous step's rows; with them it
+    # carries the state (a row past its end keeps it).
     assert T * N * 4 * H * (I + H) > 3 * 2 ** 20
     rng = np.random.default_rng(7)
     x = rng.standard_normal((T, N, I)).astype(dtype)
-    lens = rng.integers(0, T + 1, N)
+    lens = rng.integers(0, T + 1, N) if with_lengths else None
     results = []
     for threads in (1, 2, 3):
         m = lstmcore.LSTM(I, H, 2, bidirectional=True, peepholes=True, dtype=dtype, seed=3, num_threads=threads)
