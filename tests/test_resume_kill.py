@@ -57,6 +57,11 @@ def test_results_survive_sigkill_at_random_moments(tmp_path):
     ref_records = load_records(reference)
     assert sorted(r["trial"] for r in ref_records) == list(range(TRIALS))
 
+    # The random delay before a kill stays under half the shortest trial of the reference run, so a
+    # kill lands in the trial after the awaited one (possibly in its write) and never lets the run
+    # finish on its own (a fixed 0.3 s did, once trials got faster, and left too few rounds).
+    max_delay = 0.5 * min(r["seconds"] for r in ref_records)
+
     results = tmp_path / "killed.jsonl"
     rng = random.Random(20261130)
     rounds, partial = 0, 0
@@ -72,7 +77,7 @@ def test_results_survive_sigkill_at_random_moments(tmp_path):
         deadline = time.monotonic() + 300
         while lines(results) < after and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
-        time.sleep(rng.uniform(0, 0.3))
+        time.sleep(rng.uniform(0, max_delay))
         kill_group(proc)
         rounds += 1
         records = load_records(results)
