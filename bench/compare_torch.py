@@ -14,8 +14,8 @@ Cases (float32 unless named f64; T steps, N sequences, I inputs, H hidden units)
     stream      I8   H8   N1         one step from Python: LSTMStream.step vs torch.nn.LSTMCell
     memory      H128 N32 T10^4 I64   peak RSS growth of forward+backward (each in a fresh process)
     threads     medium, lstmcore 1 thread vs 2 threads timed alternately (speed-up: the median of
-                adjacent blocks' ratios; torch's own beside it when medium ran), and the machine's ceiling for it: the 1-thread forward
-                in two processes at once against one alone
+                adjacent blocks' ratios; torch's own beside it when medium ran), and the machine's
+                ceiling for it: the 1-thread forward in two processes at once against one alone
 
 Before timing, outputs and gradients of both are compared on the case's shapes (same weights).
 torch is a benchmark peer only: the package never imports it.
@@ -203,8 +203,9 @@ def paired_speedup(fa: Callable[[], object], fb: Callable[[], object], repeats: 
 
 def threads_case(repeats: int) -> Dict[str, float]:
     """1 -> 2 threads on medium: lstmcore's 1-thread and 2-thread layers timed alternately, the
-    speed-up as the median of adjacent blocks' ratios (paired_speedup), and the machine's own ceiling for the pair of cores: the same 1-thread
-    forward in two processes at once against one process alone. On a VM whose two vCPUs sometimes
+    speed-up as the median of adjacent blocks' ratios (paired_speedup), and the machine's own
+    ceiling for the pair of cores: the same 1-thread forward in two processes at once against one
+    process alone. On a VM whose two vCPUs sometimes
     share a physical core, two independent processes slow each other down, and no program can
     scale past that."""
     I, H, N, T = 64, 128, 32, 100
@@ -218,6 +219,7 @@ def threads_case(repeats: int) -> Dict[str, float]:
     alone: List[float] = []
     together: List[float] = []
     cmd = [sys.executable, "-c", _CEILING_CHILD, str(I), str(H), str(N), str(T), str(max(5, repeats))]
+
     def run_children(n: int) -> List[float]:
         # each child imports and warms up, says "ready", and starts timing when told "go", so the
         # timed loops of the two run at the same time
@@ -330,8 +332,8 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|")
     for case, what, a_, b_, ratio, target in rows:
         print(f"| {case} | {what} | {a_:.3f} | {b_:.3f} | {ratio:.2f} | {target} |")
-    print("\nratio: torch time / lstmcore time (memory: lstmcore / torch; threads: 1-thread / 2-thread time, "
-          "timed alternately; machine: 2 x alone / each of two at once)")
+    print("\nratio: torch time / lstmcore time (memory: lstmcore / torch; threads: median of 1-thread / 2-thread time "
+          "of adjacent blocks; machine: 2 x alone / each of two at once)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(raw, f, indent=1)

@@ -22,10 +22,6 @@ using Index = Eigen::Index;
 
 template <typename Scalar>
 using RowMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <typename Scalar>
-using ArrayMap = Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
-template <typename Scalar>
-using ConstArrayMap = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
 
 template <typename Scalar>
 void check_params(const LstmLayerDims& d, const LstmLayerParams<Scalar>& p) {
@@ -137,8 +133,8 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   // on the thread's rows, so a step's gate rows are written once and stay in cache (computing all
   // T*N rows first sends [T*N, 4H] through memory twice more), when W_ih^T is cheap to read at
   // every step: the batch has 8 rows or more and the packed W_ih^T and W_hh^T fit in L2 together,
-  // or each thread has 16 rows or more (16 multiply-adds per weight read from L3 keep the FMA pipes ahead of
-  // the reads) and they fit in kStreamedWeightBytes. Otherwise hoisted: one GEMM over all T*N rows
+  // or each thread has 16 rows or more (16 multiply-adds per weight read from L3 keep the FMA
+  // pipes ahead of the reads) and they fit in kStreamedWeightBytes. Otherwise hoisted: one GEMM over all T*N rows
   // in fixed row blocks (a few rows per step would make a poor GEMM, and weights beyond L3 would be
   // read from memory at every step). Either way each element is the same sum,
   // b + sum_k x_k W_ih^T(k, j), before the recurrent sum is added.
@@ -318,15 +314,15 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
               const bool has_prev = fwd ? t > 0 : t + 1 < len_n;
               const Index prev = fwd ? row - Nn : row + Nn;
               const Scalar* gate = &cache.gates(row, 0);
-              ConstArrayMap<Scalar> c(&cache.c(row, 0), H);
-              ConstArrayMap<Scalar> cp(has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0), H);  // c(t-1)
+              const Scalar* c = &cache.c(row, 0);                                       // c(t)
+              const Scalar* cp = has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0);  // c(t-1)
               Scalar* tc = &tanh_c(n, 0);
               // tanh(c(t)), unless the previous step (in backward order) already computed it
-              if (!have_tanh[std::size_t(n)]) detail::tanh_and_hidden<Scalar>(c.data(), nullptr, H, tc);
+              if (!have_tanh[std::size_t(n)]) detail::tanh_and_hidden<Scalar>(c, nullptr, H, tc);
               // da(t), dL/dc(t-1) and the peephole gradients, one fused pass (detail/cell_math.hpp),
               // with dL/dh(t) = (error from the next step) + grad_out(t)
-              detail::CellBackward<Scalar>{&dhs(r, 0), grad_out ? grad_out + row * H : nullptr, gate, cp.data(),
-                                           c.data(), tc, full ? p.w_ci : nullptr, full ? p.w_cf : nullptr,
+              detail::CellBackward<Scalar>{&dhs(r, 0), grad_out ? grad_out + row * H : nullptr, gate, cp, c,
+                                           tc, full ? p.w_ci : nullptr, full ? p.w_cf : nullptr,
                                            full ? p.w_co : nullptr, &dcs(r, 0), da,
                                            dims.peepholes ? &peep(ch, 0) : nullptr, H}
                   .row();

@@ -7,7 +7,7 @@
 //   stream     one-step stream, run over chunks == lstm_layer_forward (double to 1e-12), with state
 //   online     LstmOnline::run gradients == lstm_layer_backward(truncated) (double to 1e-10), and
 //              step + accumulate == run
-//   tanh       detail::tanh_inplace(double) within 4 ulp of std::tanh on 2^-30 .. 2^4 and the limits
+//   tanh       detail::tanh_and_hidden(double) within 4 ulp of std::tanh on 2^-30 .. 2^4 and the limits
 //   sigmoid    detail::sigmoid_packet(double) within 4 ulp of 1 / (1 + exp(-x)) on [-708, 40], 0/1/NaN ends
 //   nomalloc   only with EIGEN_RUNTIME_NO_MALLOC: step, run, accumulate allocate nothing
 #include <algorithm>
@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "lstmcore/detail/cell_math.hpp"
 #include "lstmcore/detail/vector_tanh.hpp"
 #include "lstmcore/lstm_layer.hpp"
 #include "lstmcore/lstm_online.hpp"
@@ -215,7 +216,7 @@ static void test_tanh() {
       xs.push_back(std::ldexp(std::uniform_real_distribution<double>(0.5, 1.0)(rng), e) * (k % 2 ? -1 : 1));
   for (std::size_t n : {xs.size(), std::size_t(1), std::size_t(3), std::size_t(7)}) {  // tails through the buffer
     Vec v(xs.begin(), xs.begin() + n);
-    detail::tanh_inplace(v.data(), Eigen::Index(n));
+    detail::tanh_and_hidden<double>(v.data(), nullptr, Eigen::Index(n), v.data());
     double worst = 0;
     for (std::size_t k = 0; k < n; ++k) {
       const double r = std::tanh(xs[k]);
@@ -225,7 +226,7 @@ static void test_tanh() {
   }
   const Vec odd = {std::nan(""), std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
   Vec v = odd;
-  detail::tanh_inplace(v.data(), 3);
+  detail::tanh_and_hidden<double>(v.data(), nullptr, 3, v.data());
   CHECKF(std::isnan(v[0]) && v[1] == 1.0 && v[2] == -1.0, "tanh(nan, inf, -inf) = %g %g %g", v[0], v[1], v[2]);
 }
 

@@ -15,7 +15,6 @@
 #pragma once
 
 #include <Eigen/Core>
-#include <algorithm>
 
 namespace lstmcore {
 namespace detail {
@@ -77,26 +76,6 @@ inline Eigen::internal::packet_traits<double>::type tanh_packet(
   const P num = pselect(small, pmul(x, pmadd(s, ps, qs)), big_num);
   const P den = pselect(small, qs, padd(e.den, e.num));
   return keep_nan(x, pdiv(num, den));
-}
-
-// v[0 .. n) = tanh(v[0 .. n))
-inline void tanh_inplace(double* v, Eigen::Index n) {
-  using namespace Eigen::internal;
-  using P = packet_traits<double>::type;
-  constexpr Eigen::Index L = packet_traits<double>::size;
-  Eigen::Index k = 0;
-  for (; k + L <= n; k += L) pstoreu(v + k, tanh_packet(ploadu<P>(v + k)));
-  if (k < n) {
-    double buf[L] = {};
-    std::copy(v + k, v + n, buf);
-    pstoreu(buf, tanh_packet(ploadu<P>(buf)));
-    std::copy(buf, buf + (n - k), v + k);
-  }
-}
-
-inline void tanh_inplace(float* v, Eigen::Index n) {
-  Eigen::Map<Eigen::Array<float, Eigen::Dynamic, 1>> a(v, n);
-  a = a.tanh();
 }
 
 }  // namespace detail
