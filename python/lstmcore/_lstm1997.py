@@ -25,6 +25,8 @@ _BIAS_KINDS = {"gates", "cells", "outputs"}
 _MODES = {"truncated", "full"}
 _METHODS = {"rtrl", "bptt"}
 _UPDATES = {"step": _core.UpdateSchedule.step, "sequence": _core.UpdateSchedule.sequence}
+#: (mode, method) -> core mode, for gradient()'s fast path (method is ignored with mode "full")
+_FAST_GRADIENT = {("truncated", "rtrl"): _core.GradientMode.truncated_rtrl}
 
 _MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
 
@@ -283,7 +285,8 @@ class LSTM1997:
         -------
         y : ndarray, shape (T, n_out), the network's dtype
         """
-        return self._net.forward(self._x(x))
+        y = self._net.forward_fast(x)  # None unless x is already a finite C-contiguous array of the dtype
+        return y if y is not None else self._net.forward(self._x(x))
 
     @exclusive
     def gradient(self, x: Any, target: Any, mask: Any = None, *, mode: str = "truncated",
@@ -308,6 +311,11 @@ class LSTM1997:
         loss : float
         grads : dict, same keys and shapes as get_weights()
         """
+        core_mode = _FAST_GRADIENT.get((mode, method)) if type(mode) is str and type(method) is str else None
+        if core_mode is not None:
+            fast = self._net.gradient_fast(x, target, mask, core_mode)
+            if fast is not None:  # the arguments were already finite C-contiguous arrays of the dtype
+                return fast
         check_choice("mode", mode, _MODES)
         check_choice("method", method, _METHODS)
         x = self._x(x)
@@ -348,6 +356,10 @@ class LSTM1997:
         loss : float
             The loss accumulated during the pass, each step's loss as it was computed.
         """
+        if mode == "truncated" and type(update) is str and update in _UPDATES:
+            loss = self._net.train_sequence_fast(x, target, mask, lr, _UPDATES[update])
+            if loss is not None:  # x, target, mask, lr were already what the core takes
+                return loss
         lr = check_real("lr", lr, minimum=0.0)
         update_kind = _UPDATES[check_choice("update", update, _UPDATES)]
         check_choice("mode", mode, _MODES)
@@ -360,3 +372,80 @@ class LSTM1997:
             self._check_history(x.shape[0])
             return float(self._net.train_sequence_full(x, target, mask, lr))
         return float(self._net.train_sequence(x, target, mask, lr, update_kind))
+
+    # ---- packed batches ----------------------------------------------------------------------
+    def _offsets(self, offsets: Any) -> np.ndarray:
+        """offsets -> C-contiguous int64 (n + 1,) with 0 = o[0] < o[1] < ... (checked in the core too)."""
+        arr = np.asarray(offsets)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"offsets: expected an integer array, got dtype {arr.dtype}")
+        if arr.ndim != 1 or arr.shape[0] < 1:
+            raise ValueError(f"offsets: expected a 1-d array (n + 1,), got shape {arr.shape}")
+        return np.ascontiguousarray(arr, dtype=np.int64)
+
+    @exclusive
+    def train_batch(self, x: Any, target: Any, mask: Any, offsets: Any, *, lr: float, update: str = "step",
+                    last_error: bool = False) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Train n packed sequences one after the other, online: the same numbers as n calls of
+        :meth:`train_sequence` (truncated mode), in one call.
+
+        Parameters
+        ----------
+        x : array_like, shape (R, n_in)
+            The sequences back to back: sequence i is rows ``offsets[i]:offsets[i + 1]``.
+        target : array_like, shape (R, n_out)
+        mask : array_like of bool, shape (R,), or None (every step has a target)
+        offsets : array_like of int, shape (n + 1,)
+            ``0 = offsets[0] < offsets[1] < ... < offsets[n] = R`` (every sequence at least one step),
+            as returned by the tasks' ``sample_batch``.
+        lr : float >= 0
+        update : {"step", "sequence"}
+        last_error : bool, default False
+            Also return each sequence's largest absolute output error at its last step, with the
+            outputs computed during its pass (before that step's update).
+
+        Returns
+        -------
+        loss : ndarray of float64, shape (n,)
+            Each sequence's loss as accumulated during its pass.
+        last_abs_error : ndarray of float64, shape (n,), or None
+            ``max_k |target[last, k] - y[last, k]|`` per sequence if ``last_error``.
+        """
+        lr = check_real("lr", lr, minimum=0.0)
+        update_kind = _UPDATES[check_choice("update", update, _UPDATES)]
+        offsets = self._offsets(offsets)
+        x = self._x(x)
+        target, mask = self._target_mask(target, mask, x.shape[0])
+        loss, err = self._net.train_batch(x, target, mask, offsets, lr, update_kind, check_bool("last_error", last_error))
+        return loss, err
+
+    @exclusive
+    def forward_batch(self, x: Any, offsets: Any, *, num_threads: Optional[int] = None) -> np.ndarray:
+        """Forward passes of n packed sequences, each from the zero state, parallel over sequences.
+
+        Parameters
+        ----------
+        x : array_like, shape (R, n_in)
+            Sequence i is rows ``offsets[i]:offsets[i + 1]``.
+        offsets : array_like of int, shape (n + 1,)
+            ``0 = offsets[0] < ... < offsets[n] = R``.
+        num_threads : int >= 1, optional
+            Threads (default: the cores this process may use). The outputs are bitwise the same
+            for any number of threads.
+
+        Returns
+        -------
+        y : ndarray, shape (R, n_out), the network's dtype
+            Row r is the output at that step: the same as :meth:`forward` of each sequence.
+        """
+        threads = _default_threads() if num_threads is None else check_int("num_threads", num_threads, minimum=1,
+                                                                            maximum=4096)
+        return self._net.forward_batch(self._x(x), self._offsets(offsets), threads)
+
+
+def _default_threads() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)

@@ -69,6 +69,11 @@ class Lstm1997 {
   double train_sequence_full(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
                              std::size_t T, Scalar lr);
 
+  // y(T-1) [n_out]: the outputs of the last step of the latest forward() or train_sequence() pass
+  // (in train_sequence, computed before that step's update). For batch drivers
+  // (lstm1997_batch.hpp) that judge a sequence by its final outputs without a second pass.
+  const Scalar* last_output() const { return y_.data(); }
+
  private:
   // Named views of a flat buffer with the parameter layout (parameters or gradients).
   struct Views {
