@@ -75,10 +75,39 @@ def assert_one_hot(a: np.ndarray) -> None:
     assert ((a == 0) | (a == 1)).all() and (a.sum(axis=1) == 1).all()
 
 
-def draw(task, n: int, seed: int, full: bool = False):
+def draw(task, n: int, seed: int, full: bool = False, mode: str = "sample"):
+    """n sequences of `task`: from n calls of sample/sample_full (mode "sample") or from one
+    sample_batch call (mode "batch"), split into the same per-sequence tuples, so that every
+    statistical check below holds both generators to the recipe."""
     rng = np.random.default_rng(seed)
-    f = task.sample_full if full else task.sample
-    return [f(rng) for _ in range(n)]
+    if mode == "sample":
+        f = task.sample_full if full else task.sample
+        return [f(rng) for _ in range(n)]
+    batch = task.sample_batch(rng, n)
+    assert batch.n == n and batch.offsets[0] == 0 and (np.diff(batch.offsets) >= 1).all()
+    assert batch.x.flags.c_contiguous and batch.x.dtype == task.dtype and batch.mask.dtype == bool
+    out = []
+    kind = type(task.sample_full(np.random.default_rng(0))) if full else None
+    for i in range(n):
+        a, b = int(batch.offsets[i]), int(batch.offsets[i + 1])
+        seq = (batch.x[a:b], batch.target[a:b], batch.mask[a:b])
+        if kind is not None:
+            rest = []
+            for name in kind._fields[3:]:
+                if name == "clean_target":
+                    rest.append(batch.clean_target[a:b])
+                else:
+                    v = batch.info[name][i]
+                    rest.append(tuple(v.tolist()) if np.ndim(v) else v.item())
+            seq = kind(*seq, *rest)
+        out.append(seq)
+    return out
+
+
+@pytest.fixture(scope="module", params=["sample", "batch"])
+def draw_mode(request):
+    """Statistical checks run on both generators: per sequence and packed batches."""
+    return request.param
 
 
 # ---------------------------------------------------------------------------- common behaviour
@@ -228,14 +257,14 @@ def decode_rows(a: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("p", [1, 4, 100])
-def test_2a_sequences(p):
+def test_2a_sequences(p, draw_mode):
     task = NoiseFreeLongLag(p)
     assert task.n_in == task.n_out == p + 1 and task.length == p
     assert (task.x_index, task.y_index) == (p - 1, p)
     seen = set()
     n_x = 0
     n = 2000 if p < 100 else 500
-    for x, target, mask in draw(task, n, p):
+    for x, target, mask in draw(task, n, p, mode=draw_mode):
         assert x.shape == (p, p + 1) and mask.all()
         assert_one_hot(x)
         assert_one_hot(target)
@@ -250,7 +279,7 @@ def test_2a_sequences(p):
     assert_proportion(n_x, n, 0.5, "2a class x")
 
 
-def test_2b_sequences_and_frequencies():
+def test_2b_sequences_and_frequencies(draw_mode):
     p = 20
     task = NoLocalRegularities(p)
     assert task.final_only_success and task.test_size == 10_000
@@ -259,7 +288,7 @@ def test_2b_sequences_and_frequencies():
     first_middle = np.zeros(p + 1, dtype=int)
     same_as_previous = 0
     n_x = 0
-    for x, target, mask in draw(task, n, 3):
+    for x, target, mask in draw(task, n, 3, mode=draw_mode):
         assert x.shape == (p, p + 1) and mask.all()
         assert_one_hot(x)
         assert_one_hot(target)
@@ -321,7 +350,7 @@ def parse_2c(task: VeryLongLag, x: np.ndarray, target: np.ndarray, mask: np.ndar
     return s[1] - (p + 2), distractors
 
 
-def test_2c_structure_lengths_and_distractors():
+def test_2c_structure_lengths_and_distractors(draw_mode):
     p, q, n = 5, 20, 20_000
     task = VeryLongLag(p, q)
     assert task.n_in == p + 4 and task.n_out == 2
@@ -329,7 +358,7 @@ def test_2c_structure_lengths_and_distractors():
     lengths = np.empty(n)
     n_x = 0
     counts = np.zeros(p, dtype=int)
-    for i, (x, target, mask) in enumerate(draw(task, n, 11)):
+    for i, (x, target, mask) in enumerate(draw(task, n, 11, mode=draw_mode)):
         cls, distractors = parse_2c(task, x, target, mask)
         lengths[i] = len(x) + 1                              # symbols per sequence
         n_x += cls == 0
@@ -385,9 +414,9 @@ def check_lengths(lengths, T):
 
 
 @pytest.fixture(scope="module")
-def two_sequence_samples():
+def two_sequence_samples(draw_mode):
     n = 6000
-    return {v: draw(TwoSequence(100, 3, v), n, 21, full=True) for v in ("3a", "3b", "3c")}
+    return {v: draw(TwoSequence(100, 3, v), n, 21, full=True, mode=draw_mode) for v in ("3a", "3b", "3c")}
 
 
 @pytest.mark.parametrize("variant", ["3a", "3b", "3c"])
@@ -398,10 +427,10 @@ def test_two_sequence_lengths_and_balance(two_sequence_samples, variant):
     assert_proportion(n_pos, len(samples), 0.5, "class 1")
 
 
-def test_two_sequence_length_range_ends_small_T():
-    lengths = np.array([len(x) for x, _, _ in draw(TwoSequence(30, 2, "3a"), 2000, 2)])
+def test_two_sequence_length_range_ends_small_T(draw_mode):
+    lengths = np.array([len(x) for x, _, _ in draw(TwoSequence(30, 2, "3a"), 2000, 2, mode=draw_mode)])
     check_lengths(lengths, 30)                                # 30..33, both ends included
-    lengths = np.array([len(x) for x, _, _ in draw(TwoSequence(1000, 1, "3a"), 200, 2)])
+    lengths = np.array([len(x) for x, _, _ in draw(TwoSequence(1000, 1, "3a"), 200, 2, mode=draw_mode)])
     assert lengths.min() >= 1000 and lengths.max() <= 1100
 
 
@@ -465,9 +494,9 @@ def test_two_sequence_attributes():
 
 # ---------------------------------------------------------------------------- 4 / 5
 @pytest.fixture(scope="module")
-def marked_samples():
+def marked_samples(draw_mode):
     n = 20_000
-    return {cls: draw(cls(100), n, 31, full=True) for cls in (Adding, Multiplication)}
+    return {cls: draw(cls(100), n, 31, full=True, mode=draw_mode) for cls in (Adding, Multiplication)}
 
 
 def recompute_marked_target(cls, x: np.ndarray) -> float:
@@ -548,10 +577,10 @@ def test_marked_first_pair_operands():
     assert Adding(100).describe() and Multiplication.stop_n_seq == (140, 13)
 
 
-def test_marked_small_and_large_T():
+def test_marked_small_and_large_T(draw_mode):
     for T in (20, 21, 1000):
         task = Adding(T)
-        for s in draw(task, 300, T, full=True):
+        for s in draw(task, 300, T, full=True, mode=draw_mode):
             L = len(s.x)
             assert T <= L <= T + T // 10
             assert s.positions[1] <= T // 2 - 1 and s.positions[0] <= 9
@@ -566,7 +595,7 @@ A, B_, C, D, B, E, X, Y = range(8)
     ("6a", [(10, 20), (50, 60)], 4),
     ("6b", [(10, 20), (33, 43), (66, 76)], 8),
 ])
-def test_temporal_order(variant, ranges, n_out):
+def test_temporal_order(variant, ranges, n_out, draw_mode):
     task = TemporalOrder(variant)
     assert task.n_in == 8 and task.n_out == n_out
     assert task.alphabet == ("a", "b", "c", "d", "B", "E", "X", "Y")
@@ -576,7 +605,7 @@ def test_temporal_order(variant, ranges, n_out):
     rows = np.empty((n, len(ranges)), dtype=int)
     classes = np.zeros(n_out, dtype=int)
     distractors = np.zeros(8, dtype=int)
-    for i, s in enumerate(draw(task, n, 41 + len(ranges), full=True)):
+    for i, s in enumerate(draw(task, n, 41 + len(ranges), full=True, mode=draw_mode)):
         x, target, mask = s.x, s.target, s.mask
         assert_one_hot(x)
         sym = decode_rows(x)

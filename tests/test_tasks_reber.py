@@ -70,11 +70,39 @@ def enumerate_language(max_len: int) -> list:
     return ["B" + c + "B" + p + "E" + c + "E" for p in paths for c in "TP"]
 
 
-@pytest.fixture(scope="module")
-def samples():
+def batch_strings(task, rng, n):
+    """The strings of one sample_batch call, read back from its one-hot inputs (x is the string
+    without its last symbol, which is always E)."""
+    batch = task.sample_batch(rng, n)
+    assert batch.n == n and batch.mask.all()
+    symbols = batch.x.argmax(axis=1)
+    return ["".join(ALPHABET[j] for j in symbols[a:b]) + "E" for a, b in zip(batch.offsets[:-1], batch.offsets[1:])]
+
+
+@pytest.fixture(scope="module", params=["sample", "batch"])
+def samples(request):
+    """N_STAT strings from sample_string, or from one sample_batch call: the statistical checks
+    below hold both generators to the grammar."""
     task = EmbeddedReber()
     rng = np.random.default_rng(12345)
+    if request.param == "batch":
+        return batch_strings(task, rng, N_STAT)
     return [task.sample_string(rng) for _ in range(N_STAT)]
+
+
+@pytest.mark.parametrize("targets", ["next", "legal"])
+def test_sample_batch_codes_its_strings_as_encode_does(targets):
+    task = EmbeddedReber(targets, dtype=np.float32)
+    batch = task.sample_batch(np.random.default_rng(3), 300)
+    assert batch.x.dtype == batch.target.dtype == np.float32
+    strings = batch_strings(task, np.random.default_rng(3), 300)
+    np.testing.assert_array_equal(batch.info["second"], [ALPHABET.index(w[1]) for w in strings])
+    for i, w in enumerate(strings):
+        x, target, mask = task.encode(w)
+        got = batch.sequence(i)
+        np.testing.assert_array_equal(got[0], x)
+        np.testing.assert_array_equal(got[1], target)
+        np.testing.assert_array_equal(got[2], mask)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 
 from .._validation import check_dtype, check_int, check_task_size
+from .batch import PackedBatch, check_batch_size, pack_lengths
 from .reber import _check_rng
 from .twosequence import length_range
 
@@ -154,6 +155,38 @@ class _MarkedPairs:
         """
         s = self.sample_full(rng)
         return s.x, s.target, s.mask
+
+
+    def sample_batch(self, rng: np.random.Generator, n: int) -> PackedBatch:
+        """Draw n sequences at once, packed back to back (see :class:`~lstmcore.tasks.batch.PackedBatch`).
+
+        Each sequence has the distribution of :meth:`sample` (the random numbers are drawn in
+        another order, so the sequences differ from n calls of :meth:`sample`). ``info`` holds
+        ``positions`` (n, 2) and ``operands`` (n, 2) as in :meth:`sample_full`.
+        """
+        rng = _check_rng(rng)
+        n = check_batch_size(n, 4 * self.dtype.itemsize, self.max_length)
+        L = rng.integers(self.min_length, self.max_length + 1, size=n)
+        offsets, _, _, last = pack_lengths(L)
+        start = offsets[:-1]
+        values = rng.uniform(self.value_range[0], self.value_range[1], size=int(offsets[-1]))
+        m1 = rng.integers(0, FIRST_MARK_CANDIDATES, size=n)
+        # j-th (0-based) of the first T//2 - 1 pairs other than m1
+        j = rng.integers(0, self.second_mark_window - 1, size=n)
+        m2 = np.where(j < m1, j, j + 1)
+        first, second = np.minimum(m1, m2), np.maximum(m1, m2)
+        x = np.zeros((len(values), 2), dtype=self.dtype)
+        x[:, 0] = values
+        x[start + first, 1] = x[start + second, 1] = self.MARKED
+        x[start, 1] = x[last, 1] = self.ENDS        # the first pair keeps -1 even when it is marked
+        x1 = np.where(first == 0, self.first_pair_operand, values[start + first])
+        x2 = values[start + second]
+        target = np.zeros((len(values), 1), dtype=self.dtype)
+        target[last, 0] = self.combine(x1, x2)
+        mask = np.zeros(len(values), dtype=bool)
+        mask[last] = True
+        return PackedBatch(x, target, mask, offsets, target,
+                           dict(positions=np.stack([first, second], axis=1), operands=np.stack([x1, x2], axis=1)))
 
 
 class Adding(_MarkedPairs):

@@ -20,6 +20,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .._validation import check_dtype, check_int, check_task_size
+from .batch import PackedBatch, check_batch_size, one_hot_rows, pack_lengths
 from .reber import _check_rng
 
 __all__ = ["NoiseFreeLongLag", "NoLocalRegularities", "VeryLongLag"]
@@ -115,6 +116,25 @@ class _NextSymbolTask:
         """
         return self._encode(self.sample_symbols(rng))
 
+    def _middle_batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def sample_batch(self, rng: np.random.Generator, n: int) -> PackedBatch:
+        """Draw n sequences at once, packed back to back (see :class:`~lstmcore.tasks.batch.PackedBatch`).
+
+        Each sequence has the distribution of :meth:`sample`; ``info["symbols"]`` (n, p + 1) holds
+        the symbol sequences.
+        """
+        rng = _check_rng(rng)
+        n = check_batch_size(n, 2 * self.n_symbols * self.dtype.itemsize, self.p)
+        symbols = np.empty((n, self.p + 1), dtype=np.intp)
+        symbols[:, 0] = symbols[:, -1] = np.where(rng.random(n) < 0.5, self.x_index, self.y_index)
+        symbols[:, 1:-1] = self._middle_batch(rng, n)
+        offsets = np.arange(n + 1, dtype=np.int64) * self.p
+        x = one_hot_rows(symbols[:, :-1].ravel(), self.n_symbols, self.dtype)
+        target = one_hot_rows(symbols[:, 1:].ravel(), self.n_symbols, self.dtype)
+        return PackedBatch(x, target, np.ones(n * self.p, dtype=bool), offsets, target, dict(symbols=symbols))
+
     # --------------------------------------------------------------- coding
     def _encode(self, symbols: np.ndarray) -> Sequence3:
         x = _one_hot(symbols[:-1], self.n_symbols, self.dtype)
@@ -198,6 +218,9 @@ class NoiseFreeLongLag(_NextSymbolTask):
     def _middle(self, rng: np.random.Generator) -> np.ndarray:
         return np.arange(self.p - 1)
 
+    def _middle_batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.arange(self.p - 1)
+
     def _check_middle(self, middle: np.ndarray) -> None:
         if not np.array_equal(middle, np.arange(self.p - 1)):
             raise ValueError(f"symbols: expected a_1..a_{self.p - 1} (indices 0..{self.p - 2}) in order "
@@ -252,6 +275,9 @@ class NoLocalRegularities(_NextSymbolTask):
 
     def _middle(self, rng: np.random.Generator) -> np.ndarray:
         return rng.integers(0, self.p - 1, size=self.p - 1) if self.p > 1 else np.empty(0, dtype=np.intp)
+
+    def _middle_batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.integers(0, self.p - 1, size=(n, self.p - 1)) if self.p > 1 else np.empty((n, 0), dtype=np.intp)
 
     def _check_middle(self, middle: np.ndarray) -> None:
         if middle.size and middle.max() >= self.p - 1:
@@ -387,6 +413,31 @@ class VeryLongLag:
         out[-2] = self.e_index
         out[2:-2] = rng.integers(0, self.p, size=n - 4)
         return out
+
+    def sample_batch(self, rng: np.random.Generator, n: int) -> PackedBatch:
+        """Draw n sequences at once, packed back to back (see :class:`~lstmcore.tasks.batch.PackedBatch`).
+
+        Each sequence has the distribution of :meth:`sample` (the random numbers are drawn in
+        another order); ``info`` holds ``label`` (n,): 0 for x, 1 for y.
+        """
+        rng = _check_rng(rng)
+        n = check_batch_size(n, (self.n_in + 4) * self.dtype.itemsize, self.mean_length)
+        c = np.where(rng.random(n) < 0.5, self.x_index, self.y_index)
+        k = rng.geometric(self.trigger_probability, size=n) - 1
+        # steps: b, c, q + k distractors, e (the final c is the target only)
+        offsets, _, _, last = pack_lengths(self.q + k + 3)
+        start = offsets[:-1]
+        symbols = rng.integers(0, self.p, size=int(offsets[-1]))
+        symbols[start] = self.b_index
+        symbols[start + 1] = c
+        symbols[last] = self.e_index
+        x = one_hot_rows(symbols, self.n_in, self.dtype)
+        label = (c != self.x_index).astype(np.int64)
+        target = np.zeros((len(symbols), 2), dtype=self.dtype)
+        target[last, label] = 1
+        mask = np.zeros(len(symbols), dtype=bool)
+        mask[last] = True
+        return PackedBatch(x, target, mask, offsets, target, dict(label=label))
 
     def _encode(self, symbols: np.ndarray) -> Sequence3:
         L = len(symbols) - 1

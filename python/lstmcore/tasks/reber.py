@@ -24,6 +24,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from .._validation import check_choice, check_dtype
+from .batch import PackedBatch, check_batch_size, one_hot_rows, pack_lengths
 
 __all__ = ["EmbeddedReber"]
 
@@ -41,6 +42,20 @@ _GRAPH: Dict[int, Tuple[Tuple[str, int], Tuple[str, int]]] = {
 }
 
 _TARGET_MODES = ("next", "legal")
+
+# The graph as tables for walks of many strings at once (sample_batch): node 6 is the end.
+_END_NODE = 6
+_EDGE_SYMBOL = np.zeros((7, 2), dtype=np.intp)
+_EDGE_NEXT = np.full((7, 2), _END_NODE, dtype=np.intp)
+for _node, _edges in _GRAPH.items():
+    for _k, (_sym, _next) in enumerate(_edges):
+        _EDGE_SYMBOL[_node, _k] = "BTPSXVE".index(_sym)
+        _EDGE_NEXT[_node, _k] = _END_NODE if _next == _END else _next
+#: node -> the legal next symbols there, as a 7-bit set (bit i: symbol i of "BTPSXVE"); the end: E
+_NODE_LEGAL = np.array([(1 << _EDGE_SYMBOL[v, 0]) | (1 << _EDGE_SYMBOL[v, 1]) if v in _GRAPH else 0
+                        for v in range(7)], dtype=np.int64)
+_NODE_LEGAL[_END_NODE] = 1 << 6
+del _node, _edges, _k, _sym, _next
 
 
 def _check_rng(rng: object) -> np.random.Generator:
@@ -200,6 +215,57 @@ class EmbeddedReber:
             parts.append(sym)
         parts += ["E", c, "E"]
         return "".join(parts)
+
+    def sample_batch(self, rng: np.random.Generator, n: int) -> PackedBatch:
+        """Draw n sequences at once, packed back to back (see :class:`~lstmcore.tasks.batch.PackedBatch`).
+
+        All n strings walk the graph together, one ``rng.random(n)`` draw per step of the longest
+        inner string, so each has the distribution of :meth:`sample_string` (the random numbers
+        are used in another order). ``info`` holds ``second`` (n,), the index of the second symbol (T or
+        P), and ``inner_length`` (n,), the symbols of the inner string after its B up to its E.
+        """
+        rng = _check_rng(rng)
+        n = check_batch_size(n, 3 * len(ALPHABET) * self.dtype.itemsize, 12)
+        B, E = _INDEX["B"], _INDEX["E"]
+        c = np.where(rng.random(n) < 0.5, _INDEX["T"], _INDEX["P"])
+        # inner Reber strings after their B: symbols and the node reached after each
+        node = np.zeros(n, dtype=np.intp)
+        inner_symbols, inner_nodes = [], []
+        active = np.ones(n, dtype=bool)
+        while active.any():
+            choice = (rng.random(n) >= 0.5).astype(np.intp)  # < 0.5 takes the first edge
+            inner_symbols.append(np.where(active, _EDGE_SYMBOL[node, choice], -1))
+            node = np.where(active, _EDGE_NEXT[node, choice], node)
+            inner_nodes.append(node)
+            active &= node != _END_NODE
+        inner = np.stack(inner_symbols, axis=1)             # (n, longest inner), -1 past the end
+        nodes = np.stack(inner_nodes, axis=1)
+        m = (inner >= 0).sum(axis=1)                          # inner symbols after B, E excluded
+        width = inner.shape[1] + 6
+        # whole strings B c B inner E c E, padded with -1: (n, width)
+        full = np.full((n, width), -1, dtype=np.intp)
+        full[:, 0], full[:, 1], full[:, 2] = B, c, B
+        full[:, 3:3 + inner.shape[1]] = inner
+        rows = np.arange(n)
+        full[rows, 3 + m], full[rows, 4 + m], full[rows, 5 + m] = E, c, E
+        L = m + 5                                             # steps: every symbol but the last
+        offsets, seq, pos, _ = pack_lengths(L)
+        x = one_hot_rows(full[seq, pos], len(ALPHABET), self.dtype)
+        if self.targets == "next":
+            target = one_hot_rows(full[seq, pos + 1], len(ALPHABET), self.dtype)
+        else:
+            # legal next symbols after step j: {T,P} after B, {B} after c, the inner node's edges
+            # after the inner B and every inner symbol (E at the end), {c} after the inner E, {E} after c
+            legal = np.zeros((n, width), dtype=np.int64)
+            legal[:, 0] = (1 << _INDEX["T"]) | (1 << _INDEX["P"])
+            legal[:, 1] = 1 << B
+            legal[:, 2] = _NODE_LEGAL[0]
+            legal[:, 3:3 + inner.shape[1]] = _NODE_LEGAL[nodes]
+            legal[rows, 3 + m] = 1 << c
+            legal[rows, 4 + m] = 1 << E
+            bits = legal[seq, pos]
+            target = ((bits[:, None] >> np.arange(len(ALPHABET))) & 1).astype(self.dtype)
+        return PackedBatch(x, target, np.ones(len(x), dtype=bool), offsets, target, dict(second=c, inner_length=m))
 
     def sample(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw one sequence: ``encode(sample_string(rng))``.

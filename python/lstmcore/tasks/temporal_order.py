@@ -8,6 +8,7 @@ from typing import Dict, NamedTuple, Tuple
 import numpy as np
 
 from .._validation import check_choice, check_dtype
+from .batch import PackedBatch, check_batch_size, one_hot_rows, pack_lengths
 from .reber import _check_rng
 
 __all__ = ["TemporalOrder", "TemporalOrderSample"]
@@ -158,6 +159,31 @@ class TemporalOrder:
         mask = np.zeros(L, dtype=bool)
         mask[-1] = True
         return TemporalOrderSample(x, target, mask, rows, label)
+
+    def sample_batch(self, rng: np.random.Generator, n: int) -> PackedBatch:
+        """Draw n sequences at once, packed back to back (see :class:`~lstmcore.tasks.batch.PackedBatch`).
+
+        Each sequence has the distribution of :meth:`sample` (the random numbers are drawn in
+        another order). ``info`` holds ``rows`` (n, n_relevant) and ``label`` (n,).
+        """
+        rng = _check_rng(rng)
+        n = check_batch_size(n, (self.n_in + 2 * self.n_out) * self.dtype.itemsize, self.max_length)
+        L = rng.integers(self.min_length, self.max_length + 1, size=n)
+        offsets, _, _, last = pack_lengths(L)
+        start = offsets[:-1]
+        rows = np.stack([rng.integers(lo, hi + 1, size=n) - 1 for lo, hi in self.positions], axis=1)
+        bits = rng.integers(0, 2, size=(n, self.n_relevant))           # 0 = X, 1 = Y
+        symbols = rng.integers(0, N_DISTRACTORS, size=int(offsets[-1]))
+        symbols[start] = _INDEX["E"]
+        symbols[last] = _INDEX["B"]
+        symbols[start[:, None] + rows] = _INDEX["X"] + bits
+        label = bits @ (1 << np.arange(self.n_relevant - 1, -1, -1))
+        x = one_hot_rows(symbols, self.n_in, self.dtype)
+        target = np.zeros((len(symbols), self.n_out), dtype=self.dtype)
+        target[last, label] = 1
+        mask = np.zeros(len(symbols), dtype=bool)
+        mask[last] = True
+        return PackedBatch(x, target, mask, offsets, target, dict(rows=rows, label=label))
 
     def sample(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw one training sequence.

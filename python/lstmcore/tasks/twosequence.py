@@ -8,6 +8,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 
 from .._validation import check_choice, check_dtype, check_int, check_task_size
+from .batch import PackedBatch, check_batch_size, pack_lengths
 from .reber import _check_rng
 
 __all__ = ["TwoSequence", "TwoSequenceSample"]
@@ -185,6 +186,37 @@ class TwoSequence:
         mask = np.zeros(L, dtype=bool)
         mask[-1] = True
         return TwoSequenceSample(x.astype(self.dtype, copy=False), target, mask, clean, sign)
+
+    def sample_batch(self, rng: np.random.Generator, n: int) -> PackedBatch:
+        """Draw n sequences at once, packed back to back (see :class:`~lstmcore.tasks.batch.PackedBatch`).
+
+        Each sequence has the distribution of :meth:`sample_full` (the random numbers are drawn in
+        another order); ``clean_target`` holds the noise-free targets, ``info["sign"]`` (n,) the classes.
+        """
+        rng = _check_rng(rng)
+        n = check_batch_size(n, 3 * self.dtype.itemsize, self.max_length)
+        sign = np.where(rng.random(n) < 0.5, 1, -1)
+        L = rng.integers(self.min_length, self.max_length + 1, size=n)
+        offsets, seq, pos, last = pack_lengths(L)
+        R = int(offsets[-1])
+        std = np.sqrt(self.input_noise_variance)
+        x = np.zeros(R, dtype=np.float64)
+        info_rows = pos < self.N
+        x[info_rows] = sign[seq[info_rows]]
+        if self.info_noise:             # 3b: noise on every element, the information ones included
+            x += rng.normal(0.0, std, size=R)
+        else:
+            x[~info_rows] = rng.normal(0.0, std, size=R - int(info_rows.sum()))
+        clean = np.zeros((R, 1), dtype=self.dtype)
+        clean[last, 0] = np.where(sign > 0, self.class_targets[0], self.class_targets[1])
+        if self.target_noise_variance:
+            target = clean.copy()
+            target[last, 0] += rng.normal(0.0, np.sqrt(self.target_noise_variance), size=n)
+        else:
+            target = clean
+        mask = np.zeros(R, dtype=bool)
+        mask[last] = True
+        return PackedBatch(x.astype(self.dtype)[:, None], target, mask, offsets, clean, dict(sign=sign))
 
     def sample(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw one training sequence (the first three fields of :meth:`sample_full`).
