@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from lstmcore.experiments import EXPERIMENTS, TABLES, ResultsFileWarning, load_records, run_experiment, run_trial
-from lstmcore.experiments.paper import apply_overrides, get_experiment, select_experiments
+from lstmcore.experiments.registry import apply_overrides, get_experiment, select_experiments
 from lstmcore.experiments.report import format_table, render_report, summary_rows, write_report
-from lstmcore.experiments.runner import _engine, estimate_cost
+from lstmcore.experiments.runner import estimate_cost
 from lstmcore.cli import main as cli_main
 
-# Every LSTM row of Tables 1-9 (spec lstm1997.md section 3) with Table 10's weight count,
+# Every LSTM row of Tables 1-9 with Table 10's weight count,
 # learning rate and the paper's trial count.
 PAPER_ROWS = {
     "1-4x1-lr0.1": (1, 264, 0.1, 30), "1-3x2-lr0.1": (1, 276, 0.1, 30), "1-3x2-lr0.2": (1, 276, 0.2, 30),
@@ -148,16 +148,47 @@ def test_a_milestone_with_a_test_records_it():
     assert t["n"] == 32 and t["fraction_wrong"] == t["wrong"] / 32
 
 
-def test_fast_engine_path_equals_the_public_methods():
-    e = EXPERIMENTS["6a"]
-    task = e.make_task()
-    x, target, mask = task.sample(np.random.default_rng(0))
-    a, b = e.net.build(seed=5), e.net.build(seed=5)
-    train, forward = _engine(a, e.lr, e.update)
-    assert train(x, target, mask) == b.train_sequence(x, target, mask, lr=e.lr, update=e.update)
-    np.testing.assert_array_equal(forward(x), b.forward(x))
-    for k, v in a.get_weights().items():
-        np.testing.assert_array_equal(v, b.get_weights()[k])
+def naive_recent_trial(name, trial, seed, overrides):
+    """An independent, sequence-by-sequence replay of a trial with RecentWindow milestones: the same
+    exemplar stream (blocks of engine.BLOCK from the trial's stream), one public train_sequence call
+    per sequence, each judged on the outputs of the weights before it (forward), the window rule
+    evaluated after every sequence. Returns {milestone: sequences or None}."""
+    from lstmcore.experiments.engine import BLOCK, trial_seeds
+    from lstmcore.experiments.runner import resolve
+
+    exp = resolve(name, overrides=overrides)
+    seeds = trial_seeds(seed, trial)
+    net = exp.net.build(seed=int(seeds[0].generate_state(1, dtype=np.uint32)[0]))
+    rng = np.random.default_rng(seeds[1])
+    task = exp.make_task()
+    failed, mse = [], []
+    pending = list(exp.milestones)
+    reached = {m.name: None for m in exp.milestones}
+    sequences = 0
+    while pending and sequences < exp.max_sequences:
+        for x, t, m in task.sample_batch(rng, BLOCK).sequences():
+            y = net.forward(x)
+            failed.append(not np.max(np.abs(y[-1] - t[-1])) < pending[0].beta)
+            net.train_sequence(x, t, m, lr=exp.lr, update=exp.update)
+            mse.append(float(np.mean((y[-1] - t[-1]) ** 2)))
+            sequences += 1
+            while pending:
+                r = pending[0]
+                if len(failed) < r.window or sum(failed[-r.window:]) >= r.fail_below:
+                    break
+                if r.max_mean_error is not None and not np.mean(mse[-r.window:]) < r.max_mean_error:
+                    break
+                reached[pending.pop(0).name] = sequences
+            if not pending or sequences >= exp.max_sequences:
+                break
+    return reached
+
+
+@pytest.mark.parametrize("name, overrides", [("5-T100", {"window": 150, "max_sequences": 1500}),
+                                             ("6a", {"window": 40, "max_sequences": 1200})])
+def test_engine_milestones_equal_a_naive_sequence_by_sequence_replay(name, overrides):
+    r = run_trial(name, 1, seed=2, overrides=overrides)
+    assert r["milestones"] == naive_recent_trial(name, 1, 2, overrides)
 
 
 def test_sequential_construction_trains_the_shortcut_first_then_adds_the_cell():
@@ -280,12 +311,12 @@ def test_runs_of_other_settings_are_kept_apart(tmp_path):
 def test_trials_of_an_older_definition_are_not_reused(tmp_path, monkeypatch):
     import dataclasses
 
-    from lstmcore.experiments import paper
+    from lstmcore.experiments import registry
 
     path = tmp_path / "r.jsonl"
     run_experiment("6a", 1, path, jobs=1, quick=True)
     changed = dataclasses.replace(EXPERIMENTS["6a"], lr=0.25)
-    monkeypatch.setitem(paper.EXPERIMENTS, "6a", changed)
+    monkeypatch.setitem(registry.EXPERIMENTS, "6a", changed)
     ran = []
     run_experiment("6a", 1, path, executor=cf.ThreadPoolExecutor(1), quick=True, on_result=ran.append)
     records = load_records(path)
@@ -346,20 +377,24 @@ def test_verdict_flags_material_differences(row, matches, reason):
 
 
 def test_report_summary_explains_differing_rows(tmp_path):
-    from lstmcore.experiments.paper import FINDINGS
+    from pathlib import Path
+
+    from lstmcore.experiments.report import load_findings
     from lstmcore.experiments.results import archive_records
 
+    findings = load_findings(Path(__file__).resolve().parents[1] / "docs" / "FINDINGS.md")
+    assert {"1", "2a", "2b", "2c", "3a", "4", "5", "6b"} <= set(findings)
     path = tmp_path / "r.jsonl"
     run_experiment("4-T100", 2, path, jobs=1, quick=True)  # quick: never reaches ST3, so it differs
-    text = render_report(load_records(path), command="c")
+    text = render_report(load_records(path), command="c", findings=findings)
     assert "## Summary" in text and "0 of 1 rows" in text
     assert "| 4-T100 | quick | 2 (10) | 0/2 | – | differs: success 0 % < 100 %; no trial reached it |" in text
-    assert "## Why rows differ" in text and FINDINGS["4"][:60] in text
+    assert "## Why rows differ" in text and findings["4"][:60] in text
     # the archive keeps one record per trial, without learning curves, and gives the same report
     n = archive_records([path, path], tmp_path / "a.jsonl")
     archived = load_records(tmp_path / "a.jsonl")
     assert n == 2 and all("curve" not in r for r in archived)
-    assert render_report(archived, command="c").split("written")[1].split("\n", 1)[1] == \
+    assert render_report(archived, command="c", findings=findings).split("written")[1].split("\n", 1)[1] == \
         text.split("written")[1].split("\n", 1)[1]
 
 

@@ -7,7 +7,7 @@ engine (like an independent implementation) succeeds in about a quarter of the t
 engine still learns the task, end to end, through the real runner and success test."""
 import pytest
 
-from lstmcore.experiments import run_reber_trial
+from lstmcore.experiments import run_trial
 
 
 # Training is deterministic for a given build, but chaotic: a one-ulp change anywhere (another
@@ -17,6 +17,6 @@ from lstmcore.experiments import run_reber_trial
 # property; docs/EXPERIMENT1.md).
 @pytest.mark.parametrize("data_seed,init_seed", [(1, 0), (2, 9)])
 def test_paper_net_learns_embedded_reber(data_seed, init_seed):
-    r = run_reber_trial(data_seed=data_seed, init_seed=init_seed, max_sequences=40_000)
-    assert r.n_weights == 276
-    assert r.success and r.step_accuracy == 1.0 and r.long_lag_correct
+    r = run_trial("1-3x2-lr0.5", overrides=dict(data_seed=data_seed, init_seed=init_seed, max_sequences=40_000))
+    assert r["n_weights"] == 276
+    assert r["success"] and r["details"]["final"]["step_accuracy"] == 1.0 and r["details"]["long_lag_correct"]

@@ -1,23 +1,20 @@
 """Embedded Reber grammar: generator, coding, data sets and the success test (Experiment 1).
 
-Nothing here needs the compiled network: the trial runner is exercised with stand-in networks.
+Nothing here needs the compiled network: Exp. 1 in the trial engine is exercised with a stand-in
+model family.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from lstmcore.experiments.reber import (
-    ReberTrialResult,
-    _ReberEvaluator,
-    make_reber_sets,
-    reber_correct,
-    run_reber_trial,
-)
+from lstmcore.experiments import run_trial
+from lstmcore.experiments.reber import ReberCheck, make_reber_sets, reber_correct, reber_sets
 from lstmcore.tasks import EmbeddedReber
 
 ALPHABET = "BTPSXVE"
@@ -403,142 +400,120 @@ def test_reber_correct_bad_arguments():
         reber_correct(out, legal2)
 
 
-# ---------------------------------------------------------------------------- trial runner
-class OracleNet:
-    """Stand-in for LSTM1997: outputs the legal set once it has seen `learn_after` sequences."""
+# ---------------------------------------------------------------------------- Exp. 1 in the trial engine
+class OracleModel:
+    """A model family of its own (the registry's ``net`` is any object with ``build``): it outputs
+    the legal next symbols once it has trained ``learn_after`` sequences, so the Exp. 1 protocol's
+    bookkeeping in the trial engine can be checked exactly."""
 
     instances: list = []
 
-    def __init__(self, n_in, n_out, blocks, cells_per_block=1, *, learn_after=10**9, table=None,
-                 noise_seed=0, **kwargs):
-        self.args = (n_in, n_out, blocks, cells_per_block)
-        self.kwargs = kwargs
-        self.learn_after = learn_after
-        self.table = table or {}
-        self.seen = 0
-        self.steps = 0
-        self.rng = np.random.default_rng(noise_seed)
+    def __init__(self, family, seed):
+        self.family, self.seed = family, seed
+        train, test = make_reber_sets(family.data_seed, family.train_size, family.test_size)
+        task = EmbeddedReber()
+        self.table = {task.one_hot(w[:-1]).tobytes(): task.legal_next(w) for w in train + test}
+        self.seen = self.steps = 0
         self.n_weights = 276
-        OracleNet.instances.append(self)
+        self.rng = np.random.default_rng(0)
+        OracleModel.instances.append(self)
 
-    def train_sequence(self, x, target, mask=None, *, lr, update="step", mode="truncated"):
-        assert x.shape == target.shape and x.shape[1] == 7
-        self.seen += 1
-        self.steps += len(x)
-        return 0.5
+    def train_batch(self, x, target, mask, offsets, *, lr, update, last_error=False):
+        assert x.shape == target.shape and x.shape[1] == 7 and offsets[-1] == len(x)
+        n = len(offsets) - 1
+        self.seen += n
+        self.steps += int(offsets[-1])
+        return np.full(n, 0.5), None
 
-    def forward(self, x):
-        if self.seen >= self.learn_after:
-            return self.table[x.tobytes()].astype(float) * 0.8 + 0.1
-        return self.rng.random((len(x), 7)) * 0.01
+    def forward_batch(self, x, offsets, num_threads=None):
+        if self.seen < self.family.learn_after:
+            return self.rng.random((len(x), 7)) * 0.01
+        return np.concatenate([self.table[x[a:b].tobytes()] * 0.8 + 0.1 for a, b in zip(offsets[:-1], offsets[1:])])
+
+    def get_weights(self):
+        return {}
+
+    def set_weights(self, w):
+        pass
 
 
-def oracle_factory(data_seed, learn_after, **sets_kw):
-    train, test = make_reber_sets(data_seed, **sets_kw)
-    task = EmbeddedReber()
-    table = {task.one_hot(s[:-1]).tobytes(): task.legal_next(s) for s in train + test}
+@dataclasses.dataclass(frozen=True)
+class OracleFamily:
+    learn_after: int
+    data_seed: int
+    train_size: int = 64
+    test_size: int = 32
 
-    def factory(*args, **kwargs):
-        return OracleNet(*args, learn_after=learn_after, table=table, **kwargs)
+    def build(self, seed, dtype=np.float64):
+        return OracleModel(self, seed)
 
-    return factory
+
+def oracle_experiment(learn_after, data_seed=3, init_seed=4, max_sequences=5000, check_every=100, train_size=64,
+                      test_size=32):
+    from lstmcore.experiments import EXPERIMENTS
+
+    e = EXPERIMENTS["1-3x2-lr0.5"]
+    return dataclasses.replace(
+        e, net=OracleFamily(learn_after, data_seed, train_size, test_size), max_sequences=max_sequences,
+        check_every=check_every, test_size=test_size,
+        options=dict(e.options, train_size=train_size, data_seed=data_seed, init_seed=init_seed))
 
 
 def test_trial_success_detection_and_counts():
-    OracleNet.instances.clear()
-    res = run_reber_trial(data_seed=3, init_seed=4, max_sequences=5000, check_every=100,
-                          net_factory=oracle_factory(3, 1234), train_size=64, test_size=32)
-    net = OracleNet.instances[-1]
-    assert isinstance(res, ReberTrialResult)
-    assert res.success and res.sequences == 1300 and net.seen == 1300
-    assert res.steps == net.steps
-    assert res.checks == 13 and len(res.loss_history) == 13
-    assert res.step_accuracy == 1.0 and res.string_accuracy == 1.0 and res.long_lag_correct
-    assert res.long_lag_accuracy == 1.0
-    assert res.final_loss == pytest.approx(0.5) and res.n_weights == 276
-    train, test = make_reber_sets(3, 64, 32)
-    assert res.mean_train_len == pytest.approx(np.mean([len(s) for s in train]))
-    assert res.mean_test_len == pytest.approx(np.mean([len(s) for s in test]))
-    # the network the paper describes
-    assert net.args == (7, 7, 3, 2)
-    kw = net.kwargs
-    assert kw["recurrent"] == "cells+gates" and kw["bias"] == "gates" and kw["init_range"] == 0.2
-    assert list(kw["output_gate_bias"]) == [-1, -2, -3] and kw["input_gate_bias"] is None
-    assert kw["g"] == "g2" and kw["h"] == "h1" and kw["seed"] == 4 and kw["out_activation"] == "logistic"
-    d = res.to_dict()
-    assert d["config"]["data_seed"] == 3 and d["config"]["dtype"] == "float64"
-    import json
-    json.dumps(d)
+    OracleModel.instances.clear()
+    r = run_trial(oracle_experiment(1234))
+    model = OracleModel.instances[-1]
+    assert r["success"] and r["sequences"] == 1300 and model.seen == 1300
+    assert r["steps"] == model.steps and model.seed == 4           # the net of init_seed
+    assert r["details"]["checks"] == 13 and len(r["curve"]) == 13
+    d = r["details"]
+    assert d["final"]["step_accuracy"] == 1.0 and d["final"]["string_accuracy"] == 1.0 and d["long_lag_correct"]
+    assert (d["data_seed"], d["init_seed"]) == (3, 4)
+    train, _ = make_reber_sets(3, 64, 32)
+    assert d["mean_train_len"] == pytest.approx(np.mean([len(w) for w in train]))
+    assert all(p[1] == pytest.approx(0.5) for p in r["curve"]) and r["n_weights"] == 276
 
 
 def test_trial_failure_uses_whole_budget_and_order_is_seeded():
-    OracleNet.instances.clear()
-    res = run_reber_trial(blocks=4, cells_per_block=1, data_seed=0, init_seed=1, max_sequences=250,
-                          check_every=100, net_factory=oracle_factory(0, 10**9))
-    assert not res.success and res.sequences == 250 and res.checks == 3
-    assert res.step_accuracy < 0.5 and not res.long_lag_correct
-    assert list(OracleNet.instances[-1].kwargs["output_gate_bias"]) == [-1, -2, -3, -4]
-    res2 = run_reber_trial(blocks=4, cells_per_block=1, data_seed=0, init_seed=1, max_sequences=250,
-                           check_every=7, net_factory=oracle_factory(0, 10**9))
-    assert res2.steps == res.steps          # exemplar order independent of check_every
-    res3 = run_reber_trial(blocks=4, cells_per_block=1, data_seed=0, init_seed=2, max_sequences=250,
-                           check_every=100, net_factory=oracle_factory(0, 10**9))
-    assert res3.steps != res.steps
+    OracleModel.instances.clear()
+    r = run_trial(oracle_experiment(10**9, data_seed=0, init_seed=1, max_sequences=250))
+    assert not r["success"] and r["sequences"] == 250 and r["details"]["checks"] == 3
+    assert r["details"]["final"]["step_accuracy"] < 0.5 and not r["details"]["long_lag_correct"]
+    r2 = run_trial(oracle_experiment(10**9, data_seed=0, init_seed=1, max_sequences=250, check_every=7))
+    assert r2["steps"] == r["steps"]          # the exemplar order does not depend on check_every
+    r3 = run_trial(oracle_experiment(10**9, data_seed=0, init_seed=2, max_sequences=250))
+    assert r3["steps"] != r["steps"]
 
 
-def test_trial_progress_and_zero_budget():
-    calls = []
-    res = run_reber_trial(data_seed=0, init_seed=0, max_sequences=300, check_every=100,
-                          net_factory=oracle_factory(0, 200), progress=calls.append)
-    assert res.success and res.sequences == 200
-    assert [c["sequences"] for c in calls] == [100, 200]
-    assert [c["success"] for c in calls] == [False, True]
-    assert calls[-1]["step_accuracy"] == 1.0
-    res0 = run_reber_trial(data_seed=0, init_seed=0, max_sequences=0,
-                           net_factory=oracle_factory(0, 0))
-    assert res0.success and res0.sequences == 0 and res0.checks == 1
+def test_trial_zero_budget_checks_once():
+    r = run_trial(oracle_experiment(0, data_seed=0, init_seed=0, max_sequences=0))
+    assert r["success"] and r["sequences"] == 0 and r["details"]["checks"] == 1
 
 
-def test_trial_bad_arguments():
-    f = oracle_factory(0, 0)
-    with pytest.raises(ValueError, match="squash"):
-        run_reber_trial(data_seed=0, init_seed=0, squash="banner", net_factory=f)
-    with pytest.raises(ValueError, match="test"):
-        run_reber_trial(data_seed=0, init_seed=0, test="loose", net_factory=f)
-    with pytest.raises(ValueError, match="update"):
-        run_reber_trial(data_seed=0, init_seed=0, update="epoch", net_factory=f)
-    with pytest.raises(ValueError, match="lr"):
-        run_reber_trial(data_seed=0, init_seed=0, lr=-1.0, net_factory=f)
-    with pytest.raises(ValueError, match="check_every"):
-        run_reber_trial(data_seed=0, init_seed=0, check_every=0, net_factory=f)
-    with pytest.raises(TypeError, match="init_seed"):
-        run_reber_trial(data_seed=0, init_seed="a", net_factory=f)
-    with pytest.raises(TypeError):
-        run_reber_trial(data_seed=0)  # init_seed is required
-
-
-def test_evaluator_early_exit_agrees_with_full_check():
-    """The early-exit check gives the verdict of the full check and moves failing strings first."""
-    train, test = make_reber_sets(9, 40, 40)
+def test_reber_check_tries_failing_strings_first_and_gives_the_full_verdict():
+    sets = reber_sets(9, train_size=40, test_size=40)
     task = EmbeddedReber()
+    train, test = make_reber_sets(9, 40, 40)
     strings = train + test
-    ev = _ReberEvaluator([task.one_hot(s[:-1]) for s in strings], [task.legal_next(s) for s in strings],
-                         "strict")
-    table = {task.one_hot(s[:-1]).tobytes(): task.legal_next(s) for s in strings}
-    det_bad = {k: (v * 0.8 + 0.1) for k, v in table.items()}
+    table = {task.one_hot(w[:-1]).tobytes(): task.legal_next(w) * 0.8 + 0.1 for w in strings}
     bad_key = task.one_hot(test[5][:-1]).tobytes()
-    det_bad[bad_key] = det_bad[bad_key].copy()
-    det_bad[bad_key][-2] = 1 - det_bad[bad_key][-2]   # long-lag step wrong in one test string
+    table[bad_key] = table[bad_key].copy()
+    table[bad_key][-2] = 1 - table[bad_key][-2]   # the long-lag step wrong in one test string
 
     class Det:
-        def forward(self, x):
-            return det_bad[x.tobytes()]
+        calls = 0
 
-    ok = ev.step_correct(Det())
+        def forward_batch(self, x, offsets, num_threads=None):
+            Det.calls += 1
+            return np.concatenate([table[x[a:b].tobytes()] for a, b in zip(offsets[:-1], offsets[1:])])
+
+    check = ReberCheck(sets, "strict", 1)
+    ok = check.step_correct(Det())
     assert not ok.all() and ok.sum() == len(ok) - 1
-    assert not ev.all_correct(Det())
-    assert ev.order[0] == 40 + 5                     # the failing string is tried first next time
-    assert not ev.long_lag_correct(ok)[45] and ev.long_lag_correct(ok).sum() == 79
-    assert ev.string_correct(ok).sum() == 79
-    det_bad[bad_key] = table[bad_key] * 0.8 + 0.1
-    assert ev.all_correct(Det()) and ev.step_correct(Det()).all()
+    assert not check.check(Det()) and list(check.hard) == [45]   # string 40 + 5 is tried first next time
+    Det.calls = 0
+    assert not check.check(Det()) and Det.calls == 1            # one small call decides a failing check
+    d = check.final_details(Det())
+    assert not d["long_lag_correct"] and d["final"]["string_accuracy"] == pytest.approx(79 / 80)
+    table[bad_key] = task.legal_next(test[5]) * 0.8 + 0.1
+    assert check.check(Det()) and check.step_correct(Det()).all()

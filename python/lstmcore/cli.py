@@ -2,10 +2,12 @@
 
     lstmcore reber                       learn the embedded Reber grammar (Exp. 1) once, with progress
     lstmcore reber --trials 30           the paper's protocol (3 set pairs x 10 seeds), table beside Table 1
+    lstmcore reber --readings all --results F --report docs/experiment1-readings.md   the readings sweep
     lstmcore tasks show reber            print a sample sequence
     lstmcore reproduce --list            the paper's experiments (every LSTM row of Tables 1-9)
     lstmcore reproduce 6a                run one of them with the paper's trial count, table beside the paper
     lstmcore reproduce table7 --quick    a whole table (or a group like 3a, or all) in its tiny --quick form
+    lstmcore reproduce all --estimate    core-hours of a full-protocol run per row
 """
 from __future__ import annotations
 
@@ -36,65 +38,150 @@ def _reading_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gradient", choices=["truncated", "full"], default="truncated")
     g.add_argument("--input-gate-bias", type=float, nargs="+", default=None, metavar="B",
                    help="initial input-gate biases, one per block (default: random, as in the paper)")
+    g.add_argument("--readings", nargs="+", metavar="NAME", default=None,
+                   help="run these named readings with the paper's protocol (--trials, default 30) and "
+                        "tabulate them: 'all' or names of lstmcore.experiments.READINGS")
 
 
-def _trial_kwargs(a: argparse.Namespace) -> dict:
-    return dict(blocks=a.blocks, cells_per_block=a.cells, lr=a.lr, max_sequences=a.max_sequences,
-                distinct=not a.repeats, targets=a.targets, update=a.update, test=a.test, squash=a.squash,
-                gradient=a.gradient, input_gate_bias=a.input_gate_bias)
+def _reber_row(a: argparse.Namespace) -> tuple:
+    """The registry row of Exp. 1 for --blocks/--cells/--lr, and the overrides that make it."""
+    from .experiments.registry import EXPERIMENTS
+
+    if a.blocks < 1 or a.cells < 1:
+        raise ValueError(f"--blocks, --cells: expected positive numbers, got {a.blocks} and {a.cells}")
+    if not a.lr > 0:
+        raise ValueError(f"--lr: expected a positive number, got {a.lr}")
+    name = f"1-{a.blocks}x{a.cells}-lr{a.lr:g}"
+    over: dict = {"max_sequences": a.max_sequences}
+    if name not in EXPERIMENTS:
+        same_net = f"1-{a.blocks}x{a.cells}-lr0.5"
+        if same_net in EXPERIMENTS:
+            name = same_net
+        else:
+            name = "1-3x2-lr0.5"
+            over.update(blocks=a.blocks, cells_per_block=a.cells,
+                        output_gate_bias=[-float(j + 1) for j in range(a.blocks)])
+        over["lr"] = a.lr
+    return name, over
+
+
+def _reading_overrides(a: argparse.Namespace) -> dict:
+    """The reading flags as registry overrides (only those that differ from the paper's text)."""
+    over: dict = {}
+    if a.repeats:
+        over["distinct"] = False
+    if a.targets != "next":
+        over["targets"] = a.targets
+    if a.update != "step":
+        over["update"] = a.update
+    if a.test != "strict":
+        over["criterion"] = a.test
+    if a.squash == "legend":
+        over.update(g="h1", h="g2")
+    if a.gradient != "truncated":
+        if a.update != "sequence":
+            raise ValueError(f"--gradient: 'full' needs --update sequence, got --update {a.update}")
+        over["gradient"] = a.gradient
+    if a.input_gate_bias is not None:
+        over["input_gate_bias"] = list(a.input_gate_bias)
+    return over
 
 
 def _cmd_reber(a: argparse.Namespace) -> int:
-    from .experiments.reber import PAPER_TABLE_1, run_reber_experiment, run_reber_trial, summarize_reber
+    from .experiments.registry import get_experiment
+    from .experiments.runner import run_experiment, run_trial, summarize
 
-    kwargs = _trial_kwargs(a)
-    paper = PAPER_TABLE_1.get((a.blocks, a.cells, a.lr))
-    paper_text = f"paper (Table 1): {paper[0]:.0f} % success, mean {paper[1]:,.0f} strings" if paper else \
-        "paper: no Table 1 row for this net and learning rate"
+    name, over = _reber_row(a)
+    over.update(_reading_overrides(a))
+    exp = get_experiment(name)
+    paper = exp.paper[0] if f"1-{a.blocks}x{a.cells}-lr{a.lr:g}" == name else None
+    paper_text = (f"paper (Table 1): {paper.success_percent:.0f} % success, mean {paper.mean_sequences:,.0f} strings"
+                  if paper else "paper: no Table 1 row for this net and learning rate")
+    if a.readings is not None:
+        return _reber_readings(a, name, over)
     if a.trials is None:
         print(f"Experiment 1, embedded Reber grammar: LSTM {a.blocks} blocks x {a.cells} cells, lr {a.lr}, "
               f"data seed {a.data_seed}, init seed {a.init_seed}")
         bar = Progress(a.max_sequences, "training")
 
         def progress(info):
-            bar.update(info["sequences"], f"strings, {100 * info['step_accuracy']:5.1f} % steps right",
-                       force=info["success"])
+            bar.update(info["sequences"], f"strings, mean loss {info['mean_loss']:.3f}")
 
-        r = run_reber_trial(data_seed=a.data_seed, init_seed=a.init_seed, progress=progress, **kwargs)
+        r = run_trial(name, overrides=dict(over, data_seed=a.data_seed, init_seed=a.init_seed), progress=progress,
+                      num_threads=a.jobs)
         bar.close()
-        verdict = (f"learned after {r.sequences:,} training strings" if r.success
-                   else f"not learned within {r.sequences:,} strings")
-        print(f"{verdict} ({r.seconds:.1f} s, {r.n_weights} weights): {100 * r.step_accuracy:.2f} % of steps and "
-              f"{100 * r.string_accuracy:.1f} % of strings predicted right in the 256 training and 256 test strings; "
-              f"symbol before last right in {100 * r.long_lag_accuracy:.1f} % of strings.")
+        d = r["details"]
+        verdict = (f"learned after {r['sequences']:,} training strings" if r["success"]
+                   else f"not learned within {r['sequences']:,} strings")
+        print(f"{verdict} ({r['seconds']:.1f} s, {r['n_weights']} weights): "
+              f"{100 * d['final']['step_accuracy']:.2f} % of steps and "
+              f"{100 * d['final']['string_accuracy']:.1f} % of strings predicted right in the 256 training and 256 "
+              f"test strings; symbol before last right in {100 * d['final']['long_lag_accuracy']:.1f} % of strings.")
         print(paper_text)
         if a.json:
-            print(json.dumps(r.to_dict()))
-        return 0 if r.success else 1
+            print(json.dumps(r))
+        return 0 if r["success"] else 1
 
-    data_seeds = range(math.ceil(a.trials / 10))
-    init_seeds = range(min(10, a.trials))
-    n = len(data_seeds) * len(init_seeds)
-    print(f"Experiment 1: {n} trials ({len(data_seeds)} set pairs x {len(init_seeds)} seeds), "
-          f"{a.blocks}x{a.cells} net, lr {a.lr}, budget {a.max_sequences:,} strings, {a.jobs} jobs")
-    bar = Progress(n, "trials")
+    if a.trials < 1:
+        raise ValueError(f"--trials: expected a positive number, got {a.trials}")
+    n_sets = math.ceil(a.trials / 10)
+    print(f"Experiment 1: {a.trials} trials ({n_sets} set pair(s) x up to 10 seeds: trial i uses set i // 10 and "
+          f"seed i % 10), {a.blocks}x{a.cells} net, lr {a.lr}, budget {a.max_sequences:,} strings, {a.jobs} jobs")
+    bar = Progress(a.trials, "trials")
     finished: List[dict] = []
 
     def on_result(r):
         finished.append(r)
         bar.update(len(finished), f"done, {sum(x['success'] for x in finished)} learned", force=True)
 
-    results = run_reber_experiment(data_seeds=data_seeds, init_seeds=init_seeds, jobs=a.jobs,
-                                   on_result=on_result, **kwargs)
+    results = run_experiment(name, a.trials, a.results, jobs=a.jobs, on_result=on_result, overrides=over)
     bar.close()
-    s = summarize_reber(results)
-    mean = f"{s['mean_sequences']:,.0f} ({s['min_sequences']:,}-{s['max_sequences']:,})" if s["successes"] else "-"
-    print(f"\n| | success | mean strings to success (range) |\n|---|---|---|")
-    print(f"| lstmcore | {s['successes']}/{s['trials']} ({s['success_percent']:.0f} %) | {mean} |")
+    row = summarize(name, results)[0]
+    mean = (f"{row['mean_sequences']:,.0f} ({row['min_sequences']:,}-{row['max_sequences']:,})"
+            if row["reached"] else "-")
+    print("\n| | success | mean strings to success (range) |\n|---|---|---|")
+    print(f"| lstmcore | {row['reached']}/{row['trials']} ({row['success_percent']:.0f} %) | {mean} |")
     if paper:
-        print(f"| paper | {paper[0]:.0f} % of 30 | {paper[1]:,.0f} |")
+        print(f"| paper | {paper.success_percent:.0f} % of {exp.trials} | {paper.mean_sequences:,.0f} |")
     if a.json:
-        print(json.dumps(dict(summary=s, trials=results)))
+        print(json.dumps(dict(summary=row, trials=results)))
+    return 0
+
+
+def _reber_readings(a: argparse.Namespace, name: str, base: dict) -> int:
+    """The readings sweep: every named reading with the paper's protocol, one table."""
+    from .experiments.readings import READINGS, reading_overrides
+    from .experiments.report import format_readings
+    from .experiments.results import load_records
+    from .experiments.runner import run_experiments
+
+    names = list(READINGS) if a.readings == ["all"] else a.readings
+    for r in names:
+        if r not in READINGS:
+            raise ValueError(f"--readings: expected 'all' or names among {', '.join(READINGS)}, got {r!r}")
+    if a.results is None:
+        raise ValueError("--readings: needs --results FILE (the trials of the sweep are kept there)")
+    trials = 30 if a.trials is None else a.trials
+    for r in names:
+        over = dict(base, **reading_overrides(r, a.blocks))
+        print(f"reading {r}: {trials} trials", file=sys.stderr)
+        bar = Progress(trials, r)
+        done: List[dict] = []
+
+        def on_result(rec, bar=bar, done=done):
+            done.append(rec)
+            bar.update(len(done), f"done, {sum(x['success'] for x in done)} learned", force=True)
+
+        run_experiments([(name, trials)], a.results, jobs=a.jobs, on_result=on_result, overrides=over)
+        bar.close()
+    text = format_readings(load_records(a.results), command="lstmcore " + " ".join(a.argv))
+    if a.report:
+        from ._atomic import atomic_write
+
+        with atomic_write(a.report, "w") as f:
+            f.write(text)
+        print(f"Report written to {a.report}", file=sys.stderr)
+    print(text)
     return 0
 
 
@@ -182,7 +269,7 @@ def _parse_set(items: Optional[List[str]]) -> dict:
 
 
 def _cmd_reproduce_list(a: argparse.Namespace) -> int:
-    from .experiments.paper import EXPERIMENTS
+    from .experiments.registry import EXPERIMENTS
     from .experiments.runner import estimate_cost
 
     head = f"{'experiment':15s} {'table':>5s} {'trials':>6s} {'weights':>7s} {'lr':>5s} {'budget':>10s}  {'stop at':28s} {'paper mean':>10s}"
@@ -203,14 +290,37 @@ def _cmd_reproduce_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce_estimate(exps: list, a: argparse.Namespace) -> int:
+    """Core-hours of a full-protocol run per row, from a measured cost per training step."""
+    from .experiments.runner import estimate_cost
+
+    print(f"{'experiment':15s} {'trials':>6s} {'us/step':>8s} {'steps/seq':>9s} {'paper mean':>10s} {'budget':>10s}"
+          f" {'core-h @paper':>13s} {'core-h @budget':>14s}")
+    total_paper = total_budget = 0.0
+    for e in exps:
+        c = estimate_cost(e, target_seconds=0.3)
+        n = e.trials if a.trials is None else a.trials
+        at_paper = n * c["expected_seconds"] / 3600 if c["expected_seconds"] else None
+        at_budget = n * c["budget_seconds"] / 3600
+        total_paper += at_paper or 0.0
+        total_budget += at_budget
+        mean = f"{c['expected_sequences']:,.0f}" if c["expected_sequences"] else "-"
+        paper_h = f"{at_paper:,.2f}" if at_paper is not None else "-"
+        print(f"{e.name:15s} {n:6d} {c['us_per_step']:8.3f} {c['steps_per_sequence']:9.1f} {mean:>10s} "
+              f"{e.max_sequences:10,d} {paper_h:>13s} {at_budget:14,.2f}", flush=True)
+    print(f"\nTotal: {total_paper:,.1f} core-hours if every trial stops at the paper's mean, {total_budget:,.1f} if "
+          "every trial uses its whole budget (trials x sequences x steps per sequence x measured us per step; "
+          "the per-step cost includes checks at the --quick form's set sizes).")
+    return 0
+
+
 def _cmd_reproduce(a: argparse.Namespace) -> int:
-    import concurrent.futures as cf
     import time
 
-    from .experiments.paper import select_experiments
+    from .experiments.registry import select_experiments
     from .experiments.report import format_table, plot, summary_rows, write_report
     from .experiments.results import load_records
-    from .experiments.runner import _stop_pool, completed_trials, resolve, run_experiment, trial_key
+    from .experiments.runner import completed_trials, resolve, run_experiments, trial_key
 
     if a.list:
         return _cmd_reproduce_list(a)
@@ -222,6 +332,8 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
         raise ValueError(f"--trials: expected a positive number, got {a.trials}")
     if a.jobs < 1:
         raise ValueError(f"--jobs: expected a positive number, got {a.jobs}")
+    if a.estimate:
+        return _cmd_reproduce_estimate(exps, a)
     if a.plot:
         try:
             import matplotlib  # noqa: F401
@@ -231,39 +343,31 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
             return 2
     for e in exps:
         resolve(e, quick=a.quick, overrides=overrides)  # bad settings fail before anything runs
-    plan = []
     records = load_records(a.results)
+    plan = []
     for e in exps:
         key = trial_key(e.name, a.seed, a.quick, overrides)
         n = e.trials if a.trials is None else a.trials
-        done = completed_trials(records, key)
-        plan.append((e, key, n, {i for i in done if i < n}))
+        plan.append((e, key, n, {i for i in completed_trials(records, key) if i < n}))
     todo = sum(n - len(done) for _, _, n, done in plan)
     print(f"{len(exps)} experiment(s), {sum(n for _, _, n, _ in plan)} trials ({todo} to run, the rest found in "
           f"{a.results}), {a.jobs} job(s){', quick form' if a.quick else ''}", file=sys.stderr)
     bar = Progress(max(1, todo), "trials")
     finished = [0]
+    found = {e.name: done for e, _, _, done in plan}
     t0 = time.perf_counter()
-    pool = cf.ProcessPoolExecutor(max_workers=a.jobs) if todo else None
-    try:
-        for e, key, n, done in plan:
-            def on_result(r, done=done, name=e.name):
-                if r["trial"] in done:
-                    return
-                finished[0] += 1
-                bar.update(finished[0], f"done, last: {name} trial {r['trial']} "
-                                        f"{'reached' if r['success'] else 'did not reach'} "
-                                        f"{resolve(name).final_milestone.name} ({r['sequences']:,} sequences)",
-                           force=True)
 
-            run_experiment(e, n, a.results, executor=pool, seed=a.seed, quick=a.quick, on_result=on_result,
-                           overrides=overrides or None)
-    except BaseException:
-        if pool is not None:
-            _stop_pool(pool)
-        raise
-    if pool is not None:
-        pool.shutdown(wait=True)
+    def on_result(r):
+        if r["trial"] in found[r["experiment"]]:
+            return
+        finished[0] += 1
+        bar.update(finished[0], f"done, last: {r['experiment']} trial {r['trial']} "
+                                f"{'reached' if r['success'] else 'did not reach'} "
+                                f"{resolve(r['experiment']).final_milestone.name} ({r['sequences']:,} sequences)",
+                   force=True)
+
+    run_experiments([(e, n) for e, _, n, _ in plan], a.results, jobs=a.jobs, seed=a.seed, quick=a.quick,
+                    on_result=on_result, overrides=overrides or None)
     bar.close()
     keys = {key: n for _, key, n, _ in plan}
     mine = [r for r in load_records(a.results) if r.get("key") in keys and r.get("trial", 0) < keys[r["key"]]]
@@ -294,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the paper's protocol: ceil(N/10) set pairs x min(N,10) seeds")
     r.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     r.add_argument("--json", action="store_true", help="also print the results as JSON")
+    r.add_argument("--results", default=None, metavar="FILE",
+                   help="with --trials or --readings: JSONL results file; finished trials in it are not run again")
+    r.add_argument("--report", default=None, metavar="FILE", help="with --readings: write the table here")
     _reading_args(r)
     r.set_defaults(func=_cmd_reber)
 
@@ -301,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("selector", nargs="?", help="experiment name, group (e.g. 3a), table (table1..table9) or 'all'")
     rp.add_argument("--list", action="store_true", help="list the experiments")
     rp.add_argument("--cost", action="store_true", help="with --list: measure the cost per step and per trial")
+    rp.add_argument("--estimate", action="store_true",
+                    help="print the core-hours a full-protocol run of the selected rows would take, from a "
+                         "measured cost per training step (runs nothing else)")
     rp.add_argument("--trials", type=int, default=None, help="trials per experiment (default: the paper's count)")
     rp.add_argument("--quick", action="store_true", help="tiny budgets: every experiment end to end in seconds")
     rp.add_argument("--results", default=os.path.join("results", "reproduce.jsonl"),

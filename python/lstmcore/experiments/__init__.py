@@ -1,30 +1,41 @@
-"""Experiment runners for the experiments of Hochreiter & Schmidhuber (1997).
+"""The experiments of Hochreiter & Schmidhuber (1997) as one pipeline.
 
-- :mod:`.paper`: every LSTM row of Tables 1-9 as data (:data:`EXPERIMENTS`).
-- :mod:`.runner`: one generic trial (:func:`run_trial`) and runner (:func:`run_experiment`, parallel,
-  JSONL results with resume).
-- :mod:`.report`: tables beside the paper's numbers, docs/REPRODUCTION.md, plots.
-- :mod:`.reber`: the Experiment 1 protocol in detail (used by the generic trial for Table 1).
+1. :mod:`.registry`: every LSTM row of Tables 1-9 as data (:data:`EXPERIMENTS`).
+2. :mod:`.stopping`: the stopping rules, one class each (ST1/ST2, ST3(beta), n_seq, ABS sets, Exp. 1).
+3. :mod:`.engine`: the one trial engine (packed batches through the core, rules judge them).
+4. :mod:`.runner`: trials on any executor, resume, the one results writer (:mod:`.results`).
+5. Front ends: ``lstmcore reproduce``, ``lstmcore reber`` (:mod:`lstmcore.cli`) and :mod:`.report`.
+
+:mod:`.reber` holds Exp. 1's data sets and success test; :mod:`.readings` the named readings of
+Exp. 1 as registry overrides.
 """
 
-from .paper import EXPERIMENTS, TABLES, Experiment, Milestone, Net, PaperRow, get_experiment, select_experiments
-from .reber import (PAPER_TABLE_1, ReberTrialResult, make_reber_sets, reber_correct, run_reber_experiment,
-                    run_reber_trial, summarize_reber)
-from .results import ResultsFileWarning, load_records
-from .runner import estimate_cost, run_experiment, run_trial, summarize
+from .readings import READINGS, reading_overrides
+from .reber import make_reber_sets, reber_correct
+from .registry import EXPERIMENTS, TABLES, Experiment, Net, PaperRow, get_experiment, select_experiments
 from .report import format_table, summary_rows, write_report
+from .results import ResultsFileWarning, load_records
+from .runner import estimate_cost, run_experiment, run_experiments, run_trial, summarize
+from .stopping import Budget, RecentWindow, ReberStrict, SetABS, StopSet, StoppingRule, StreamABS
 
 __all__ = [
     "EXPERIMENTS",
     "TABLES",
     "Experiment",
-    "Milestone",
     "Net",
     "PaperRow",
     "get_experiment",
     "select_experiments",
+    "StoppingRule",
+    "ReberStrict",
+    "SetABS",
+    "StreamABS",
+    "StopSet",
+    "RecentWindow",
+    "Budget",
     "run_trial",
     "run_experiment",
+    "run_experiments",
     "summarize",
     "estimate_cost",
     "summary_rows",
@@ -32,11 +43,8 @@ __all__ = [
     "write_report",
     "ResultsFileWarning",
     "load_records",
-    "PAPER_TABLE_1",
-    "ReberTrialResult",
+    "READINGS",
+    "reading_overrides",
     "make_reber_sets",
     "reber_correct",
-    "run_reber_experiment",
-    "run_reber_trial",
-    "summarize_reber",
 ]

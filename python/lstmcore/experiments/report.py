@@ -15,11 +15,35 @@ import os
 import platform
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from .paper import EXPERIMENTS, FINDINGS, get_experiment
+from .._atomic import atomic_write
+from .readings import READINGS, reading_of
+from .registry import EXPERIMENTS, get_experiment
 from .results import load_records
 from .runner import summarize
 
-__all__ = ["summary_rows", "verdict", "format_summary", "format_table", "render_report", "write_report", "plot"]
+__all__ = ["summary_rows", "verdict", "format_summary", "format_table", "render_report", "write_report", "plot",
+           "load_findings", "format_readings"]
+
+
+def load_findings(path: Any) -> Dict[str, str]:
+    """The measured findings per group (docs/FINDINGS.md): the text of every ``## <group>`` section
+    up to the next heading, as one paragraph. A missing file has none."""
+    out: Dict[str, str] = {}
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        return out
+    key: Optional[str] = None
+    lines: List[str] = []
+    with open(path, encoding="utf-8") as f:
+        for line in list(f) + ["## \n"]:
+            if line.startswith("#"):
+                if key and lines:
+                    out[key] = " ".join(" ".join(lines).split())
+                key = line.lstrip("#").strip() if line.startswith("## ") else None
+                lines = []
+            elif key is not None:
+                lines.append(line.strip())
+    return out
 
 #: A row differs materially from the paper when its success rate is lower or its mean sequences to
 #: success is off by more than this factor either way (the issue's definition).
@@ -168,8 +192,11 @@ def format_table(rows: Sequence[Dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: Sequence[str] = ()) -> str:
-    """The text of docs/REPRODUCTION.md for these records."""
+def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: Sequence[str] = (),
+                  findings: Optional[Dict[str, str]] = None) -> str:
+    """The text of docs/REPRODUCTION.md for these records; ``findings`` (group -> text, see
+    :func:`load_findings`) explain the rows that differ from the paper."""
+    findings = findings or {}
     rows = summary_rows(records)
     by_table: Dict[int, List[Dict[str, Any]]] = {}
     for row in rows:
@@ -208,11 +235,11 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
     why: List[str] = []
     for name in differing:
         exp = get_experiment(name)
-        key = exp.group if exp.group in FINDINGS else name
+        key = exp.group if exp.group in findings else name
         if key in explained:
             continue
         explained.append(key)
-        why.append(f"- **{key}**: " + FINDINGS.get(key, "not investigated yet."))
+        why.append(f"- **{key}**: " + findings.get(key, "not investigated yet (see FINDINGS.md)."))
     if why:
         out += ["## Why rows differ", ""] + why + [""]
     for table in sorted(by_table):
@@ -241,7 +268,8 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
 
 
 def write_report(results: Any, path: Any = "docs/REPRODUCTION.md", *, command: Optional[str] = None) -> str:
-    """Write the reproduction report from one results file or a list of them; returns its text."""
+    """Write the reproduction report from one results file or a list of them; returns its text.
+    The findings that explain differing rows are read from FINDINGS.md beside the report."""
     sources = [os.fspath(results)] if isinstance(results, (str, os.PathLike)) else [os.fspath(p) for p in results]
     records: List[Dict[str, Any]] = []
     for s in sources:
@@ -249,9 +277,11 @@ def write_report(results: Any, path: Any = "docs/REPRODUCTION.md", *, command: O
     if command is None:
         command = ("python -c \"from lstmcore.experiments.report import write_report; write_report("
                    + json.dumps(sources) + ", " + json.dumps(os.fspath(path)) + ")\"")
-    text = render_report(records, command=command, sources=sources)
-    os.makedirs(os.path.dirname(os.path.abspath(os.fspath(path))), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
+    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+    findings = load_findings(os.path.join(directory, "FINDINGS.md"))
+    text = render_report(records, command=command, sources=sources, findings=findings)
+    os.makedirs(directory, exist_ok=True)
+    with atomic_write(path, "w") as f:
         f.write(text)
     return text
 
@@ -305,3 +335,53 @@ def plot(records: Sequence[Dict[str, Any]], path: Any) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------- Exp. 1 readings
+def format_readings(records: Sequence[Dict[str, Any]], *, command: str) -> str:
+    """Markdown table of the Exp. 1 readings sweep (``lstmcore reber --readings``): one line per
+    (net, learning rate, reading, budget) found in the records of Table 1's rows."""
+    groups: Dict[tuple, List[Dict[str, Any]]] = {}
+    for r in records:
+        exp = EXPERIMENTS.get(r.get("experiment", ""))
+        if exp is None or exp.table != 1:
+            continue
+        over = r.get("overrides") or {}
+        blocks = int(over.get("blocks", exp.net.blocks))
+        cells = int(over.get("cells_per_block", exp.net.cells_per_block))
+        lr = float(over.get("lr", exp.lr))
+        name = reading_of({k: v for k, v in over.items() if k not in ("blocks", "cells_per_block",
+                                                                       "output_gate_bias")}, blocks)
+        if name is None:
+            continue
+        groups.setdefault((blocks, cells, lr, name, r.get("max_sequences")), {})
+        groups[(blocks, cells, lr, name, r.get("max_sequences"))].setdefault(r["trial"], r)
+    order = {name: i for i, name in enumerate(READINGS)}
+    lines = [
+        "| net | lr | reading | success | mean strings to success (range) | paper | long lag learned | step accuracy "
+        "| train string length | CPU time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(groups, key=lambda k: (-k[0], k[2], order.get(k[3], 99), k[4] or 0)):
+        blocks, cells, lr, name, budget = key
+        recs = list(groups[key].values())
+        wins = [r["sequences"] for r in recs if r["success"]]
+        paper_name = f"1-{blocks}x{cells}-lr{lr:g}"
+        paper = EXPERIMENTS[paper_name].paper[0] if paper_name in EXPERIMENTS else None
+        paper_text = f"{paper.success_percent:.0f} %, {paper.mean_sequences:,.0f}" if paper else "–"
+        mean = f"{sum(wins) / len(wins):,.0f} ({min(wins):,}–{max(wins):,})" if wins else "–"
+        details = [r.get("details", {}) for r in recs]
+        long_lag = sum(bool(d.get("long_lag_correct")) for d in details)
+        step_acc = sum(d.get("final", {}).get("step_accuracy", 0.0) for d in details) / len(recs)
+        train_len = sum(d.get("mean_train_len", 0.0) for d in details) / len(recs)
+        seconds = sum(r.get("seconds", 0.0) for r in recs)
+        lines.append(f"| {blocks}×{cells} | {lr:g} | {name} | {len(wins)}/{len(recs)} ({100 * len(wins) / len(recs):.0f} %) "
+                     f"| {mean} | {paper_text} | {long_lag}/{len(recs)} | {step_acc:.3f} | {train_len:.1f} "
+                     f"| {seconds / 60:.1f} min |")
+    budgets = sorted({k[4] for k in groups if k[4] is not None})
+    lines += ["", "Budget: " + ", ".join(f"{b:,}" for b in budgets) + " training strings per trial; "
+              "trial i uses training/test set pair i // 10 and initialisation i % 10.", "", "Readings:", ""]
+    lines += [f"- **{name}**: {desc}" for name, (desc, _) in READINGS.items() if any(k[3] == name for k in groups)]
+    lines += ["", f"Regenerate: `{command}`", "",
+              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}."]
+    return "\n".join(lines) + "\n"

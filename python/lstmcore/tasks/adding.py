@@ -34,7 +34,7 @@ class MarkedPairSample(NamedTuple):
 
 
 _SHARED_CHOICES = """
-    Choices where the paper leaves room (spec ``lstm1997.md`` sections 3.4, 3.5 and 5.2):
+    Choices where the paper leaves room (the paper, sections 5.4 and 5.5):
 
     - **Length range.** ``L`` is uniform over the integers ``T, ..., T + T // 10``, both ends
       included (``T = 100``: 100..110).
@@ -192,7 +192,7 @@ class _MarkedPairs:
 class Adding(_MarkedPairs):
     """The adding problem (1997 paper, Experiment 4).
 
-    Recipe (spec ``lstm1997.md`` section 3.4): each step is a pair (value, marker). Values are
+    Recipe (the paper, section 5.4): each step is a pair (value, marker). Values are
     uniform in ``[-1, 1]``. Markers are 0.0, except 1.0 on exactly two pairs -- one of the first
     ten pairs, then one of the first ``T/2 - 1`` still unmarked pairs -- and -1.0 on the first and
     the last pair. The length is uniform in ``[T, T + T/10]``. Only the last step has a target:
@@ -246,7 +246,7 @@ class Adding(_MarkedPairs):
 class Multiplication(_MarkedPairs):
     """The multiplication problem (1997 paper, Experiment 5).
 
-    Recipe (spec ``lstm1997.md`` section 3.5): as :class:`Adding`, but values are uniform in
+    Recipe (the paper, section 5.5): as :class:`Adding`, but values are uniform in
     ``[0, 1]``, the target is ``X1 * X2``, and ``X1 := 1.0`` if the first pair is marked. Correct
     if the absolute error at the end is below 0.04 (``abs_error_threshold``). The paper tests as
     soon as fewer than ``n_seq`` of the 2000 most recent training sequences have an absolute error

@@ -13,7 +13,8 @@ import numpy as np
 
 from .._validation import check_int, check_memory
 
-__all__ = ["PackedBatch", "pack_lengths", "check_batch_size"]
+__all__ = ["PackedBatch", "check_batch_size", "concat_sequences", "one_hot_rows", "pack_lengths", "slice_sequences",
+           "take_sequences"]
 
 #: Most sequences one sample_batch call draws (the caller splits larger draws).
 MAX_BATCH = 1 << 24
@@ -75,3 +76,42 @@ def one_hot_rows(indices: np.ndarray, n: int, dtype: np.dtype) -> np.ndarray:
     out = np.zeros((len(indices), n), dtype=dtype)
     out[np.arange(len(indices)), indices] = 1
     return out
+
+
+def take_sequences(batch: PackedBatch, index: np.ndarray) -> PackedBatch:
+    """A new PackedBatch of the sequences ``index`` (n_out,) of `batch`, in that order (repeats allowed)."""
+    index = np.asarray(index, dtype=np.int64)
+    starts = batch.offsets[:-1][index]
+    lengths = batch.offsets[1:][index] - starts
+    offsets, seq, pos, _ = pack_lengths(lengths)
+    rows = starts[seq] + pos
+    target = batch.target[rows]
+    clean = target if batch.clean_target is batch.target else batch.clean_target[rows]
+    info = {k: v[index] for k, v in batch.info.items()}
+    return PackedBatch(batch.x[rows], target, batch.mask[rows], offsets, clean, info)
+
+
+def slice_sequences(batch: PackedBatch, start: int, stop: int) -> PackedBatch:
+    """Sequences start..stop-1 of `batch` as a PackedBatch of views (offsets rebased to 0)."""
+    a, b = int(batch.offsets[start]), int(batch.offsets[stop])
+    clean = batch.clean_target[a:b]
+    target = batch.target[a:b]
+    if batch.clean_target is batch.target:
+        clean = target
+    return PackedBatch(batch.x[a:b], target, batch.mask[a:b], batch.offsets[start:stop + 1] - a, clean,
+                       {k: v[start:stop] for k, v in batch.info.items()})
+
+
+def concat_sequences(batches: "list[PackedBatch]") -> PackedBatch:
+    """One PackedBatch of several, in order."""
+    if len(batches) == 1:
+        return batches[0]
+    lengths = np.concatenate([np.diff(b.offsets) for b in batches])
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    target = np.concatenate([b.target for b in batches])
+    same = all(b.clean_target is b.target for b in batches)
+    clean = target if same else np.concatenate([b.clean_target for b in batches])
+    keys = set.intersection(*(set(b.info) for b in batches))
+    return PackedBatch(np.concatenate([b.x for b in batches]), target, np.concatenate([b.mask for b in batches]),
+                       offsets, clean, {k: np.concatenate([b.info[k] for b in batches]) for k in keys})

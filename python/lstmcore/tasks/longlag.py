@@ -166,7 +166,7 @@ class _NextSymbolTask:
 class NoiseFreeLongLag(_NextSymbolTask):
     """Noise-free sequences with long time lags (1997 paper, Experiment 2a).
 
-    Recipe (spec ``lstm1997.md`` section 3.2): ``p + 1`` symbols ``a_1..a_{p-1}``, ``a_p = x``,
+    Recipe (the paper, section 5.2): ``p + 1`` symbols ``a_1..a_{p-1}``, ``a_p = x``,
     ``a_{p+1} = y``, coded locally (``p + 1`` inputs and outputs). The training set holds the two
     sequences ``(y, a_1, ..., a_{p-1}, y)`` and ``(x, a_1, ..., a_{p-1}, x)``; each presentation
     picks one with probability 0.5. The network reads one symbol per step and predicts the next
@@ -221,6 +221,15 @@ class NoiseFreeLongLag(_NextSymbolTask):
     def _middle_batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return np.arange(self.p - 1)
 
+    def all_sequences(self) -> PackedBatch:
+        """The only two sequences of the task (class x, then y), packed: n random sequences all
+        pass a test exactly when these two do."""
+        symbols = np.array([[c, *range(self.p - 1), c] for c in (self.x_index, self.y_index)], dtype=np.intp)
+        x = one_hot_rows(symbols[:, :-1].ravel(), self.n_symbols, self.dtype)
+        target = one_hot_rows(symbols[:, 1:].ravel(), self.n_symbols, self.dtype)
+        return PackedBatch(x, target, np.ones(2 * self.p, dtype=bool), np.arange(3, dtype=np.int64) * self.p, target,
+                           dict(symbols=symbols))
+
     def _check_middle(self, middle: np.ndarray) -> None:
         if not np.array_equal(middle, np.arange(self.p - 1)):
             raise ValueError(f"symbols: expected a_1..a_{self.p - 1} (indices 0..{self.p - 2}) in order "
@@ -237,7 +246,7 @@ class NoiseFreeLongLag(_NextSymbolTask):
 class NoLocalRegularities(_NextSymbolTask):
     """Long time lags without local regularities (1997 paper, Experiment 2b).
 
-    Recipe (spec ``lstm1997.md`` section 3.2): as :class:`NoiseFreeLongLag`, but the middle is a
+    Recipe (the paper, section 5.2): as :class:`NoiseFreeLongLag`, but the middle is a
     random string: sequences come from ``{(y, a_i1, ..., a_i(p-1), y)}`` and
     ``{(x, a_i1, ..., a_i(p-1), x)}`` with ``1 <= i_1..i_(p-1) <= p - 1``. Every next symbol is a
     target, but only the last one (``x`` or ``y``, equal to the first) is fully predictable.
@@ -296,7 +305,7 @@ class NoLocalRegularities(_NextSymbolTask):
 class VeryLongLag:
     """Very long time lags, no local regularities (1997 paper, Experiment 2c).
 
-    Recipe (spec ``lstm1997.md`` section 3.2): ``p + 4`` locally coded symbols: distractors
+    Recipe (the paper, section 5.2): ``p + 4`` locally coded symbols: distractors
     ``a_1..a_p``, the trigger ``e = a_{p+1}``, ``b = a_{p+2}``, ``x = a_{p+3}``, ``y = a_{p+4}``.
     A sequence is ``(b, c, a_i1, ..., a_i(q+k), e, c)`` with ``c`` in ``{x, y}``:
 

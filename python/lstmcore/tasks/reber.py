@@ -1,6 +1,6 @@
 """Embedded Reber grammar (Hochreiter & Schmidhuber 1997, Experiment 1, section 5.1).
 
-The Reber graph (spec ``lstm1997.md`` section 3.1), starting after the symbol ``B``::
+The Reber graph (the paper, section 5.1), starting after the symbol ``B``::
 
     node 0: T -> 1 | P -> 5
     node 1: S -> 1 | X -> 2

@@ -37,7 +37,7 @@ class TemporalOrderSample(NamedTuple):
 class TemporalOrder:
     """The temporal order problem (1997 paper, Experiments 6a and 6b).
 
-    Recipe (spec ``lstm1997.md`` section 3.6): symbols ``{a, b, c, d, B, E, X, Y}``, coded locally
+    Recipe (the paper, section 5.6): symbols ``{a, b, c, d, B, E, X, Y}``, coded locally
     (8 inputs, units in that order). Each sequence starts with ``E`` and ends with the trigger
     ``B``; every other element is drawn from ``{a, b, c, d}``, except at the relevant positions,
     which hold ``X`` or ``Y``. The length is uniform in 100..110.

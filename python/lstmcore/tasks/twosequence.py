@@ -34,7 +34,7 @@ def length_range(T: int) -> Tuple[int, int]:
 class TwoSequence:
     """Bengio et al.'s 2-sequence problem (1997 paper, Experiments 3a, 3b, 3c).
 
-    Recipe (spec ``lstm1997.md`` section 3.3): one real-valued input line, two classes with
+    Recipe (the paper, section 5.3): one real-valued input line, two classes with
     probability 0.5 each. The first ``N`` elements carry the class: all ``+1.0`` (class 1) or all
     ``-1.0`` (class 2). Every later element is Gaussian noise with mean 0 and **variance 0.2**
     (standard deviation ``sqrt(0.2)``). The length ``L`` is uniform in ``[T, T + T/10]``. A target

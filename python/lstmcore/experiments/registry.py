@@ -1,15 +1,16 @@
-"""The LSTM rows of Tables 1-9 of Hochreiter & Schmidhuber (1997) as data.
+"""The registry: the LSTM rows of Tables 1-9 of Hochreiter & Schmidhuber (1997) as data.
 
 Every row is an :class:`Experiment` in :data:`EXPERIMENTS`, keyed by name ("1-3x2-lr0.5", "2a",
-"2c-q100-p100", "3a-T100-N3", "4-T100", "5-T100", "6a", ...): the network of Table 10, the
+"2c-q100-p100", "3a-T100-N3", "4-T100", "5-T100", "6a", ...): the model (``net``, a :class:`Net`
+of Table 10 here; any object with ``build(seed, dtype)`` names another model family), the
 initialisation, learning rate and update schedule, how training exemplars are drawn (Table 11
-"select"), the stopping rule(s) as :class:`Milestone` s (ST1, ST2, ST3(beta), "n_seq of the 2000 most
-recent sequences", success within a budget), the success/test criterion (ABS(beta), test-set size),
-the paper's trial count and its published numbers (:class:`PaperRow`), and ``notes`` recording every
-choice made where the paper is silent or ambiguous (spec ``lstm1997.md`` sections 3 and 5.2,
-``reproduction-notes.md``).
+"select"), the milestones as stopping rules (:mod:`.stopping`: ST1, ST2, ST3(beta), "n_seq of the
+2000 most recent sequences", success within a budget), the test set, the paper's trial count and
+its published numbers (:class:`PaperRow`), and ``notes``: the choices made where the paper is
+silent or ambiguous. What was measured with these definitions is in docs/FINDINGS.md.
 
-:mod:`lstmcore.experiments.runner` runs any of them (``run_trial``, ``run_experiment``).
+Adding an experiment is adding one entry here; :mod:`.engine` runs any of them and
+:mod:`.runner` runs many.
 """
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-__all__ = ["EXPERIMENTS", "Experiment", "Milestone", "Net", "PaperRow", "TABLES", "get_experiment",
-           "select_experiments", "apply_overrides"]
+from .stopping import RecentWindow, ReberStrict, SetABS, StopSet, StoppingRule, StreamABS
+
+__all__ = ["EXPERIMENTS", "Experiment", "Net", "PaperRow", "TABLES", "get_experiment", "select_experiments",
+           "apply_overrides"]
 
 
 @dataclass(frozen=True)
 class Net:
-    """A network of Table 10: the arguments of :class:`lstmcore.LSTM1997` (see api.md section 1)."""
+    """A network of Table 10: the arguments of :class:`lstmcore.LSTM1997` (the public API of LSTM1997)."""
 
     n_in: int
     n_out: int
@@ -65,6 +68,27 @@ class Net:
             net.set_weights(w)
         return net
 
+    def build_inert(self, seed: int, dtype: Any = np.float64):
+        """The net with its cells and input gates inert (sequential construction, Exp. 2a/2b): input-
+        gate biases -1e4, so y_in = logistic(-1e4) = 0, the cells output 0 and receive no gradient,
+        and the output units see exactly the input->output connections."""
+        return self.build(seed=seed, dtype=dtype, bias="gates", input_gate_bias=[-1e4] * self.blocks)
+
+    def add_cell(self, inert: Any, seed: int, dtype: Any = np.float64, zero_outputs: bool = False):
+        """A new net with fresh random cell and gate weights that keeps the trained input->output
+        weights (and output biases) of ``inert`` (see :meth:`build_inert`)."""
+        w_inert = inert.get_weights()
+        net = self.build(seed=seed, dtype=dtype)
+        w = net.get_weights()
+        n_cells = self.blocks * self.cells_per_block
+        w["W_y"][:, n_cells:] = w_inert["W_y"][:, n_cells:]      # the input->output weights
+        if zero_outputs:
+            w["W_y"][:, :n_cells] = 0.0
+        if "b_y" in w and "b_y" in w_inert:
+            w["b_y"] = w_inert["b_y"]
+        net.set_weights(w)
+        return net
+
     @property
     def n_weights(self) -> int:
         return int(self.build(seed=0).n_weights)
@@ -84,34 +108,6 @@ class Net:
         if self.input_gate_input_offset:
             parts.append(f"input->input-gate weights {self.input_gate_input_offset:+g}")
         return ", ".join(parts)
-
-
-@dataclass(frozen=True)
-class Milestone:
-    """A point of a trial at which the paper reports a number of training sequences.
-
-    ``rule`` says how it is detected:
-
-    - ``"reber"``: every symbol of every training and test string predicted (Exp. 1; delegated to
-      :func:`lstmcore.experiments.run_reber_trial`).
-    - ``"abs_stream"``: every ``check_every`` sequences, ``params["sequences"]`` test sequences
-      all pass ABS(``params["beta"]``) at every step or (``params["final_only"]``) at the end
-      (Exp. 2: "during 10,000 successive, randomly chosen input sequences ... always below").
-    - ``"stop_set"``: every ``check_every`` sequences, on a fixed stopping set of
-      ``params["size"]`` sequences: at most ``params["max_wrong"]`` misclassified and, if given,
-      mean absolute error below ``params["max_mean_abs"]`` (Exp. 3: ST1, ST2).
-    - ``"recent"``: after every training sequence, over the ``params["window"]`` most recent ones
-      (the full window only): fewer than ``params["fail_below"]`` failed ABS(``params["beta"]``)
-      and, if given, their mean squared error is below ``params["max_mean_error"]`` (ST3(beta) of
-      Exp. 4 and 6; n_seq of Exp. 5).
-
-    ``test``: after reaching it, measure the trained net on the final test set.
-    """
-
-    name: str
-    rule: str
-    params: Dict[str, Any] = field(default_factory=dict)
-    test: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,7 +137,7 @@ class Experiment:
     net: Net
     weights: int                     # Table 10 "w"
     lr: float
-    milestones: Tuple[Milestone, ...]
+    milestones: Tuple[StoppingRule, ...]   # in the order a trial reaches them; the last one is success
     max_sequences: int               # training budget in sequences
     trials: int                      # the paper's number of trials
     paper: Tuple[PaperRow, ...]
@@ -157,7 +153,7 @@ class Experiment:
     quick: Dict[str, Any] = field(default_factory=dict)    # overrides of the --quick form
 
     @property
-    def final_milestone(self) -> Milestone:
+    def final_milestone(self) -> StoppingRule:
         return self.milestones[-1]
 
     def make_task(self, dtype: Any = np.float64):
@@ -175,7 +171,8 @@ class Experiment:
 # ----------------------------------------------------------------------------------------- helpers
 _EXPERIMENT_FIELDS = {f.name for f in dataclasses.fields(Experiment)}
 _NET_FIELDS = {f.name for f in dataclasses.fields(Net)}
-_MILESTONE_PARAM_KEYS = {"window", "sequences", "size"}
+#: fields of the stopping rules that may be overridden (applied to every milestone that has them)
+_MILESTONE_PARAM_KEYS = {"window", "sequences", "size", "criterion"}
 
 
 def apply_overrides(exp: Experiment, overrides: Optional[Mapping[str, Any]]) -> Experiment:
@@ -184,8 +181,9 @@ def apply_overrides(exp: Experiment, overrides: Optional[Mapping[str, Any]]) -> 
     Keys may name a field of :class:`Experiment` (``max_sequences``, ``lr``, ``update``,
     ``check_every``, ``test_size``, ...), of :class:`Net` (``out_activation``, ``g``, ``h``,
     ``init_range``, ``input_gate_bias``, ...), a protocol option (``exp.options``, e.g. the Exp. 1
-    readings ``targets``, ``test``, ``train_size``; ``plateau_window``), or a milestone parameter
-    that sets sizes (``window``, ``sequences``, ``size``: applied to every milestone that has it).
+    readings ``targets``, ``distinct``, ``train_size``, ``gradient``; ``plateau_window``;
+    ``success_check``), or a stopping-rule field (``window``, ``sequences``, ``size``,
+    ``criterion``: applied to every milestone that has it).
     """
     if not overrides:
         return exp
@@ -214,10 +212,17 @@ def apply_overrides(exp: Experiment, overrides: Optional[Mapping[str, Any]]) -> 
                              f"of this experiment {sorted(options)}")
     if net_changes:
         exp_changes["net"] = dataclasses.replace(exp.net, **net_changes)
+    milestones = exp.milestones
     if params:
-        exp_changes["milestones"] = tuple(
-            dataclasses.replace(m, params={**m.params, **{k: v for k, v in params.items() if k in m.params}})
-            for m in exp.milestones)
+        milestones = tuple(dataclasses.replace(m, **{k: v for k, v in params.items() if k in m.params})
+                           for m in milestones)
+    # Exp. 2's two readings of "10,000 successive sequences": a fixed set, or the training stream
+    reading = options.get("success_check")
+    if reading == "stream":
+        milestones = tuple(StreamABS(**dataclasses.asdict(m)) if type(m) is SetABS else m for m in milestones)
+    elif reading == "test_set":
+        milestones = tuple(SetABS(**dataclasses.asdict(m)) if type(m) is StreamABS else m for m in milestones)
+    exp_changes["milestones"] = milestones
     exp_changes["options"] = options
     return dataclasses.replace(exp, **exp_changes)
 
@@ -235,11 +240,12 @@ def _table1() -> List[Experiment]:
             net=Net(7, 7, blocks, cells, bias="gates", init_range=0.2,
                     output_gate_bias=tuple(-float(j + 1) for j in range(blocks))),
             weights=264 if blocks == 4 else 276, lr=lr,
-            milestones=(Milestone("success", "reber"),),
+            milestones=(ReberStrict("success", criterion="strict"),),
             max_sequences=200_000, trials=30, selection="t1", check_every=100, test_size=256,
             stopping="training & test set correctly predicted",
             paper=(PaperRow("success", success_percent=pct, mean_sequences=mean, range_sequences=rng),),
-            options=dict(targets="next", test="strict", distinct=True, train_size=256, gradient="truncated"),
+            options=dict(targets="next", distinct=True, train_size=256, gradient="truncated", data_seed=None,
+                         init_seed=None),
             notes=(
                 "Protocol: 3 training/test set pairs (256 + 256 strings, no test string in the training set) x 10 "
                 "initialisations; trial i uses data set i // 10 and initialisation i % 10 (offset by 1000 x seed).",
@@ -250,8 +256,6 @@ def _table1() -> List[Experiment]:
                 "input-gate biases random (Table 10 'r').",
                 "Success is checked every 100 strings (the paper does not say how often); budget 200,000 strings "
                 "(the paper states none).",
-                "reproduction-notes.md measured 15/60 successes for 3x2 lr 0.5 with this reading; the options "
-                "targets/test/distinct, and g/h/input_gate_bias overrides, select the other readings.",
             ),
             quick=dict(max_sequences=200, check_every=100),
         ))
@@ -278,30 +282,6 @@ def _exp2() -> List[Experiment]:
         "inputs and no bias unit this is exactly an initial input-gate bias of -5 (spec 1.7, the paper's own remedy "
         "for internal state drift; -1..-6 in Exp. 3, 4, 6) without an extra weight, so the net keeps Table 10's "
         "10504 weights. --set input_gate_input_offset=0 gives the paper's initialisation as written.",
-        "Why the paper's initialisation as written does not learn here: g is logistic in [0, 1] and h the identity, so "
-        "at initialisation every step adds y_in * g ~ 0.5 * 0.5 = 0.25 to the state (s ~ 25 after 100 steps) and the "
-        "cell output y_c = s. An online step on an output weight from the cell changes that output's net input by "
-        "lr * e_k * s^2, ~600 times the change from a one-hot input weight (lr * e_k): with lr 1.0 the first steps "
-        "after the cell is added overshoot the cell's output weights (to about -1.3 within 200 sequences), drive "
-        "the outputs x and y at the last step to net inputs of about -1.3 x 21, where the logistic's derivative is "
-        "~1e-12, and the trial never recovers (seed 0 trials 0-1: no success in 20,000-30,000 sequences under every "
-        "reading tried; in a diagnostic run s(100) was 24.8 when the cell was added and still 18 3,000 sequences "
-        "later, with the outputs x and y at the last step 0.00 for both sequences). An initial input-gate bias of "
-        "-3 (s(100) ~ 2.4) was not enough in 2 trials; -5 (s(100) ~ 0.34) learned in every trial tried.",
-        "Sequential construction is still needed: with the drift remedy but construction='fixed' the cell is "
-        "abused as a bias unit for the 100 bias-less output units (all outputs pushed to 0) and trials 0 and 1 "
-        "did not learn in 30,000 sequences.",
-        "Measured with this definition (seed 0, one trial at a time): 2a trials 0-5 all succeed, at 25,200, "
-        "22,900, 24,800, 26,400, 25,100, 24,800 sequences (mean 24,870; cell added at 5,500-7,900). With "
-        "plateau_tolerance=0.05 trials 0-2 succeed at 24,100, 24,400, 23,300 (cell added at 4,100-4,700). 100 % "
-        "success as in the paper, but about 5x the paper's mean of 5,040: the cell stores x vs y within ~3,000 "
-        "sequences of its addition (state difference 0.76); most of the rest is the slow growth of the output x's "
-        "weight from the cell (0.35 -> 2.6) until x's last-step error is below 0.25 in both sequences.",
-        "Other strengths of the remedy (trials 0, 1): offset -4: 22,400, 21,500; offset -6: 32,900, 27,700; an "
-        "input-gate bias weight of -5 instead of the offset (--set bias=gates input_gate_bias=-5, 10505 weights): "
-        "22,400, 22,100 (trial 2: 22,900); an input-gate bias weight of -3: no success within 20,000 (trials 0, 1); "
-        "g in [-2, 2] (g2) with an input-gate bias weight of -3: 21,300, 21,400 (trial 2: 21,300); g2 without "
-        "a bias: no success within 20,000 (the state drifts anyway once the cell input weights are learned).",
     )
     p = 100
     net2 = Net(p + 1, p + 1, 1, 1, recurrent="none", shortcut=True, bias="none", output_gate=False,
@@ -310,8 +290,7 @@ def _exp2() -> List[Experiment]:
         Experiment(
             name="2a", table=2, group="2a", title="noise-free sequences with long time lags, p=100",
             task="NoiseFreeLongLag", task_args=dict(p=p), net=net2, weights=10504, lr=1.0,
-            milestones=(Milestone("success", "abs_stream",
-                                  dict(beta=0.25, final_only=False, sequences=10_000)),),
+            milestones=(SetABS("success", beta=0.25, final_only=False, sequences=10_000),),
             max_sequences=5_000_000, trials=18, selection="t1", check_every=100, construction="sequential",
             stopping="after 5 million exemplars; success ABS(0.25) on 10,000 successive random sequences",
             paper=(PaperRow("success", success_percent=100.0, mean_sequences=5_040),),
@@ -326,8 +305,7 @@ def _exp2() -> List[Experiment]:
         Experiment(
             name="2b", table=2, group="2b", title="no local regularities, p=100",
             task="NoLocalRegularities", task_args=dict(p=p), net=net2, weights=10504, lr=1.0,
-            milestones=(Milestone("success", "abs_stream",
-                                  dict(beta=0.25, final_only=True, sequences=10_000)),),
+            milestones=(SetABS("success", beta=0.25, final_only=True, sequences=10_000),),
             max_sequences=5_000_000, trials=18, selection="t2", check_every=100, construction="sequential",
             stopping="after 5 million exemplars; success ABS(0.25) at sequence end, 10,000 sequences",
             paper=(PaperRow("success", success_percent=100.0, mean_sequences=5_680),),
@@ -337,23 +315,6 @@ def _exp2() -> List[Experiment]:
                 "The success test is a fixed set of 10,000 random sequences per trial (Table 11 'test set size "
                 "10000'), judged at the last step only.",
                 "The paper reports no mean for 2b in Table 2; 5,680 is from the text (section 5.2, 18 trials).",
-                "Open problem: 2b does not learn with the 2a definition (seed 0: trials 0-1 with an input-gate bias "
-                "weight of -5 and trial 0 with the offset -5 fail within 20,000-30,000 sequences; so do trial 0 with "
-                "offsets -3 and -2, construction='fixed' (the cell is abused as a bias unit: gate opens, all its "
-                "output weights ~ -4), zero output weights for the added cell, the cell added after 50 or 340 "
-                "sequences, and the paper's initialisation with lr 0.1 or 0.02).",
-                "Why 2b is harder than 2a here: the last input of a 2b sequence is a random middle symbol, so "
-                "nothing but the number of steps marks the last step. A cell that stores only the class is constant "
-                "after step 1, and a net that cannot tell the last step from the 98 before it minimises the squared "
-                "error (targets at every step) with outputs x and y near 1/100 everywhere: the success test at the "
-                "end cannot pass. A solution must also count time; with h = identity and a logistic g the state's "
-                "drift is such a clock (s(t) ~ 0.25 t at the paper's initialisation), but the drift remedy that makes "
-                "2a learn shrinks it to ~0.0035 per step with a spread of ~13 % (standard deviation) between symbols, far below one step's "
-                "resolution after 99 steps. Measured (input-gate bias weight -5, trial 0): the input->output phase ends at 1,500 sequences (the random "
-                "middle leaves a loss of ~49 per sequence), x and y sit near 0.005 at the last step (logistic "
-                "derivative ~0.005), the cell stores the same value after x and after y (0.77 / 0.77) and 8,000 "
-                "sequences after its addition both outputs are 0.00 at the last step for both classes. How the paper's net counts "
-                "to 100 stably with lr 1.0 is not understood.",
             ),
             quick=dict(max_sequences=60, check_every=10, sequences=20, plateau_window=10, plateau_patience=1),
         ),
@@ -366,7 +327,7 @@ def _exp2() -> List[Experiment]:
             name=f"2c-q{q}-p{pp}", table=3, group="2c", title=f"very long time lags, q={q}, p={pp}",
             task="VeryLongLag", task_args=dict(p=pp, q=q),
             net=Net(pp + 4, 2, 2, 1, bias="none", init_range=0.2), weights=w, lr=0.01,
-            milestones=(Milestone("success", "abs_stream", dict(beta=0.2, final_only=True, sequences=10_000)),),
+            milestones=(SetABS("success", beta=0.2, final_only=True, sequences=10_000),),
             max_sequences=5_000_000, trials=20, selection="t2", check_every=1_000,
             stopping="after 5 million exemplars; success ABS(0.2) at sequence end, 10,000 sequences",
             paper=(PaperRow("success", mean_sequences=mean),),
@@ -376,10 +337,6 @@ def _exp2() -> List[Experiment]:
                 "The success test is a fixed set of 10,000 random sequences per trial, checked every 1,000 "
                 "training sequences and stopped at the first failing sequence; the trial ends at success.",
                 "Table 3 gives no success rate (only 'success after', mean of 20 trials).",
-                "The strict reading is slow to pass: in a first trial of 2c-q50-p50 (seed 0, trial 0) the test errors "
-                "fell to ~1 % of 10,000 sequences by 50,000 sequences (the paper's pace) but weight oscillations kept "
-                "a few sequences above 0.2 until 221,000 (211,703 with success_check='stream'); with a success "
-                "test of 20 sequences (--set sequences=20) the same trial succeeds at 31,000 (stream: 29,832).",
                 "Errors only at the sequence end, so per-step and per-sequence updates are the same.",
                 "Option success_check='stream' (not the default): the 10,000 successive sequences are the training "
                 "sequences themselves, each judged before its weight update; success when 10,000 in a row passed, "
@@ -414,8 +371,8 @@ def _exp3() -> List[Experiment]:
                 title=f"2-sequence problem {variant}, T={T}, N={N}",
                 task="TwoSequence", task_args=dict(T=T, N=N, variant=variant), net=net3, weights=102, lr=1.0,
                 milestones=(
-                    Milestone("ST1", "stop_set", dict(size=256, beta=0.2, max_wrong=max_wrong)),
-                    Milestone("ST2", "stop_set", dict(size=256, beta=0.2, max_wrong=max_wrong, max_mean_abs=max_abs),
+                    StopSet("ST1", size=256, beta=0.2, max_wrong=max_wrong),
+                    StopSet("ST2", size=256, beta=0.2, max_wrong=max_wrong, max_mean_abs=max_abs,
                               test=True),
                 ),
                 max_sequences=5_000_000 if T == 1000 else 1_000_000, trials=10,
@@ -431,7 +388,7 @@ def _exp3() -> List[Experiment]:
         exps.append(Experiment(
             name=f"3c-T{T}-N{N}", table=6, group="3c", title=f"2-sequence problem 3c (noisy targets), T={T}, N={N}",
             task="TwoSequence", task_args=dict(T=T, N=N, variant="3c"), net=net3, weights=102, lr=0.1,
-            milestones=(Milestone("stop", "stop_set", dict(size=256, beta=0.1, max_wrong=0, max_mean_abs=0.015),
+            milestones=(StopSet("stop", size=256, beta=0.1, max_wrong=0, max_mean_abs=0.015,
                                   test=True),),
             max_sequences=5_000_000, trials=10, check_every=1_000, test_size=2560, test_beta=0.1,
             stopping="none of 256 misclassified (|output - noise-free target| > 0.1) and mean absolute "
@@ -449,7 +406,7 @@ def _exp4to6() -> List[Experiment]:
         "The 2000 most recent training sequences are judged as they are trained on (the output at the sequence "
         "end before that step's weight update); the milestone needs a full window of 2000.",
         "'Average training error' = mean over those 2000 sequences of the mean squared error of the output units "
-        "at the sequence end (reproduction-notes.md: the readings MSE / sum of squares stop at the same sequence).",
+        "at the sequence end (an independent implementation found that the readings MSE / sum of squares stop at the same sequence).",
         "The trial stops at the milestone (checked after every sequence) or at the budget (the paper states none).",
         "Errors only at the sequence end, so per-step and per-sequence updates are the same.",
     )
@@ -461,15 +418,11 @@ def _exp4to6() -> List[Experiment]:
         exps.append(Experiment(
             name=f"4-T{T}", table=7, group="4", title=f"adding problem, T={T} (minimal lag {lag})",
             task="Adding", task_args=dict(T=T), net=net4, weights=93, lr=0.5,
-            milestones=(Milestone("ST3(0.01)", "recent",
-                                  dict(window=2000, beta=0.04, fail_below=1, max_mean_error=0.01), test=True),),
+            milestones=(RecentWindow("ST3(0.01)", window=2000, beta=0.04, fail_below=1, max_mean_error=0.01, test=True),),
             max_sequences=budget, trials=10, test_size=2560, test_beta=0.04,
             stopping="ST3(0.01): average training error below 0.01 and the 2000 most recent sequences correct",
             paper=(PaperRow("ST3(0.01)", mean_sequences=mean, range_sequences=rng, test={"wrong": wrong}),),
             notes=recent_notes + (
-                "Output unit logistic as the text implies; reproduction-notes.md found the paper's pace only with a "
-                "linear output unit (override out_activation='linear'). A first lstmcore trial of 4-T100 (seed 0, "
-                "trial 0) stopped at 1,949,892 sequences with 21 of 2560 wrong, hence the 5 million budget.",
                 "Sequence lengths T..T+T//10 inclusive; a marked first pair keeps marker -1 and X1 := 0 "
                 "(lstmcore.tasks.Adding).",
             ),
@@ -480,8 +433,8 @@ def _exp4to6() -> List[Experiment]:
         task="Multiplication", task_args=dict(T=100), net=Net(2, 1, 2, 2, bias="all", init_range=0.1),
         weights=93, lr=0.1,
         milestones=(
-            Milestone("n_seq=140", "recent", dict(window=2000, beta=0.04, fail_below=140), test=True),
-            Milestone("n_seq=13", "recent", dict(window=2000, beta=0.04, fail_below=13), test=True),
+            RecentWindow("n_seq=140", window=2000, beta=0.04, fail_below=140, test=True),
+            RecentWindow("n_seq=13", window=2000, beta=0.04, fail_below=13, test=True),
         ),
         max_sequences=5_000_000, trials=10, test_size=2560, test_beta=0.04,
         stopping="fewer than n_seq of the 2000 most recent sequences with absolute error > 0.04 (n_seq = 140, 13)",
@@ -502,8 +455,7 @@ def _exp4to6() -> List[Experiment]:
             title=f"temporal order, {'2' if variant == '6a' else '3'} relevant symbols, {n_out} classes",
             task="TemporalOrder", task_args=dict(variant=variant),
             net=Net(8, n_out, blocks, 2, bias="all", init_range=0.1, input_gate_bias=igb), weights=w, lr=lr,
-            milestones=(Milestone("ST3(0.1)", "recent",
-                                  dict(window=2000, beta=0.3, fail_below=1, max_mean_error=0.1), test=True),),
+            milestones=(RecentWindow("ST3(0.1)", window=2000, beta=0.3, fail_below=1, max_mean_error=0.1, test=True),),
             max_sequences=budget, trials=trials, test_size=2560, test_beta=0.3,
             stopping="ST3(0.1): average training error below 0.1 and the 2000 most recent sequences correct",
             paper=(PaperRow("ST3(0.1)", mean_sequences=mean, test={"wrong": wrong}),),
@@ -522,99 +474,6 @@ def _build() -> Dict[str, Experiment]:
         out[e.name] = e
     return out
 
-
-#: Why lstmcore's numbers differ from the paper's, per group (or experiment name): what was measured
-#: and what explains it. The report (report.py) prints the entry of every group with a row that
-#: differs materially (lower success rate, or a mean off by more than 1.5x).
-FINDINGS: Dict[str, str] = {
-    "1": (
-        "No reading of the paper reproduces Table 1 (docs/EXPERIMENT1.md: ten readings, 30 trials each). With the "
-        "paper's text the 3x2 nets succeed in 17-60 % of the trials within the budget here and the 4x1 nets "
-        "never; an independent faithful implementation measured the same (shared/spec/reproduction-notes.md: "
-        "25 % and 0/60). Failed trials either never store the second symbol across the embedded string or leave a "
-        "few short-lag predictions below an illegal symbol's output. The exact gradient with per-string updates "
-        "(57 %) and Table 10 legend's squashing ranges (43 %) help most; none reaches 97-100 %."
-    ),
-    "2a": (
-        "With the paper's initialisation the net never learns: h is the identity and g logistic, so the state "
-        "drifts by ~0.25 per step and the first online updates of the cell's output weights are ~600x too large "
-        "(the notes below). With the paper's own drift remedy (an initial input-gate bias of -5, a documented "
-        "deviation) every trial succeeds, but after ~5x the paper's 5,040 sequences: the cell stores x vs y within "
-        "~3,000 sequences of its addition, and most of the rest is the slow growth of an output weight from the cell "
-        "(0.35 -> 2.6) until the last-step error is below 0.25 for both sequences. Sequential construction is "
-        "implemented (the cell is added when the error stops decreasing)."
-    ),
-    "2b": (
-        "Does not learn. Nothing but the number of steps marks the last step of a 2b sequence, so the net must "
-        "count time; with h = identity the state's drift is such a clock, but the drift remedy that makes 2a learn "
-        "shrinks it to ~0.0035 per step, far below one step's resolution after 99 steps, and without the remedy "
-        "the drift wrecks learning as in 2a. Every variant tried (notes below) fails; how the paper's net counts to "
-        "100 stably with lr 1.0 is not understood."
-    ),
-    "2c": (
-        "Two different things. (1) At q = p = 50 every trial learns, but the success test is strict: all of "
-        "10,000 fixed random sequences must end with both output errors below 0.2. At the paper's pace the test "
-        "error is already ~1 % of the 10,000, and weight oscillations from frequently seen distractors keep a few "
-        "sequences above 0.2 for several times longer (trial 0: ~1 % wrong at 50,000 sequences, success at "
-        "221,000; with a 20-sequence test it succeeds at 31,000, the paper's 30,000). (2) For q >= 100 most "
-        "trials do not learn at all within the (capped) budgets run here: the loss stays at 0.25 per sequence, "
-        "both outputs at ~0.5, chance level (2c-q100-p100: one trial of three learned, between 300,000 and "
-        "500,000 sequences, then hovered at a loss of ~0.003 without passing the strict test; 2c-q200-p200 and "
-        "the q = 1000 rows: no trial left chance level). Without biases, every distractor adds about "
-        "0.5 g(net_c) to the state through the half-open input gate, so after 100 or more steps the class stored "
-        "at step 2 is buried in a random walk, and the error arrives only at the last step with lr 0.01; the "
-        "paper's nets learned in ~30,000-50,000 sequences. How they avoided this is not understood; it was not "
-        "investigated further for lack of compute. Rows with a capped budget (max_sequences) count the trials "
-        "that ran out of it as failures."
-    ),
-    "3a": (
-        "Successful trials reach ST1/ST2 sooner than the paper's means (0.5-0.8x), but some trials fail within "
-        "the budget (seed 0: 2 of 10 at T=100, N=3). The failures differ: one net is stuck with half of the "
-        "sequences wrong (training loss 0.125 per sequence to the end); another's training loss is ~0 but one of "
-        "the 256 stopping sequences stays misclassified. The paper does not say how often ST1/ST2 were checked or "
-        "whether the 256 stopping sequences were redrawn; here one fixed set per trial is checked every 500 "
-        "sequences (5,000 at T=1000), which lets a lucky net stop early and an unlucky one never."
-    ),
-    "3b": (
-        "As in 3a: successful trials are faster than the paper's means (0.5x), some trials fail within the budget "
-        "(seed 0: 2 of 10 at T=100, N=1, with a small training loss, 0.003-0.006 per sequence, but more than 5 of "
-        "the 256 fixed stopping sequences misclassified at every check); the test error of the successful trials "
-        "is ~2 % against the paper's 0.8-1.5 %. The Gaussian noise on every input makes the result depend on "
-        "which 256 sequences form the stopping set. At T=1000 (N=1) neither of the 2 trials run reached ST1 within "
-        "the 1,000,000-sequence cap (the paper: 481,060 on average), consistent with the T=100 failures."
-    ),
-    "3c": (
-        "Faster than the paper (means 0.35-0.62x its 269,650 and 565,640 sequences) with all trials successful; "
-        "the final test errors are close to the paper's (0.5-1.0 % misclassified, mean absolute difference to "
-        "the noise-free target 0.010-0.012, paper 0.4-0.6 % and 0.012-0.014). As in 3a/3b the stopping test "
-        "runs on one fixed set of 256 sequences every 1,000 sequences, which the paper does not specify."
-    ),
-    "4": (
-        "With the logistic output unit the text implies, the task is learned by ~80,000 sequences, and the rest is "
-        "the last step of ST3(0.01): targets near 0 or 1 sit where the logistic is flat (the independent "
-        "implementation measured 708,000 sequences, ~10x the paper, shared/spec/reproduction-notes.md). With a "
-        "linear output unit (--set out_activation=linear) the pace matches the paper at T=100 (within 1.5x); "
-        "longer lags are slower than the paper's: T=500 took 955,623 sequences here (1 trial, 4.6x the paper's "
-        "209,000; the independent implementation: 1.19 million, 5.7x) and at T=1000 neither of 2 trials reached "
-        "ST3(0.01) within a 2-million cap (the paper: 853,000, range 370,000-2,020,000). Longer lags mean rarer, weaker error "
-        "signals per weight update at the same learning rate; how the paper's nets kept their pace at T=500 and "
-        "T=1000 is not known."
-    ),
-    "5": (
-        "Slower than the paper and, within the capped budget of 2 million sequences run here, not all trials "
-        "reach the milestones: n_seq=140 in 2 of 3 trials after 1.25 million sequences on average (paper: "
-        "482,000), n_seq=13 in none (paper: 1,273,000, i.e. within the cap on average). The product target "
-        "X1 X2 is learned with the same slow final approach as Exp. 4's logistic output unit (the output is "
-        "logistic and the targets lie in [0, 1]); the test MSE of the successful trials, 0.0005, is far below the "
-        "paper's 0.0223 at the same milestone, so the trials that stop are better fitted than the paper's."
-    ),
-    "6b": (
-        "2 of 3 trials reach ST3(0.1) within the 1.5-million cap, faster than the paper's mean (277,669 vs "
-        "571,100 sequences); the third had not reached it at the cap (the paper's budget is 3 million). The "
-        "independent implementation measured 8 of 10 within 3 million, mean 328,934 (shared/spec/"
-        "reproduction-notes.md): the same picture."
-    ),
-}
 
 #: name -> Experiment: every LSTM row of the paper's Tables 1-9, in table order.
 EXPERIMENTS: Dict[str, Experiment] = _build()
