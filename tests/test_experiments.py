@@ -327,10 +327,12 @@ def test_trials_of_an_older_definition_are_not_reused(tmp_path, monkeypatch):
 
 def test_runner_with_a_dask_client():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+    # two worker processes: the trials travel to other interpreters and come back unchanged
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        results = run_experiment("3a-T100-N3", 2, executor=client.get_executor(), quick=True)
-    assert _strip(results) == _strip([run_trial("3a-T100-N3", i, quick=True) for i in range(2)])
+        results = run_experiment("3a-T100-N3", 3, executor=client.get_executor(), quick=True)
+        assert len(client.scheduler_info()["workers"]) == 2
+    assert _strip(results) == _strip([run_trial("3a-T100-N3", i, quick=True) for i in range(3)])
 
 
 # ------------------------------------------------------------------------------------------ report

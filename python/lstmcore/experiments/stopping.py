@@ -201,11 +201,27 @@ class _AllPass(CheckMonitor):
 
 
 class _StopSetCheck(CheckMonitor):
+    """ST1/ST2 on a fixed set. Sequences wrong at the last check are tried first: when more than
+    max_wrong of them are still wrong, the check fails after one small batch (the same verdict)."""
+
     def __init__(self, rule: "StopSet", sset: SequenceSet, threads: int) -> None:
         self.rule, self.sset, self.threads = rule, sset, threads
+        self.hard: Optional[PackedBatch] = None
 
     def check(self, model: Any) -> bool:
         r = self.rule
+        if self.hard is not None:
+            e = set_errors(model, self.hard, final_only=True, threads=self.threads)
+            if int(np.count_nonzero(~(e["max_error"] < r.beta))) > r.max_wrong:
+                return False
+        whole = self.sset.whole()
+        if whole is not None:
+            e = set_errors(model, whole, final_only=True, threads=self.threads)
+            bad = np.flatnonzero(~(e["max_error"] < r.beta))
+            self.hard = take_sequences(whole, bad[:r.max_wrong + 32]) if len(bad) > r.max_wrong else None
+            if len(bad) > r.max_wrong:
+                return False
+            return r.max_mean_abs is None or float(e["last_ae"].mean()) < r.max_mean_abs
         wrong, ae, n = 0, 0.0, 0
         for chunk in self.sset.chunks():
             e = set_errors(model, chunk, final_only=True, threads=self.threads)
