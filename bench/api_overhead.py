@@ -13,10 +13,9 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-
 import lstmcore
 import lstmcore.tasks
+import numpy as np
 from lstmcore import _core
 
 
@@ -48,7 +47,7 @@ def main() -> None:
                      lambda: core.gradient(x, target, m8, _core.GradientMode.truncated_rtrl)),
     }
     print(f"Exp. 4 net ({net.n_weights} weights), T={len(x)}, float64; median of {a.repeats} rounds x {a.calls} calls")
-    print(f"| method | public µs/call | core µs/call | overhead µs/call |\n|---|---|---|---|")
+    print("| method | public µs/call | core µs/call | overhead µs/call |\n|---|---|---|---|")
     for name, (public, bare) in pairs.items():
         pub, cor = [], []
         for _ in range(a.repeats):

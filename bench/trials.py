@@ -9,8 +9,9 @@ does per training sequence (drawing exemplars, training, the periodic checks at 
 check_every and set sizes), without the one-off set-up (test-set draws).
 Engine: the compiled core's own train_sequence on already-drawn sequences of the same task and
 net (same lengths and masks), one call per sequence, no Python per step: the floor a trial can
-reach. Rounds alternate trial and engine; the table gives medians. The machine may be shared:
-compare the two columns of one run, not runs of different days.
+reach. Rounds alternate trial and engine; the table gives medians and the ratio of the minima
+too (on a shared machine the fastest round of each is the least disturbed). Compare the columns
+of one run, not runs of different days.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import statistics
 import time
 
 import numpy as np
-
 from lstmcore import _core
 from lstmcore.experiments import run_trial
 from lstmcore.experiments.runner import resolve
@@ -66,7 +66,8 @@ def main() -> None:
     p.add_argument("--large", type=int, default=4000)
     a = p.parse_args()
     print(f"median of {a.repeats} alternating rounds; trial budgets {a.small:,} and {a.large:,} sequences, one thread")
-    print("| experiment | weights | trial µs/step | engine µs/step | ratio |\n|---|---|---|---|---|")
+    print("| experiment | weights | trial µs/step | engine µs/step | ratio of medians | ratio of minima |\n"
+          "|---|---|---|---|---|---|")
     for name in a.rows:
         tr, en = [], []
         for _ in range(a.repeats):
@@ -74,7 +75,7 @@ def main() -> None:
             en.append(engine_cost(name, a.large - a.small))
         mt, me = statistics.median(tr), statistics.median(en)
         w = resolve(name).weights
-        print(f"| {name} | {w} | {mt:.3f} | {me:.3f} | {mt / me:.2f} |", flush=True)
+        print(f"| {name} | {w} | {mt:.3f} | {me:.3f} | {mt / me:.2f} | {min(tr) / min(en):.2f} |", flush=True)
 
 
 if __name__ == "__main__":

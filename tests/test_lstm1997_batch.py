@@ -1,10 +1,9 @@
 """Packed batches of LSTM1997: train_batch == one train_sequence per sequence, forward_batch ==
 one forward per sequence, bitwise, for any number of threads; the public methods' fast path ==
 their checked path."""
+import lstmcore
 import numpy as np
 import pytest
-
-import lstmcore
 from lstmcore.tasks import Adding, TemporalOrder
 
 

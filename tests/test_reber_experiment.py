@@ -4,7 +4,6 @@ import concurrent.futures as cf
 import json
 
 import pytest
-
 from lstmcore.cli import main
 from lstmcore.experiments import run_experiment, run_trial, summarize
 from lstmcore.experiments.results import ResultsFileWarning
@@ -18,7 +17,8 @@ def test_protocol_runs_the_grid_in_parallel_and_matches_single_trials():
         [(i // 10, i % 10) for i in range(12)]
     assert len(seen) == 12
     alone = run_trial("1-3x2-lr0.5", 11, overrides=over)
-    assert results[11]["curve"] == alone["curve"] and results[11]["details"] == alone["details"]  # processes change nothing
+    # processes change nothing
+    assert results[11]["curve"] == alone["curve"] and results[11]["details"] == alone["details"]
     row = summarize("1-3x2-lr0.5", results)[0]
     assert row["trials"] == 12 and row["reached"] == 0
 

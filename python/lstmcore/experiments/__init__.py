@@ -16,7 +16,7 @@ from .registry import EXPERIMENTS, TABLES, Experiment, Net, PaperRow, get_experi
 from .report import format_table, summary_rows, write_report
 from .results import ResultsFileWarning, load_records
 from .runner import estimate_cost, run_experiment, run_experiments, run_trial, summarize
-from .stopping import Budget, RecentWindow, ReberStrict, SetABS, StopSet, StoppingRule, StreamABS
+from .stopping import Budget, ReberStrict, RecentWindow, SetABS, StoppingRule, StopSet, StreamABS
 
 __all__ = [
     "EXPERIMENTS",

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .stopping import RecentWindow, ReberStrict, SetABS, StopSet, StoppingRule, StreamABS
+from .stopping import ReberStrict, RecentWindow, SetABS, StoppingRule, StopSet, StreamABS
 
 __all__ = ["EXPERIMENTS", "Experiment", "Net", "PaperRow", "TABLES", "get_experiment", "select_experiments",
            "apply_overrides"]
@@ -406,7 +406,8 @@ def _exp4to6() -> List[Experiment]:
         "The 2000 most recent training sequences are judged as they are trained on (the output at the sequence "
         "end before that step's weight update); the milestone needs a full window of 2000.",
         "'Average training error' = mean over those 2000 sequences of the mean squared error of the output units "
-        "at the sequence end (an independent implementation found that the readings MSE / sum of squares stop at the same sequence).",
+        "at the sequence end (an independent implementation found that the readings MSE / sum of squares stop at "
+        "the same sequence).",
         "The trial stops at the milestone (checked after every sequence) or at the budget (the paper states none).",
         "Errors only at the sequence end, so per-step and per-sequence updates are the same.",
     )
@@ -418,7 +419,8 @@ def _exp4to6() -> List[Experiment]:
         exps.append(Experiment(
             name=f"4-T{T}", table=7, group="4", title=f"adding problem, T={T} (minimal lag {lag})",
             task="Adding", task_args=dict(T=T), net=net4, weights=93, lr=0.5,
-            milestones=(RecentWindow("ST3(0.01)", window=2000, beta=0.04, fail_below=1, max_mean_error=0.01, test=True),),
+            milestones=(RecentWindow("ST3(0.01)", window=2000, beta=0.04, fail_below=1, max_mean_error=0.01,
+                                     test=True),),
             max_sequences=budget, trials=10, test_size=2560, test_beta=0.04,
             stopping="ST3(0.01): average training error below 0.01 and the 2000 most recent sequences correct",
             paper=(PaperRow("ST3(0.01)", mean_sequences=mean, range_sequences=rng, test={"wrong": wrong}),),
@@ -455,7 +457,8 @@ def _exp4to6() -> List[Experiment]:
             title=f"temporal order, {'2' if variant == '6a' else '3'} relevant symbols, {n_out} classes",
             task="TemporalOrder", task_args=dict(variant=variant),
             net=Net(8, n_out, blocks, 2, bias="all", init_range=0.1, input_gate_bias=igb), weights=w, lr=lr,
-            milestones=(RecentWindow("ST3(0.1)", window=2000, beta=0.3, fail_below=1, max_mean_error=0.1, test=True),),
+            milestones=(RecentWindow("ST3(0.1)", window=2000, beta=0.3, fail_below=1, max_mean_error=0.1,
+                                     test=True),),
             max_sequences=budget, trials=trials, test_size=2560, test_beta=0.3,
             stopping="ST3(0.1): average training error below 0.1 and the 2000 most recent sequences correct",
             paper=(PaperRow("ST3(0.1)", mean_sequences=mean, test={"wrong": wrong}),),

@@ -375,7 +375,8 @@ def format_readings(records: Sequence[Dict[str, Any]], *, command: str) -> str:
         step_acc = sum(d.get("final", {}).get("step_accuracy", 0.0) for d in details) / len(recs)
         train_len = sum(d.get("mean_train_len", 0.0) for d in details) / len(recs)
         seconds = sum(r.get("seconds", 0.0) for r in recs)
-        lines.append(f"| {blocks}×{cells} | {lr:g} | {name} | {len(wins)}/{len(recs)} ({100 * len(wins) / len(recs):.0f} %) "
+        rate = f"{len(wins)}/{len(recs)} ({100 * len(wins) / len(recs):.0f} %)"
+        lines.append(f"| {blocks}×{cells} | {lr:g} | {name} | {rate} "
                      f"| {mean} | {paper_text} | {long_lag}/{len(recs)} | {step_acc:.3f} | {train_len:.1f} "
                      f"| {seconds / 60:.1f} min |")
     budgets = sorted({k[4] for k in groups if k[4] is not None})

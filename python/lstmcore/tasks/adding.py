@@ -13,8 +13,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 
 from .._validation import check_dtype, check_int, check_task_size
-from .batch import PackedBatch, check_batch_size, pack_lengths
-from .reber import _check_rng
+from .batch import PackedBatch, check_batch_size, check_rng, pack_lengths
 from .twosequence import length_range
 
 __all__ = ["Adding", "Multiplication", "MarkedPairSample"]
@@ -121,7 +120,7 @@ class _MarkedPairs:
         MarkedPairSample
             ``(x (L, 2), target (L, 1), mask (L,) bool, positions, operands)``.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         L = int(rng.integers(self.min_length, self.max_length + 1))
         values = rng.uniform(self.value_range[0], self.value_range[1], size=L)
         m1 = int(rng.integers(0, FIRST_MARK_CANDIDATES))
@@ -164,7 +163,7 @@ class _MarkedPairs:
         another order, so the sequences differ from n calls of :meth:`sample`). ``info`` holds
         ``positions`` (n, 2) and ``operands`` (n, 2) as in :meth:`sample_full`.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         n = check_batch_size(n, 4 * self.dtype.itemsize, self.max_length)
         L = rng.integers(self.min_length, self.max_length + 1, size=n)
         offsets, _, _, last = pack_lengths(L)

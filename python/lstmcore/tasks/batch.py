@@ -13,8 +13,8 @@ import numpy as np
 
 from .._validation import check_int, check_memory
 
-__all__ = ["PackedBatch", "check_batch_size", "concat_sequences", "one_hot_rows", "pack_lengths", "slice_sequences",
-           "take_sequences"]
+__all__ = ["PackedBatch", "check_batch_size", "check_rng", "concat_sequences", "one_hot_rows", "pack_lengths",
+           "slice_sequences", "take_sequences"]
 
 #: Most sequences one sample_batch call draws (the caller splits larger draws).
 MAX_BATCH = 1 << 24
@@ -48,6 +48,16 @@ class PackedBatch(NamedTuple):
     def sequences(self) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
         for i in range(self.n):
             yield self.sequence(i)
+
+
+def check_rng(rng: object) -> np.random.Generator:
+    """rng itself if it is a numpy.random.Generator, else TypeError naming the argument."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            "rng: expected a numpy.random.Generator (e.g. numpy.random.default_rng(seed)), "
+            f"got {type(rng).__name__}"
+        )
+    return rng
 
 
 def check_batch_size(n: object, row_bytes: float, mean_rows: float) -> int:

@@ -20,8 +20,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .._validation import check_dtype, check_int, check_task_size
-from .batch import PackedBatch, check_batch_size, one_hot_rows, pack_lengths
-from .reber import _check_rng
+from .batch import PackedBatch, check_batch_size, check_rng, one_hot_rows, pack_lengths
 
 __all__ = ["NoiseFreeLongLag", "NoLocalRegularities", "VeryLongLag"]
 
@@ -94,7 +93,7 @@ class _NextSymbolTask:
         ndarray of intp, shape (p + 1,)
             Unit indices: ``[c, middle..., c]`` with ``c`` in ``{x_index, y_index}``.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         c = self.x_index if rng.random() < 0.5 else self.y_index
         out = np.empty(self.p + 1, dtype=np.intp)
         out[0] = out[-1] = c
@@ -125,7 +124,7 @@ class _NextSymbolTask:
         Each sequence has the distribution of :meth:`sample`; ``info["symbols"]`` (n, p + 1) holds
         the symbol sequences.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         n = check_batch_size(n, 2 * self.n_symbols * self.dtype.itemsize, self.p)
         symbols = np.empty((n, self.p + 1), dtype=np.intp)
         symbols[:, 0] = symbols[:, -1] = np.where(rng.random(n) < 0.5, self.x_index, self.y_index)
@@ -412,7 +411,7 @@ class VeryLongLag:
         ndarray of intp, shape (q + k + 4,)
             Unit indices ``[b, c, d_1..d_{q+k}, e, c]``.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         c = self.x_index if rng.random() < 0.5 else self.y_index
         k = int(rng.geometric(self.trigger_probability)) - 1
         n = self.q + k + 4
@@ -429,7 +428,7 @@ class VeryLongLag:
         Each sequence has the distribution of :meth:`sample` (the random numbers are drawn in
         another order); ``info`` holds ``label`` (n,): 0 for x, 1 for y.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         n = check_batch_size(n, (self.n_in + 4) * self.dtype.itemsize, self.mean_length)
         c = np.where(rng.random(n) < 0.5, self.x_index, self.y_index)
         k = rng.geometric(self.trigger_probability, size=n) - 1

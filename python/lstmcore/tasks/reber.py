@@ -24,7 +24,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from .._validation import check_choice, check_dtype
-from .batch import PackedBatch, check_batch_size, one_hot_rows, pack_lengths
+from .batch import PackedBatch, check_batch_size, check_rng, one_hot_rows, pack_lengths
 
 __all__ = ["EmbeddedReber"]
 
@@ -56,15 +56,6 @@ _NODE_LEGAL = np.array([(1 << _EDGE_SYMBOL[v, 0]) | (1 << _EDGE_SYMBOL[v, 1]) if
                         for v in range(7)], dtype=np.int64)
 _NODE_LEGAL[_END_NODE] = 1 << 6
 del _node, _edges, _k, _sym, _next
-
-
-def _check_rng(rng: object) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            "rng: expected a numpy.random.Generator (e.g. numpy.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng
 
 
 def _check_string(string: object, name: str = "string") -> str:
@@ -206,7 +197,7 @@ class EmbeddedReber:
         str
             A complete string ``"B" + c + "B...E" + c + "E"`` of length >= 9.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         c = "T" if rng.random() < 0.5 else "P"
         parts = ["B", c, "B"]
         node = 0
@@ -224,7 +215,7 @@ class EmbeddedReber:
         are used in another order). ``info`` holds ``second`` (n,), the index of the second symbol (T or
         P), and ``inner_length`` (n,), the symbols of the inner string after its B up to its E.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         n = check_batch_size(n, 3 * len(ALPHABET) * self.dtype.itemsize, 12)
         B, E = _INDEX["B"], _INDEX["E"]
         c = np.where(rng.random(n) < 0.5, _INDEX["T"], _INDEX["P"])

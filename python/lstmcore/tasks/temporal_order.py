@@ -8,8 +8,7 @@ from typing import Dict, NamedTuple, Tuple
 import numpy as np
 
 from .._validation import check_choice, check_dtype
-from .batch import PackedBatch, check_batch_size, one_hot_rows, pack_lengths
-from .reber import _check_rng
+from .batch import PackedBatch, check_batch_size, check_rng, one_hot_rows, pack_lengths
 
 __all__ = ["TemporalOrder", "TemporalOrderSample"]
 
@@ -143,7 +142,7 @@ class TemporalOrder:
             ``(x (L, 8), target (L, n_out), mask (L,) bool, rows, label)``: ``rows`` are the 0-based
             rows of the relevant symbols, ``label`` the output unit of the class.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         L = int(rng.integers(self.min_length, self.max_length + 1))
         rows = tuple(int(rng.integers(lo, hi + 1)) - 1 for lo, hi in self.positions)
         bits = rng.integers(0, 2, size=self.n_relevant)           # 0 = X, 1 = Y
@@ -166,7 +165,7 @@ class TemporalOrder:
         Each sequence has the distribution of :meth:`sample` (the random numbers are drawn in
         another order). ``info`` holds ``rows`` (n, n_relevant) and ``label`` (n,).
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         n = check_batch_size(n, (self.n_in + 2 * self.n_out) * self.dtype.itemsize, self.max_length)
         L = rng.integers(self.min_length, self.max_length + 1, size=n)
         offsets, _, _, last = pack_lengths(L)

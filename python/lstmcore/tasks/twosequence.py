@@ -8,8 +8,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 
 from .._validation import check_choice, check_dtype, check_int, check_task_size
-from .batch import PackedBatch, check_batch_size, pack_lengths
-from .reber import _check_rng
+from .batch import PackedBatch, check_batch_size, check_rng, pack_lengths
 
 __all__ = ["TwoSequence", "TwoSequenceSample"]
 
@@ -166,7 +165,7 @@ class TwoSequence:
             ``(x (L, 1), target (L, 1), mask (L,) bool, clean_target (L, 1), sign)``; ``target``
             and ``clean_target`` are 0 except in the last row; ``mask`` is True only there.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         sign = 1 if rng.random() < 0.5 else -1
         L = int(rng.integers(self.min_length, self.max_length + 1))
         std = np.sqrt(self.input_noise_variance)
@@ -193,7 +192,7 @@ class TwoSequence:
         Each sequence has the distribution of :meth:`sample_full` (the random numbers are drawn in
         another order); ``clean_target`` holds the noise-free targets, ``info["sign"]`` (n,) the classes.
         """
-        rng = _check_rng(rng)
+        rng = check_rng(rng)
         n = check_batch_size(n, 3 * self.dtype.itemsize, self.max_length)
         sign = np.where(rng.random(n) < 0.5, 1, -1)
         L = rng.integers(self.min_length, self.max_length + 1, size=n)
