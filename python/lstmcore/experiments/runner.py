@@ -66,12 +66,13 @@ def fingerprint(exp: Experiment) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def trial_key(name: str, seed: int, quick: bool, overrides: Optional[Mapping[str, Any]]) -> str:
+def trial_key(experiment: Union[str, Experiment], seed: int, quick: bool,
+              overrides: Optional[Mapping[str, Any]]) -> str:
     """The resume key of a run: trials of one key are interchangeable with a rerun of it. It holds
     the :func:`fingerprint` of the resolved experiment, so trials run under an older definition
-    (e.g. another budget) are never mixed with new ones."""
-    exp = resolve(name, quick=quick, overrides=overrides)
-    return json.dumps([name, int(seed), bool(quick), _canonical(overrides), fingerprint(exp)], sort_keys=True)
+    (e.g. another budget, or exemplars drawn another way) are never mixed with new ones."""
+    exp = resolve(experiment, quick=quick, overrides=overrides)
+    return json.dumps([exp.name, int(seed), bool(quick), _canonical(overrides), fingerprint(exp)], sort_keys=True)
 
 
 def run_trial(experiment: Union[str, Experiment], trial: int = 0, *, seed: int = 0, quick: bool = False,
@@ -120,7 +121,7 @@ def run_trial(experiment: Union[str, Experiment], trial: int = 0, *, seed: int =
     from .. import __version__
 
     out = dict(schema=_SCHEMA, experiment=name, trial=trial, seed=seed, quick=bool(quick),
-               overrides=_canonical(overrides), key=trial_key(name, seed, quick, overrides),
+               overrides=_canonical(overrides), key=trial_key(experiment, seed, quick, overrides),
                fingerprint=fingerprint(exp), version=__version__, max_sequences=int(exp.max_sequences))
     out.update(body)
     out["seconds"] = time.perf_counter() - t0
@@ -164,7 +165,7 @@ def run_experiments(plan: Sequence[Tuple[Union[str, Experiment], Optional[int]]]
         exp = get_experiment(name_or_exp)
         n = check_int("trials", exp.trials if trials is None else trials, minimum=1)
         resolve(exp, quick=quick, overrides=overrides)  # bad overrides fail here, not in a worker
-        done = completed_trials(records, trial_key(exp.name, seed, quick, overrides)) if results is not None else {}
+        done = completed_trials(records, trial_key(exp, seed, quick, overrides)) if results is not None else {}
         out[exp.name] = {i: done[i] for i in range(n) if i in done}
         counts[exp.name] = n
         if on_result is not None:

@@ -154,8 +154,12 @@ class StreamMonitor:
         cs_f = np.concatenate([[0], np.cumsum(failed)])
         ok = (end - begin == w) & (cs_f[end] - cs_f[begin] < self.fail_below)
         if self.max_mean_error is not None:
-            cs_m = np.concatenate([[0.0], np.cumsum(mse)])
-            ok &= (cs_m[end] - cs_m[begin]) / w < self.max_mean_error
+            # a window with a NaN or infinite error never holds; the others by their sums (the
+            # non-finite values are kept out of the running sum so they spoil only their windows)
+            bad = ~np.isfinite(mse)
+            cs_bad = np.concatenate([[0], np.cumsum(bad)])
+            cs_m = np.concatenate([[0.0], np.cumsum(np.where(bad, 0.0, mse))])
+            ok &= (cs_bad[end] == cs_bad[begin]) & ((cs_m[end] - cs_m[begin]) / w < self.max_mean_error)
         hits = np.flatnonzero(ok)
         return int(hits[0]) if len(hits) else None
 
