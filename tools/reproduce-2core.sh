@@ -11,7 +11,12 @@
 #     minutes; each cap is several times the paper's mean, and the report labels every capped row;
 #   - Exp. 2b: 1 trial of 50,000 sequences (it does not learn, see its notes);
 #   - Exp. 4: the logistic output unit (the paper's text) only at T=100; T=500/1000 with the linear
-#     output unit that reproduces the paper's pace (shared/spec/reproduction-notes.md).
+#     output unit that reproduces the paper's pace (as an independent implementation found).
+#
+# `lstmcore reproduce all --estimate` prints, per row, the core-hours a full-protocol run would take
+# on this machine from a measured cost per training step; the trials of docs/REPRODUCTION.md were
+# run with an earlier trial engine (Python per sequence) and the reduced protocol below, and have
+# not been rerun with the batched engine yet.
 #
 # The report of 2026-11-30 also holds (docs/data/reproduction-trials.jsonl gathers them all):
 #   - Exp. 1 rows with 30 (and 13) trials from an earlier `lstmcore reproduce all` run with the same

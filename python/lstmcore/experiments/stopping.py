@@ -56,16 +56,18 @@ class SequenceSet:
     """
 
     cache_bytes = 64 << 20
+    chunk_bytes = 32 << 20
 
     def __init__(self, task: Any, seed: Optional[np.random.SeedSequence], n: int, *,
                  fixed: Optional[PackedBatch] = None, chunk: int = 256) -> None:
         self.task, self.seed = task, seed
         self.n = int(n) if fixed is None else fixed.n
-        self.chunk = max(1, min(int(chunk), self.n))
         self._cache: Optional[list] = [fixed] if fixed is not None else None
+        mean_len = getattr(task, "mean_length", None) or task.min_length
+        row_bytes = (task.n_in + 2 * task.n_out) * np.dtype(task.dtype).itemsize
+        # chunks of at most `chunk` sequences and about chunk_bytes (Exp. 2c, q = 1000: a few)
+        self.chunk = int(max(1, min(int(chunk), self.n, self.chunk_bytes // max(1, mean_len * row_bytes))))
         if fixed is None:
-            mean_len = getattr(task, "mean_length", None) or task.min_length
-            row_bytes = (task.n_in + 2 * task.n_out) * np.dtype(task.dtype).itemsize
             if self.n * mean_len * row_bytes <= self.cache_bytes:
                 self._cache = list(self._draw())
 
@@ -199,7 +201,7 @@ class _AllPass(CheckMonitor):
             e = set_errors(model, chunk, final_only=self.final_only, threads=self.threads)
             bad = np.flatnonzero(~(e["max_error"] < self.beta))
             if len(bad):
-                self.hard = take_sequences(chunk, bad[:32])
+                self.hard = take_sequences(chunk, bad[:min(32, self.sset.chunk)])
                 return False
         return True
 
