@@ -493,6 +493,17 @@ def test_cli_reproduce_list():
     assert "10504" in out.stdout and "5,000,000" in out.stdout
 
 
+def test_cli_reproduce_estimate_prints_core_hours_per_row(capsys):
+    assert cli_main(["reproduce", "table9", "--estimate"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("6a ", "6b "))]
+    assert [r[0] for r in rows] == ["6a", "6b"] and [int(r[1]) for r in rows] == [20, 10]
+    for r in rows:
+        us, at_paper, at_budget = float(r[2]), float(r[6]), float(r[7])
+        assert us > 0 and 0 < at_paper < at_budget
+    assert "core-hours" in out
+
+
 def test_cli_reproduce_group_report_and_settings(tmp_path, capsys):
     from lstmcore.cli import main
 
