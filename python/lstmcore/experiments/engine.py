@@ -23,14 +23,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 import numpy as np
 
 from ..tasks.batch import PackedBatch, slice_sequences, take_sequences
 from .stopping import SequenceSet, StreamABS, StreamMonitor, measure_set
 
-__all__ = ["BLOCK", "MAX_CURVE_POINTS", "TrialContext", "run_trial_body", "trial_seeds"]
+__all__ = ["BLOCK", "MAX_CURVE_POINTS", "Model", "TrialContext", "run_trial_body", "trial_seeds"]
 
 #: Exemplars are drawn this many sequences at a time (fewer when a block would exceed BLOCK_BYTES).
 BLOCK = 256
@@ -39,6 +39,22 @@ BLOCK_BYTES = 32 << 20
 MAX_CURVE_POINTS = 256
 #: Exp. 1's exemplar indices are drawn this many at a time from their own stream.
 INDEX_BLOCK = 4096
+
+
+class Model(Protocol):
+    """What the engine asks of a model (``exp.net.build(seed, dtype)``): LSTM1997 is one; a
+    registry row may name any other family that offers these."""
+
+    n_weights: int
+
+    def train_batch(self, x: np.ndarray, target: np.ndarray, mask: np.ndarray, offsets: np.ndarray, *,
+                    lr: float, update: str, last_error: bool = False) -> Tuple[np.ndarray, Optional[np.ndarray]]: ...
+
+    def forward_batch(self, x: np.ndarray, offsets: np.ndarray, *, num_threads: Optional[int] = None) -> np.ndarray: ...
+
+    def get_weights(self) -> Dict[str, np.ndarray]: ...
+
+    def set_weights(self, weights: Dict[str, np.ndarray]) -> None: ...
 
 
 def trial_seeds(seed: int, trial: int) -> List[np.random.SeedSequence]:
@@ -276,7 +292,9 @@ def run_trial_body(exp: Any, trial: int, seed: int, dtype: Any, threads: int = 1
             if mon.judge == "before_pass":
                 loss, error = _train_judged_before(model, exp, chunk)
             else:
-                loss, error = _train(model, exp, chunk, True)
+                loss, last_error = _train(model, exp, chunk, True)
+                # (no per-sequence error without the batched core, e.g. the exact-gradient reading: from the loss)
+                error = last_error if last_error is not None else np.sqrt(2.0 * loss)
             hit = mon.first_satisfied(loss, error)
             used = chunk.n if hit is None else hit + 1
             if used < chunk.n:
@@ -319,6 +337,7 @@ def run_trial_body(exp: Any, trial: int, seed: int, dtype: Any, threads: int = 1
     if final_details is not None:  # e.g. Exp. 1: how close the final network came
         details.update(final_details(model))
     final = rules[-1].name
-    success = reached[final] is not None
-    return dict(success=success, sequences=int(reached[final]) if success else sequences, milestones=reached,
+    at_final = reached[final]
+    return dict(success=at_final is not None, sequences=sequences if at_final is None else int(at_final),
+                milestones=reached,
                 tests=tests, steps=int(steps), curve=curve.points, n_weights=int(model.n_weights), details=details)

@@ -341,7 +341,7 @@ def plot(records: Sequence[Dict[str, Any]], path: Any) -> None:
 def format_readings(records: Sequence[Dict[str, Any]], *, command: str) -> str:
     """Markdown table of the Exp. 1 readings sweep (``lstmcore reber --readings``): one line per
     (net, learning rate, reading, budget) found in the records of Table 1's rows."""
-    groups: Dict[tuple, List[Dict[str, Any]]] = {}
+    groups: Dict[tuple, Dict[int, Dict[str, Any]]] = {}  # (net, lr, reading, budget) -> trial -> record
     for r in records:
         exp = EXPERIMENTS.get(r.get("experiment", ""))
         if exp is None or exp.table != 1:

@@ -175,13 +175,16 @@ def run_experiments(plan: Sequence[Tuple[Union[str, Experiment], Optional[int]]]
     if todo:
         own = executor is None
         before = set(multiprocessing.active_children())
-        if own:
+        pool: cf.Executor
+        if executor is None:
             jobs = check_int("jobs", jobs if jobs is not None else (os.cpu_count() or 1), minimum=1)
-            executor = cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)))
+            pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)))
+        else:
+            pool = executor
         over = _canonical(overrides) or None
         futures = []
         try:
-            futures = [executor.submit(_trial_task, exp, exp.name, i, seed, bool(quick), over) for exp, i in todo]
+            futures = [pool.submit(_trial_task, exp, exp.name, i, seed, bool(quick), over) for exp, i in todo]
             for future in cf.as_completed(futures):
                 r = future.result()
                 if results is not None:
@@ -193,10 +196,10 @@ def run_experiments(plan: Sequence[Tuple[Union[str, Experiment], Optional[int]]]
             for f in futures:
                 f.cancel()
             if own:
-                _stop_pool(executor, before)
+                _stop_pool(pool, before)
             raise
         if own:
-            executor.shutdown(wait=True)
+            pool.shutdown(wait=True)
     return {name: [out[name][i] for i in range(counts[name])] for name in counts}
 
 
@@ -294,7 +297,7 @@ def summarize(experiment: Union[str, Experiment], records: Sequence[Dict[str, An
             reached=len(hit), success_percent=100.0 * len(hit) / len(records) if records else None,
             mean_sequences=_mean(hit), min_sequences=min(hit) if hit else None, max_sequences=max(hit) if hit else None,
             test=test, seconds=float(sum(r.get("seconds", 0.0) for r in records)),
-            budget=sorted({r.get("max_sequences") for r in records if r.get("max_sequences") is not None}),
+            budget=sorted({int(r["max_sequences"]) for r in records if r.get("max_sequences") is not None}),
             paper=dict(trials=exp.trials, success_percent=p.success_percent, mean_sequences=p.mean_sequences,
                        range_sequences=p.range_sequences, test=dict(p.test), test_size=exp.test_size),
         ))

@@ -281,7 +281,7 @@ class ReberStrict(StoppingRule):
 
     criterion: str = "strict"
 
-    def monitor(self, ctx: Any) -> CheckMonitor:
+    def monitor(self, ctx: Any) -> Any:
         from .reber import ReberCheck
 
         return ReberCheck(ctx.reber_sets(), self.criterion, ctx.threads)
