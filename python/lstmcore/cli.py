@@ -290,6 +290,11 @@ def _cmd_reproduce_list(a: argparse.Namespace) -> int:
     return 0
 
 
+def _hours(h: float) -> str:
+    """Core-hours with two decimals, or three significant digits below 1."""
+    return f"{h:,.2f}" if h >= 1 else f"{h:.3g}"
+
+
 def _cmd_reproduce_estimate(exps: list, a: argparse.Namespace) -> int:
     """Core-hours of a full-protocol run per row, from a measured cost per training step."""
     from .experiments.runner import estimate_cost
@@ -305,9 +310,9 @@ def _cmd_reproduce_estimate(exps: list, a: argparse.Namespace) -> int:
         total_paper += at_paper or 0.0
         total_budget += at_budget
         mean = f"{c['expected_sequences']:,.0f}" if c["expected_sequences"] else "-"
-        paper_h = f"{at_paper:,.2f}" if at_paper is not None else "-"
+        paper_h = _hours(at_paper) if at_paper is not None else "-"
         print(f"{e.name:15s} {n:6d} {c['us_per_step']:8.3f} {c['steps_per_sequence']:9.1f} {mean:>10s} "
-              f"{e.max_sequences:10,d} {paper_h:>13s} {at_budget:14,.2f}", flush=True)
+              f"{e.max_sequences:10,d} {paper_h:>13s} {_hours(at_budget):>14s}", flush=True)
     print(f"\nTotal: {total_paper:,.1f} core-hours if every trial stops at the paper's mean, {total_budget:,.1f} if "
           "every trial uses its whole budget (trials x sequences x steps per sequence x measured us per step; "
           "the per-step cost includes checks at the --quick form's set sizes).")
