@@ -213,13 +213,19 @@ class LSTM:
     def load(cls, path: Any, *, num_threads: Optional[int] = None) -> "LSTM":
         """Read a layer written by :meth:`save`. Truncated, corrupted, foreign, version-mismatched
         or pickle-bearing files raise ValueError; nothing in a file is ever executed."""
-        config, arrays = load_model(path, "LSTM")
-        try:
-            layer = cls(**config, num_threads=num_threads)
-        except (TypeError, ValueError, MemoryError) as exc:
-            raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
-        layer.load_state_dict(arrays)
-        return layer
+        built: List["LSTM"] = []
+
+        def shapes_for(config: Dict[str, Any]) -> Dict[str, Tuple[int, ...]]:
+            # the layer of the file's configuration, built before any array is read
+            try:
+                built.append(cls(**config, num_threads=num_threads))
+            except (TypeError, ValueError, MemoryError) as exc:
+                raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
+            return dict(built[0]._shapes)
+
+        _, arrays = load_model(path, "LSTM", shapes_for)
+        built[0].load_state_dict(arrays)
+        return built[0]
 
     @classmethod
     def from_torch(cls, module: Any, *, num_threads: Optional[int] = None) -> "LSTM":

@@ -251,13 +251,19 @@ class LSTM1997:
     def load(cls, path: Any) -> "LSTM1997":
         """Read a network written by :meth:`save`. Truncated, corrupted, foreign,
         version-mismatched or pickle-bearing files raise ValueError; nothing in a file is executed."""
-        config, arrays = load_model(path, "LSTM1997")
-        try:
-            net = cls(**config, seed=0)
-        except (TypeError, ValueError, MemoryError) as exc:
-            raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
-        net.set_weights(arrays)
-        return net
+        built = []
+
+        def shapes_for(config: Dict[str, Any]) -> Dict[str, Tuple[int, ...]]:
+            # the network of the file's configuration, built before any array is read
+            try:
+                built.append(cls(**config, seed=0))
+            except (TypeError, ValueError, MemoryError) as exc:
+                raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
+            return built[0].weight_shapes
+
+        _, arrays = load_model(path, "LSTM1997", shapes_for)
+        built[0].set_weights(arrays)
+        return built[0]
 
     # ---- computation -------------------------------------------------------------------------
     def _x(self, x: Any) -> np.ndarray:
