@@ -9,7 +9,9 @@ import numpy as np
 from . import _core
 from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
-from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory
+from ._live import LiveArrays
+from ._validation import (as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory,
+                          check_threads)
 
 _MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
 
@@ -19,6 +21,10 @@ def _default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
         return max(1, os.cpu_count() or 1)
+
+
+# The state of a forward that started running its layers and did not finish (see forward).
+_INCOMPLETE: dict = {"incomplete": True}
 
 
 def _check_seed(seed: Any) -> Optional[int]:
@@ -59,12 +65,13 @@ class LSTM:
         A reverse direction per layer; outputs are concatenated [forward, reverse] on the last axis.
     peepholes : bool, default False
         Peephole weights ``weight_ci``, ``weight_cf``, ``weight_co`` (H,) per layer and direction.
-    dtype : numpy.float32 or numpy.float64, default numpy.float32
+    dtype : numpy.float32 or numpy.float64 (or None: float32), default numpy.float32
     seed : int or None
         Every parameter is drawn uniformly from [-1/sqrt(H), 1/sqrt(H)], in state-dict order.
     num_threads : int or None
-        Threads of each call (None: the cores available to the process). Results are bitwise
-        identical for any thread count.
+        Threads of each call (None: the cores available to the process), at most
+        ``lstmcore.max_threads()`` (4 per core of the machine). Results are bitwise identical for
+        any thread count.
 
     Parameter names and shapes are torch's: ``weight_ih_l{k}[_reverse]`` (4H, I or D*H),
     ``weight_hh_l{k}[_reverse]`` (4H, H), ``bias_ih_l{k}[_reverse]``, ``bias_hh_l{k}[_reverse]`` (4H,),
@@ -75,6 +82,10 @@ class LSTM:
     one thread at a time: forward, backward or load_state_dict finding the layer busy in another
     thread raise RuntimeError at once ("in use by another thread"). Do not change the arrays of
     ``parameters()`` (e.g. an optimizer step) while another thread runs the layer.
+
+    Copies and pickles: ``copy.copy``, ``copy.deepcopy`` and ``pickle`` give an independent layer
+    with the same configuration, parameters and gradients (the state of the last forward is not
+    carried: backward needs a forward of the copy); a pickle holds the configuration and arrays only.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
@@ -88,7 +99,7 @@ class LSTM:
         self._batch_first = check_bool("batch_first", batch_first)
         self._bidirectional = check_bool("bidirectional", bidirectional)
         self._peepholes = check_bool("peepholes", peepholes)
-        self._dtype = check_dtype("dtype", dtype)
+        self._dtype = check_dtype("dtype", dtype, default=np.float32)
         seed = _check_seed(seed)
         self.num_threads = num_threads  # validated by the setter
 
@@ -131,6 +142,7 @@ class LSTM:
             name: np.ascontiguousarray(rng.uniform(-bound, bound, self._shapes[name]), dtype=self._dtype)
             for name in self._order}
         self._grads: Dict[str, np.ndarray] = {name: np.zeros(self._shapes[name], self._dtype) for name in self._order}
+        self._live = LiveArrays(self._params, "parameters()")
         self._last: Optional[dict] = None  # what backward needs to know about the last forward
         self._version = 0  # bumped by load_state_dict: a backward refuses a forward of older parameters
         self.grad_hx: Optional[Tuple[np.ndarray, np.ndarray]] = None
@@ -155,8 +167,7 @@ class LSTM:
 
     @num_threads.setter
     def num_threads(self, value: Optional[int]) -> None:
-        self._num_threads = _default_threads() if value is None else check_int("num_threads", value, minimum=1,
-                                                                                maximum=4096)
+        self._num_threads = _default_threads() if value is None else check_threads("num_threads", value)
 
     def __repr__(self) -> str:
         return (f"LSTM({self._input_size}, {self._hidden_size}, num_layers={self._num_layers}, bias={self._bias}, "
@@ -182,16 +193,34 @@ class LSTM:
                 value = value.detach().cpu().numpy()
             new[name] = as_real_array(f"state_dict[{name!r}]", value, self._dtype, self._shapes[name]).copy()
         # Copied into the live arrays (so parameters() views, optimizers and streams stay bound to
-        # them); the last forward can no longer be differentiated.
+        # them), all or nothing: every array is checked writeable first, and an interrupt between
+        # two copies puts the old values back. The last forward can no longer be differentiated.
         for name in self._order:
-            np.copyto(self._params[name], new[name])
+            if not self._params[name].flags.writeable:
+                raise ValueError(f"parameters()[{name!r}]: the live array is read-only (its writeable flag was "
+                                 "cleared); nothing was loaded")
+        old = {name: self._params[name].copy() for name in self._order}
+        try:
+            for name in self._order:
+                np.copyto(self._params[name], new[name])
+        except BaseException:
+            for name in self._order:
+                np.copyto(self._params[name], old[name])
+            raise
         self._version += 1
 
-    def parameters(self) -> Dict[str, np.ndarray]:
-        """The live parameter arrays, by torch's names (not copies): optimizers update them in place,
-        e.g. ``lstmcore.optim.Adam(lstm.parameters())``. Change them between a forward and its
-        backward and the backward differentiates the changed parameters."""
-        return self._params
+    def parameters(self) -> Mapping[str, np.ndarray]:
+        """The live parameter arrays, by torch's names (not copies), as a read-only mapping.
+
+        Forward, every stream and online trainer of this layer and every optimizer built on this
+        mapping read these very arrays, so changes must be made in place: ``p[k] -= lr * g``,
+        ``p[k][...] = new``, ``np.copyto(p[k], new)``, an optimizer step
+        (``lstmcore.optim.Adam(lstm.parameters())``) or :meth:`load_state_dict` reach all of them
+        at their next call. Rebinding an entry (``p[k] = p[k] - lr * g``) would give the layer an
+        array its streams and optimizers never see, and raises TypeError. Change the parameters
+        between a forward and its backward and the backward differentiates the changed ones.
+        """
+        return self._live
 
     @property
     def grads(self) -> Dict[str, np.ndarray]:
@@ -207,7 +236,7 @@ class LSTM:
     def save(self, path: Any) -> None:
         """Write the configuration and parameters to `path` (.npz, no pickle, format version and
         checksum; see :func:`LSTM.load`). The round trip is exact."""
-        save_model(path, "LSTM", self._config(), self._params)
+        save_model(path, "LSTM", self._config(), {name: self._params[name] for name in self._order})
 
     @classmethod
     def load(cls, path: Any, *, num_threads: Optional[int] = None) -> "LSTM":
@@ -308,6 +337,10 @@ class LSTM:
         D = self.num_directions
         h_n = np.empty((LD, N, H), self._dtype)
         c_n = np.empty((LD, N, H), self._dtype)
+        # Until every layer and direction has run, the directions' caches hold two different
+        # forwards: a forward that raises or is interrupted (Ctrl-C) from here on leaves a marker
+        # that backward refuses.
+        self._last = _INCOMPLETE
         inp = xs
         for k in range(self._num_layers):
             outs = []
@@ -351,6 +384,10 @@ class LSTM:
         truncated = check_bool("truncated", truncated)
         if self._last is None:
             raise RuntimeError("backward: call forward first")
+        if self._last is _INCOMPLETE:
+            raise RuntimeError("backward: the last forward did not complete (it raised or was interrupted after "
+                               "some layers had run, so their saved activations belong to different forwards); "
+                               "call forward again")
         if self._last["version"] != self._version:
             raise RuntimeError("backward: load_state_dict was called after the last forward; call forward again")
         T, N, batched = self._last["T"], self._last["N"], self._last["batched"]
@@ -425,9 +462,10 @@ class LSTM:
         if ndim == 2:
             return as_real_array("x", x, self._dtype, (None, self._input_size))
         if ndim == 3:
-            return as_real_array("x", x, self._dtype, (None, None, self._input_size))
-        layout = "(N, T, I)" if self._batch_first else "(T, N, I)"
-        raise ValueError(f"x: expected shape (T, {self._input_size}) or {layout} with I = {self._input_size}, "
+            batch_time = ("N", "T") if self._batch_first else ("T", "N")
+            return as_real_array("x", x, self._dtype, (*batch_time, self._input_size))
+        layout = f"(N, T, {self._input_size})" if self._batch_first else f"(T, N, {self._input_size})"
+        raise ValueError(f"x: expected shape (T, {self._input_size}) or {layout}, "
                          f"got {np.shape(x)}")
 
     @staticmethod

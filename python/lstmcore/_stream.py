@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core
 from ._lstm import LSTM
-from ._validation import as_real_array, check_int
+from ._validation import as_real_array, check_int, check_threads
 
 _MAX_BATCH = 1 << 31
 
@@ -73,7 +73,7 @@ class _OnLayer:
 
     @num_threads.setter
     def num_threads(self, value: int) -> None:
-        self._core.num_threads = check_int("num_threads", value, minimum=1, maximum=4096)
+        self._core.num_threads = check_threads("num_threads", value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._layer!r}, batch_size={self.batch_size})"
