@@ -4,7 +4,8 @@ and optimizers share.
 The arrays are the ones the core reads (and, for gradients, writes) at every call; a stream or an
 online trainer holds them from its creation. Rebinding a name (``p[k] = p[k] - lr * g``) would
 give the owner a new array that nobody else sees, so the mapping refuses it and says how to
-change the values in place instead. The arrays themselves are writeable: ``p[k] -= lr * g``,
+change the values in place instead (augmented assignment, ``p[k] -= d``, changes the array in
+place and stores the same object back, which is allowed). The arrays themselves are writeable: ``p[k] -= lr * g``,
 ``p[k][...] = new`` and ``np.copyto(p[k], new)`` reach every consumer at its next call.
 """
 from __future__ import annotations
@@ -36,6 +37,9 @@ class LiveArrays(Mapping[str, np.ndarray]):
         return name in self._arrays
 
     def __setitem__(self, name: str, value: object) -> None:
+        # ``p[k] -= d`` changes the array in place and then stores the same object back: allowed.
+        if name in self._arrays and value is self._arrays[name]:
+            return
         raise TypeError(f"{self._what}[{name!r}]: the entries are the live arrays that forward, streams, online "
                         "trainers and optimizers share, and cannot be rebound (a new array would be seen by none "
                         f"of them); change the values in place instead: {self._what}[{name!r}] -= lr * grad, "

@@ -314,6 +314,9 @@ class LSTM:
         output : (T, N, D*H) ((N, T, D*H) with batch_first, (T, D*H) unbatched)
         (h_n, c_n) : each (L*D, N, H) ((L*D, H) unbatched)
         """
+        if type(x) is np.ndarray and x.ndim == 3:
+            # before the conversion, which would materialise a broadcast view
+            self._check_forward_memory(*((x.shape[1], x.shape[0]) if self._batch_first else x.shape[:2]))
         arr = self._as_input(x)
         batched = arr.ndim == 3
         if batched and self._batch_first:
@@ -331,8 +334,7 @@ class LSTM:
             h0 = as_real_array("hx[0]", hx[0], self._dtype, shape).reshape(LD, N, H)
             c0 = as_real_array("hx[1]", hx[1], self._dtype, shape).reshape(LD, N, H)
         lens = None if lengths is None else self._as_lengths(lengths, T, N)
-        check_memory("x", float(T) * N * self._kept_per_item * self._dtype.itemsize,
-                     f"the forward pass over {T} steps of {N} sequences")
+        self._check_forward_memory(T, N)
 
         D = self.num_directions
         h_n = np.empty((LD, N, H), self._dtype)
@@ -452,6 +454,10 @@ class LSTM:
         return LSTMOnline(self, batch_size)
 
     # ---- helpers --------------------------------------------------------------------------------
+    def _check_forward_memory(self, T: int, N: int) -> None:
+        check_memory("x", float(T) * N * self._kept_per_item * self._dtype.itemsize,
+                     f"the forward pass over {T} steps of {N} sequences")
+
     def _as_input(self, x: Any) -> np.ndarray:
         if isinstance(x, (str, bytes)) or x is None:
             raise TypeError(f"x: expected a real numeric array, got {type(x).__name__}")

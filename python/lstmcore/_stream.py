@@ -9,10 +9,44 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _core
+from ._live import LiveArrays
 from ._lstm import LSTM
-from ._validation import as_real_array, check_int, check_threads
+from ._validation import as_real_array, check_int, check_memory, check_threads
 
 _MAX_BATCH = 1 << 31
+_ROW_BLOCK = 8  # sequences per block of the core's step loops (detail::kStepRowBlock)
+
+
+def stream_bytes(layer: LSTM, batch: int) -> int:
+    """Bytes an LSTMStream of `batch` streams over `layer` allocates in the core: per layer the
+    carried h and c and, shared by the layers, the preactivations and tanh(c) of one step; the
+    weights packed for the step products (independent of the batch)."""
+    I, H, L, N = layer.input_size, layer.hidden_size, layer.num_layers, batch
+    packed = 4 * H * (I + H) + (L - 1) * 4 * H * 2 * H
+    values = 2 * L * N * H + N * 4 * H + N * H + packed
+    return values * layer.dtype.itemsize
+
+
+def online_bytes(layer: LSTM, batch: int) -> int:
+    """Bytes an LSTMOnline of `batch` streams over the one-layer `layer` allocates: the traces
+    (3H rows of K = I + H + 1 values per stream, K rounded up to whole 64-byte vectors: Kp), the
+    input row u(t) (Kp), the gradient sums of each block of 8 streams (4H x Kp per block), gates,
+    states and scratch (8H per stream), peephole traces and sums, the packed weights and the
+    gradients the trainer accumulates into."""
+    I, H, N, item = layer.input_size, layer.hidden_size, batch, layer.dtype.itemsize
+    lanes = 64 // item
+    K = I + H + (1 if layer.bias else 0)
+    Kp = -(-K // lanes) * lanes
+    blocks = -(-N // _ROW_BLOCK)
+    values = (3 * N * H * Kp          # traces s_q[n, j, :], q = i, f, g
+              + N * Kp                # u(t) = [x(t), h(t-1), 1]
+              + blocks * 4 * H * Kp   # per block: gradient of [W_ih | W_hh | b] summed during a call
+              + N * 4 * H             # activated gates
+              + 4 * N * H)            # c(t-1), h, c, tanh(c)
+    if layer.peepholes:
+        values += 2 * N * H + blocks * 3 * H + 3 * H
+    values += 4 * H * (I + H) + 4 * H * (I + H + 2)  # packed weights, accumulated gradients
+    return values * item
 
 
 def _check_layer(layer: Any) -> LSTM:
@@ -104,6 +138,7 @@ class LSTMStream(_OnLayer):
                              "bidirectional layer reads the whole sequence from its end; use a unidirectional LSTM")
         self._layer = layer  # keeps the live parameter arrays alive
         self._N, self._batched = _check_batch(batch_size)
+        check_memory("batch_size", float(stream_bytes(layer, self._N)), f"a stream of {self._N} sequences")
         core = _core.LstmStreamF32 if layer.dtype == np.float32 else _core.LstmStreamF64
         params = [[layer._params[name] for name in keys] for keys in layer._dir_keys]
         self._core = core(layer.input_size, layer.hidden_size, layer.num_layers, layer.bias, layer.peepholes,
@@ -157,10 +192,16 @@ class LSTMOnline(_OnLayer):
     """Online, constant-memory training of a one-layer unidirectional :class:`LSTM` with the 1997
     truncated gradient, computed forward in time (RTRL-style traces) for N streams at once.
 
-    Memory is N x 3H x (I + H + 1) trace values, independent of the sequence length. The gradient
-    over a sequence equals ``layer.backward(grad_output, truncated=True)`` after ``layer.forward``:
-    no error flows back in time through the recurrent weights or the peepholes, only along the
-    cell state (through the forget gate). Per step::
+    Memory is independent of the sequence length: per stream 3H x Kp trace values plus
+    Kp x (1 + H/2) of input row and gradient sums and 8H of gates and states, where Kp is
+    K = I + H + 1 rounded up to whole 64-byte vectors (16 float32 or 8 float64 values): about
+    3.5 H Kp values per stream for a batch of a multiple of 8 streams (1.83 times the trace values
+    alone for I = H = 16 in float32; :func:`online_bytes` is the exact figure). A batch whose
+    trainer could never fit in memory is refused with a MemoryError naming ``batch_size``.
+
+    The gradient over a sequence equals ``layer.backward(grad_output, truncated=True)`` after
+    ``layer.forward``: no error flows back in time through the recurrent weights or the peepholes,
+    only along the cell state (through the forget gate). Per step::
 
         h = online.step(x_t)          # advances state and traces
         online.accumulate(dL_dh)      # grads += this step's contribution
@@ -190,6 +231,8 @@ class LSTMOnline(_OnLayer):
                              "step t depends on future inputs")
         self._layer = layer
         self._N, self._batched = _check_batch(batch_size)
+        check_memory("batch_size", float(online_bytes(layer, self._N)),
+                     f"online training of {self._N} sequences (traces and buffers)")
         keys = layer._dir_keys[0]
         self._grads: Dict[str, np.ndarray] = {name: np.zeros(layer._params[name].shape, layer.dtype)
                                               for name in keys}
@@ -197,6 +240,7 @@ class LSTMOnline(_OnLayer):
         self._core = core(layer.input_size, layer.hidden_size, layer.bias, layer.peepholes, self._N,
                           not self._batched, [layer._params[name] for name in keys],
                           [self._grads[name] for name in keys], layer.num_threads)
+        self._live_grads = LiveArrays(self._grads, "grads")
         # The hot path: the bound C++ methods themselves.
         self.step = self._core.step  # type: ignore[method-assign]
         self.accumulate = self._core.accumulate  # type: ignore[method-assign]
@@ -223,9 +267,10 @@ class LSTMOnline(_OnLayer):
 
     @property
     def grads(self) -> Dict[str, np.ndarray]:
-        """Accumulated gradients (same keys and shapes as ``layer.state_dict()``); live arrays, cleared
-        only by :meth:`zero_grad`."""
-        return self._grads
+        """Accumulated gradients (same keys and shapes as ``layer.state_dict()``): the live arrays the
+        core adds into, as a read-only mapping (an entry cannot be rebound; change values in place,
+        e.g. ``online.grads[k] *= 0.5``), cleared only by :meth:`zero_grad`."""
+        return self._live_grads
 
     def zero_grad(self) -> None:
         """Set every accumulated gradient to 0 (in place)."""

@@ -1,7 +1,8 @@
 // Online, constant-memory training of one unidirectional torch-style LSTM layer (lstm_layer.hpp's
 // cell: gate order i, f, g, o, optional bias and peepholes) with the 1997 truncated gradient,
 // computed FORWARD in time (RTRL-style traces), for N independent streams at once. Memory is
-// N x 3H x (I + H + 1) trace entries, independent of the sequence length.
+// independent of the sequence length: N x 3H x (I + H + 1) trace entries in rows padded to 64
+// bytes, plus the per-block gradient sums and per-stream scratch listed with the members below.
 //
 // Truncation (as lstm_layer_backward with truncated = true): no error flows back in time through
 // W_hh or the peepholes; only through c(t-1) -> c(t), via f. Then, with u(t) = [x(t), h(t-1), 1]
