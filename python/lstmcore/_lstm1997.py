@@ -10,7 +10,7 @@ from . import _core
 from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
-                          check_memory, check_real)
+                          check_lr, check_memory, check_real)
 
 _RECURRENT = {"cells+gates": _core.Recurrence.cells_and_gates, "cells": _core.Recurrence.cells,
               "none": _core.Recurrence.none}
@@ -354,7 +354,7 @@ class LSTM1997:
         loss : float
             The loss accumulated during the pass, each step's loss as it was computed.
         """
-        lr = check_real("lr", lr, minimum=0.0)
+        lr = check_lr("lr", lr, (self._dtype,))
         update_kind = _UPDATES[check_choice("update", update, _UPDATES)]
         check_choice("mode", mode, _MODES)
         if mode == "full" and update != "sequence":

@@ -50,6 +50,18 @@ def check_real(name: str, value: Any, *, minimum: Optional[float] = None,
     return value
 
 
+def check_lr(name: str, value: Any, dtypes: Collection[np.dtype]) -> float:
+    """A learning rate (or another step factor) that is finite and >= 0 as a double and stays
+    finite in every one of `dtypes` (an lr of 1e39 is Inf in float32 and turns every weight NaN)."""
+    value = check_real(name, value, minimum=0.0)
+    for dt in dtypes:
+        largest = float(np.finfo(dt).max)
+        if value > largest:
+            raise ValueError(f"{name}: expected a number <= {largest:g} (the largest {np.dtype(dt).name}, the "
+                             f"precision of the weights), got {value:g}")
+    return value
+
+
 def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name}: expected one of {sorted(choices)}, got {type(value).__name__} {value!r}")
