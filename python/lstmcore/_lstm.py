@@ -227,6 +227,32 @@ class LSTM:
         """Gradients of the most recent backward (same keys and shapes as state_dict())."""
         return self._grads
 
+    # ---- copies and pickles ---------------------------------------------------------------------
+    def __getstate__(self) -> Dict[str, Any]:
+        """Configuration and arrays only: no lock, no core object, not the last forward."""
+        return {"config": self._config(), "num_threads": self._num_threads,
+                "params": {name: self._params[name] for name in self._order},
+                "grads": {name: self._grads[name] for name in self._order if name in self._grads}}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        # A new layer of the configuration (its own cores and lock), on at most this machine's threads.
+        threads = min(check_int("num_threads", state["num_threads"], minimum=1), _core.max_threads())
+        self.__dict__.update(type(self)(**state["config"], num_threads=threads, seed=0).__dict__)
+        for name in self._order:
+            # The given arrays become the live ones when they can be (copy.copy shares the
+            # parameters, as a shallow copy does; deepcopy and pickle give new arrays, shared with
+            # whatever else was copied along, e.g. an optimizer), else their values are copied in.
+            arr = state["params"][name]
+            if (type(arr) is np.ndarray and arr.dtype == self._dtype and arr.shape == self._shapes[name]
+                    and arr.flags.c_contiguous and arr.flags.aligned and arr.flags.writeable):
+                self._params[name] = arr
+            else:
+                np.copyto(self._params[name], as_real_array(f"params[{name!r}]", arr, self._dtype,
+                                                            self._shapes[name], finite=False))
+            if name in state["grads"]:
+                np.copyto(self._grads[name], as_real_array(f"grads[{name!r}]", state["grads"][name], self._dtype,
+                                                           self._shapes[name], finite=False))
+
     # ---- persistence and torch interop ----------------------------------------------------------
     def _config(self) -> Dict[str, Any]:
         return dict(input_size=self._input_size, hidden_size=self._hidden_size, num_layers=self._num_layers,

@@ -99,6 +99,9 @@ class LSTM1997:
     threads run in parallel (and give exactly the results of sequential use). One network is used
     by one thread at a time: a call that finds the network busy in another thread raises
     RuntimeError at once ("in use by another thread") and changes nothing.
+
+    ``copy.copy``, ``copy.deepcopy`` and ``pickle`` give an independent network with the same
+    configuration and weights (the pickle holds them as plain arrays; model files never pickle).
     """
 
     def __init__(self, n_in: int, n_out: int, blocks: int, cells_per_block: int = 1, *,
@@ -240,12 +243,25 @@ class LSTM1997:
             self._net.set_param(name, arr)
 
     # ---- persistence -------------------------------------------------------------------------
+    def _config(self) -> Dict[str, Any]:
+        return dict(n_in=self.n_in, n_out=self.n_out, blocks=self.blocks, cells_per_block=self.cells_per_block,
+                    dtype=self._dtype.name, **self._options)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """copy.copy, copy.deepcopy and pickle: the configuration and the weights (copies), never the
+        lock or the core object; every copy is an independent network."""
+        return {"config": self._config(), "weights": self._net.get_params()}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(type(self)(**state["config"], seed=0).__dict__)
+        for name, shape in self._shapes.items():  # as they were, NaN and Inf included
+            self._net.set_param(name, as_real_array(f"weights[{name!r}]", state["weights"][name], self._dtype, shape,
+                                                    finite=False))
+
     def save(self, path: Any) -> None:
         """Write the configuration and weights to `path` (.npz, no pickle, format version and
         checksum; see :meth:`LSTM1997.load`). The round trip is exact."""
-        config = dict(n_in=self.n_in, n_out=self.n_out, blocks=self.blocks, cells_per_block=self.cells_per_block,
-                      dtype=self._dtype.name, **self._options)
-        save_model(path, "LSTM1997", config, self.get_weights())
+        save_model(path, "LSTM1997", self._config(), self.get_weights())
 
     @classmethod
     def load(cls, path: Any) -> "LSTM1997":

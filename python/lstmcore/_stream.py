@@ -112,6 +112,15 @@ class _OnLayer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._layer!r}, batch_size={self.batch_size})"
 
+    # copy.copy (the same layer), copy.deepcopy and pickle (a copy of the layer): the layer, the
+    # batch size, the thread count and the carried arrays; never the core object.
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"layer": self._layer, "batch_size": self.batch_size, "num_threads": self.num_threads}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        type(self).__init__(self, state["layer"], state["batch_size"])
+        self.num_threads = min(check_int("num_threads", state["num_threads"], minimum=1), _core.max_threads())
+
 
 class LSTMStream(_OnLayer):
     """Streaming inference: a stacked, unidirectional :class:`LSTM` advanced one time step per call
@@ -177,6 +186,16 @@ class LSTMStream(_OnLayer):
         L, H = self._layer.num_layers, self._layer.hidden_size
         h0, c0 = _as_state(hx, self._layer.dtype, L, self._N, H, self._batched)
         self._core.reset(h0, c0)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        h, c = self._core.state()
+        return {**super().__getstate__(), "h": h, "c": c}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        super().__setstate__(state)
+        dtype, shape = self._layer.dtype, (self._layer.num_layers, self._N, self._layer.hidden_size)
+        self._core.reset(as_real_array("h", state["h"], dtype, shape, finite=False),
+                         as_real_array("c", state["c"], dtype, shape, finite=False))
 
     @property
     def state(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -271,6 +290,17 @@ class LSTMOnline(_OnLayer):
         core adds into, as a read-only mapping (an entry cannot be rebound; change values in place,
         e.g. ``online.grads[k] *= 0.5``), cleared only by :meth:`zero_grad`."""
         return self._live_grads
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # the accumulated gradients and everything a step carries to the next (state, traces)
+        return {**super().__getstate__(), "grads": dict(self._grads), "carried": self._core.carried()}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        super().__setstate__(state)
+        dtype = self._layer.dtype
+        for name, g in self._grads.items():
+            np.copyto(g, as_real_array(f"grads[{name!r}]", state["grads"][name], dtype, g.shape, finite=False))
+        self._core.set_carried(as_real_array("carried", state["carried"], dtype, (None,), finite=False))
 
     def zero_grad(self) -> None:
         """Set every accumulated gradient to 0 (in place)."""

@@ -122,6 +122,21 @@ class _Optimizer:
         self._scratch = {name: (flat[p.dtype][0][:p.size].reshape(p.shape), flat[p.dtype][1][:p.size].reshape(p.shape))
                          for name, p in self._params.items()}
 
+    # ---- copies and pickles ---------------------------------------------------------------------
+    # copy.copy shares the parameter arrays and copies nothing else deeply; copy.deepcopy and
+    # pickle copy parameters and buffers (shared with a layer copied along, e.g.
+    # ``copy.deepcopy((lstm, opt))``). The scratch arrays are not part of the state.
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"params": self._params, "hyper": dict(self._hyper), "step": self._step,
+                "buffers": {kind: dict(bufs) for kind, bufs in self._buffers.items()}}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        type(self).__init__(self, state["params"], **state["hyper"])
+        self._step = state["step"]
+        for kind, bufs in state["buffers"].items():
+            for name, b in bufs.items():
+                np.copyto(self._buffers[kind][name], b)
+
     # ---- hyperparameters ------------------------------------------------------------------------
     @staticmethod
     def _arg(prefix: str, key: str) -> str:

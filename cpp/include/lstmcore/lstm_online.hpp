@@ -61,6 +61,13 @@ class LstmOnline {
   // T steps of step + accumulate. x: [T, N, I]; grad_out: [T, N, H]; out: [T, N, H] or nullptr.
   void run(const Scalar* x, const Scalar* grad_out, std::size_t T, Scalar* out, int num_threads);
 
+  // Everything one step carries to the next (whether a step can be accumulated, u(t), the gates,
+  // c(t-1), h, c, tanh(c), the traces), as carried_size() values: what a copy of the trainer
+  // needs. set_carried takes what carried() wrote for the same dims and batch.
+  std::size_t carried_size() const;
+  void carried(Scalar* out) const;
+  void set_carried(const Scalar* in);
+
   bool stepped() const { return stepped_; }
   const Scalar* h() const { return h_.data(); }  // [N, H]
   const Scalar* c() const { return c_.data(); }  // [N, H]
