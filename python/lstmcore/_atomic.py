@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from typing import IO, Any, Iterator
 
 __all__ = ["atomic_write", "fsync_directory"]
@@ -37,6 +38,25 @@ def fsync_directory(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _current_umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux: a
+    set-and-restore would leave other threads a window of umask 0, creating world-writable files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        umask = os.umask(0o077)  # the restrictive side while it is read
+        os.umask(umask)
+    return umask
+
+
+_UMASK_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -77,9 +97,7 @@ def atomic_write(path: Any, mode: str = "wb", encoding: str | None = None,
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates the file 0600; give it the permissions a plain open() would have
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
