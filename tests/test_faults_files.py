@@ -110,6 +110,27 @@ def test_concurrent_saves_leave_one_complete_file(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
 
 
+CONCURRENT_SAVER = r"""
+import sys, lstmcore
+net = lstmcore.LSTM(8, 32, seed=int(sys.argv[2]))
+for _ in range(20):
+    net.save(sys.argv[1])
+    lstmcore.LSTM.load(sys.argv[1])
+"""
+
+
+def test_concurrent_saves_from_processes_leave_one_complete_file(tmp_path):
+    path = tmp_path / "m.npz"
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_SAVER, str(path), str(seed)],
+                              stderr=subprocess.PIPE) for seed in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()  # every save reported success, every load worked
+    loaded = lstmcore.LSTM.load(path)
+    assert sum(same_weights(loaded, lstmcore.LSTM(8, 32, seed=s)) for s in range(3)) == 1
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
 # ---- save and load agree ----------------------------------------------------------------------------
 
 def test_non_finite_model_is_refused_at_save_and_the_old_file_kept(tmp_path):
