@@ -147,7 +147,7 @@ def _member_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> Tup
 
 def _read_into(member: Any, arr: np.ndarray, digest: Any) -> None:
     """Fill `arr` from `member` in chunks, feeding every chunk to `digest`."""
-    buf = memoryview(arr.reshape(-1).view(np.uint8))
+    buf = memoryview(arr.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     pos, n = 0, buf.nbytes
     while pos < n:
         data = member.read(min(_CHUNK, n - pos))

@@ -4,7 +4,7 @@ Create them with ``lstm.stream(batch_size)`` and ``lstm.online(batch_size)``; do
 has the maths."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -118,7 +118,7 @@ class _OnLayer:
         return {"layer": self._layer, "batch_size": self.batch_size, "num_threads": self.num_threads}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        type(self).__init__(self, state["layer"], state["batch_size"])
+        type(self).__init__(self, state["layer"], state["batch_size"])  # type: ignore[call-arg]
         self.num_threads = min(check_int("num_threads", state["num_threads"], minimum=1), _core.max_threads())
 
 
@@ -285,7 +285,7 @@ class LSTMOnline(_OnLayer):
         return out if b else out.reshape(out.shape[0], out.shape[2])
 
     @property
-    def grads(self) -> Dict[str, np.ndarray]:
+    def grads(self) -> Mapping[str, np.ndarray]:
         """Accumulated gradients (same keys and shapes as ``layer.state_dict()``): the live arrays the
         core adds into, as a read-only mapping (an entry cannot be rebound; change values in place,
         e.g. ``online.grads[k] *= 0.5``), cleared only by :meth:`zero_grad`."""
