@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -129,6 +130,22 @@ def test_concurrent_saves_from_processes_leave_one_complete_file(tmp_path):
     loaded = lstmcore.LSTM.load(path)
     assert sum(same_weights(loaded, lstmcore.LSTM(8, 32, seed=s)) for s in range(3)) == 1
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_save_refuses_fifos_and_keeps_symbolic_links(tmp_path):
+    fifo = tmp_path / "fifo.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is not a regular file"):
+        lstmcore.LSTM(2, 3).save(fifo)  # never replaced by a plain file
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    target, link = tmp_path / "target.npz", tmp_path / "link.npz"
+    lstmcore.LSTM(2, 3, seed=0).save(target)
+    link.symlink_to(target)
+    layer = lstmcore.LSTM(2, 3, seed=1)
+    layer.save(link)
+    assert link.is_symlink()
+    assert same_weights(lstmcore.LSTM.load(target), layer)
 
 
 # ---- save and load agree ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 import threading
 from typing import IO, Any, Iterator
@@ -78,13 +79,19 @@ def atomic_write(path: Any, mode: str = "wb", encoding: str | None = None,
     Raises
     ------
     ValueError
-        If `mode` is not "wb" or "w", or `path` names a directory.
+        If `mode` is not "wb" or "w", or `path` names a directory, a FIFO, a device or a socket
+        (a symbolic link is followed: its target is replaced, the link stays).
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"mode: expected 'wb' or 'w', got {mode!r}")
-    dest = os.path.abspath(os.fspath(path))
+    # A symbolic link stays a link: its target is the file replaced.
+    dest = os.path.realpath(os.fspath(path))
     if os.path.isdir(dest):
         raise ValueError(f"path: {os.fspath(path)!r} is a directory, expected a file path")
+    if os.path.exists(dest) and not stat.S_ISREG(os.stat(dest).st_mode):
+        # a rename would replace the FIFO or device node itself (/dev/null, say) by a plain file
+        raise ValueError(f"path: {os.fspath(path)!r} is not a regular file (a FIFO, device or socket); "
+                         "expected a regular file or a new path")
     directory, name = os.path.split(dest)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     try:
