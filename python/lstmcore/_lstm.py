@@ -11,7 +11,7 @@ from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._live import LiveArrays
 from ._validation import (as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory,
-                          check_threads)
+                          check_threads, memory_limit)
 
 _MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
 
@@ -481,8 +481,9 @@ class LSTM:
 
     # ---- helpers --------------------------------------------------------------------------------
     def _check_forward_memory(self, T: int, N: int) -> None:
-        check_memory("x", float(T) * N * self._kept_per_item * self._dtype.itemsize,
-                     f"the forward pass over {T} steps of {N} sequences")
+        n_bytes = float(T) * N * self._kept_per_item * self._dtype.itemsize
+        if n_bytes > memory_limit():  # the message only when it is needed (this runs every call)
+            check_memory("x", n_bytes, f"the forward pass over {T} steps of {N} sequences")
 
     def _as_input(self, x: Any) -> np.ndarray:
         if isinstance(x, (str, bytes)) or x is None:

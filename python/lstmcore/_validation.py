@@ -153,7 +153,7 @@ def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finit
         raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
     if not _shape_matches(arr.shape, shape):
         raise ValueError(f"{name}: expected shape {_fmt(shape)}, got {arr.shape}")
-    if not arr.flags.c_contiguous or arr.dtype != dtype:
+    if (not arr.flags.c_contiguous or arr.dtype != dtype) and float(arr.size) * dtype.itemsize > memory_limit():
         # a broadcast view (np.broadcast_to) or a strided one is materialised by the conversion below
         check_memory(name, float(arr.size) * dtype.itemsize, f"a contiguous {dtype} copy of shape {arr.shape}")
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as Inf, reported below
