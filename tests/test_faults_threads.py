@@ -86,7 +86,7 @@ def test_os_fork_after_the_parent_ran_threads_repeatedly():
 
 # ---- bounds ---------------------------------------------------------------------------------------
 
-def test_num_threads_is_bounded_by_the_cores():
+def test_num_threads_is_bounded_by_the_cores(tmp_path):
     limit = lstmcore.max_threads()
     assert limit == 4 * _core.hardware_cores() == _core.max_threads()
     assert lstmcore.LSTM(2, 3, num_threads=limit).num_threads == limit
@@ -103,6 +103,9 @@ def test_num_threads_is_bounded_by_the_cores():
         handle.num_threads = limit
     with pytest.raises(TypeError, match="num_threads"):
         layer.num_threads = 2.0
+    layer.save(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match=r"^num_threads: expected an integer in"):  # load's argument, not the file's
+        lstmcore.LSTM.load(tmp_path / "m.npz", num_threads=limit + 1)
     # the core clamps too (for C++ callers)
     assert _core.usable_threads(10**6) <= limit
     assert _core.usable_threads(0) == 1 and _core.usable_threads(-5) == 1

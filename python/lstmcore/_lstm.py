@@ -268,6 +268,8 @@ class LSTM:
     def load(cls, path: Any, *, num_threads: Optional[int] = None) -> "LSTM":
         """Read a layer written by :meth:`save`. Truncated, corrupted, foreign, version-mismatched
         or pickle-bearing files raise ValueError; nothing in a file is ever executed."""
+        if num_threads is not None:
+            check_threads("num_threads", num_threads)  # an argument of load, not of the file
         built: List["LSTM"] = []
 
         def shapes_for(config: Dict[str, Any]) -> Dict[str, Tuple[int, ...]]:
