@@ -4,6 +4,8 @@ copies behave exactly like their originals and are independent of them (copy.cop
 shares its parameter arrays, as a shallow copy does, but nothing of the core)."""
 import copy
 import io
+import multiprocessing
+import operator
 import pickle
 
 import numpy as np
@@ -183,8 +185,19 @@ def test_online_copies_continue_from_the_same_traces(how, batch):
         assert twin.grads[k] is not online.grads[k]
     # and equal to the truncated backward pass over the whole sequence
     ref = lstmcore.LSTM(3, 4, peepholes=True, seed=0, dtype=np.float64)
-    xs = x if batch is None else x
-    ref(xs)
+    ref(x)
     ref.backward(g, truncated=True)
     for k in online.grads:
         np.testing.assert_allclose(twin.grads[k], ref.grads[k], rtol=1e-10, atol=1e-12)
+
+
+def test_models_travel_to_spawned_worker_processes():
+    layer = lstmcore.LSTM(3, 4, 2, seed=0)
+    net = lstmcore.LSTM1997(3, 2, 2, seed=0)
+    x = rng_x((5, 2, 3), np.float32)
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: everything goes by pickle
+    with ctx.Pool(1) as pool:
+        out, _ = pool.apply_async(operator.methodcaller("forward", x), (layer,)).get(timeout=300)
+        y = pool.apply_async(operator.methodcaller("forward", x[:, 0]), (net,)).get(timeout=300)
+    np.testing.assert_array_equal(out, layer(x)[0])
+    np.testing.assert_array_equal(y, net.forward(x[:, 0]))
