@@ -11,8 +11,9 @@
 
 #if defined(_OPENMP)
 #include <omp.h>
-// omp_pause_resource_all: OpenMP 5.0; GCC's libgomp has it since GCC 9 (which still reports 4.5)
-#if _OPENMP >= 201811 || (defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 9)
+// omp_pause_resource_all (OpenMP 5.0), used with GCC's libgomp (since GCC 9, which still
+// reports OpenMP 4.5), where it ends only the calling thread's pool (threads.hpp)
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 9
 #define LSTMCORE_HAVE_OMP_PAUSE 1
 #endif
 #endif

@@ -15,10 +15,10 @@
 //    ends the forking thread's pool just before fork (omp_pause_resource_all, OpenMP 5.0); parent
 //    and child then start new workers at their next region. Where the runtime cannot pause (an
 //    older OpenMP, or fork called inside a parallel region), the child runs every region on one
-//    thread instead (as torch does). With GCC's libgomp each thread that starts teams owns its own
-//    pool, and the pause ends only the forking thread's; teams another thread runs at that moment
-//    are untouched (an OpenMP runtime whose pause is process-wide, LLVM's libomp, restarts its
-//    workers after fork by itself).
+//    thread instead (as torch does). The pause is used with GCC's libgomp only: there each thread
+//    that starts teams owns its own pool, and the pause ends only the forking thread's, so teams
+//    another thread runs at that moment are untouched. Other runtimes (LLVM's libomp pauses
+//    process-wide) take the one-thread fallback.
 #pragma once
 
 namespace lstmcore {
