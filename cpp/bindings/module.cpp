@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   lstmcore_py::bind_lstm_stream(m);
   lstmcore_py::bind_lstm_online(m);
   lstmcore_py::bind_checks(m);
+  lstmcore_py::bind_threads(m);
 }
