@@ -10,7 +10,8 @@ The facts these rely on (the paper's nets, weight counts, learning rates, and th
 where the paper is silent) are in docs/BASELINES.md.
 """
 from ._recurrent_net import RecurrentNet
+from .cascade import CascadeHistory, RecurrentCascadeCorrelation
 from .chunker import NeuralSequenceChunker
 from .guessing import GuessingResult, SequenceTest, random_guessing
 
-__all__ = ["GuessingResult", "NeuralSequenceChunker", "RecurrentNet", "SequenceTest", "random_guessing"]
+__all__ = ["CascadeHistory", "GuessingResult", "RecurrentCascadeCorrelation", "NeuralSequenceChunker", "RecurrentNet", "SequenceTest", "random_guessing"]

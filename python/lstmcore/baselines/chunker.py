@@ -39,7 +39,7 @@ def _hidden_states(net: RecurrentNet, x: np.ndarray) -> np.ndarray:
     for t in range(x.shape[0]):
         # h(t) = f(W_hx x(t) + W_hh h(t-1) + b)   (Self: w_hh * h(t-1) elementwise)
         rec = w["W_hh"] @ h if "W_hh" in w else w["w_hh"] * h
-        h = 1.0 / (1.0 + np.exp(-(W_hx @ x[t] + rec + b)))
+        h = 1.0 / (1.0 + np.exp(-np.clip(W_hx @ x[t] + rec + b, -700.0, 700.0)))
         out[t] = h
     return out
 
