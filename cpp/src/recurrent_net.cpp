@@ -2,6 +2,7 @@
 // recurrent_net.hpp; the derivations are in docs/BASELINES.md.
 #include "lstmcore/recurrent_net.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -132,10 +133,15 @@ void RecurrentNet<Scalar>::set_param(std::size_t index, const Scalar* in) {
 template <typename Scalar>
 void RecurrentNet<Scalar>::ensure_traces() {
   if (traces_ready_) return;
-  const auto n = Eigen::Index(cfg_.n_trace());
   if (cfg_.dense_recurrence()) {
-    P_.setZero(n);
-    Pn_.setZero(n);
+    // Rows of P padded to a whole number of strips (64 bytes each) and an odd number of 64-byte
+    // cache lines, so that the M rows read together in rtrl_advance fall into distinct cache sets
+    // (a row length near a multiple of 4 KiB would map them all to the same few sets).
+    const std::size_t strip = 64 / sizeof(Scalar);
+    Wp_ = (M_ * ns_ + strip - 1) / strip * strip;
+    if ((Wp_ / strip) % 2 == 0) Wp_ += strip;
+    P_.setZero(Eigen::Index(M_ * Wp_));
+    Pn_.setZero(Eigen::Index(M_ * Wp_));
   } else {
     P_.setZero(Eigen::Index(M_ * ns_));
     q_.setZero(Eigen::Index(M_));
@@ -235,13 +241,23 @@ void RecurrentNet<Scalar>::rtrl_advance() {
   // Dense (Williams & Zipser): for every unit k and weight A_ij,
   //   P_k,ij(t) = f'_k(net_k(t)) ( sum_l R_kl P_l,ij(t-1) + delta_ki s_j(t) ),
   // R = the recurrent block A[:, I+1:] of the weights used at step t.
-  const Eigen::Index W = M * ns;
+  // Rows of P are Wp_ long (zero padding past W = M * ns stays zero: R * 0 = 0).
+  const Eigen::Index Wp = Eigen::Index(Wp_);
+  // Pn = R P, [M, M] x [M, Wp]: each row k of Pn in strips of kStrip scalars (64 bytes, whole
+  // SIMD registers) accumulated over all l in registers, then stored once. No allocation.
+  constexpr Eigen::Index kStrip = 64 / Eigen::Index(sizeof(Scalar));
+  using Strip = Eigen::Array<Scalar, kStrip, 1>;
   for (Eigen::Index k = 0; k < M; ++k) {
-    VecMap<Scalar> dst(Pn_.data() + k * W, W);
-    dst.setZero();
     const Scalar* R_k = A_.data() + k * ns + I + 1;
-    for (Eigen::Index l = 0; l < M; ++l)
-      if (R_k[l] != Scalar(0)) dst += R_k[l] * ConstVecMap<Scalar>(P_.data() + l * W, W);
+    Scalar* dst = Pn_.data() + k * Wp;
+    for (Eigen::Index c0 = 0; c0 < Wp; c0 += kStrip) {
+      Strip acc = Strip::Zero();
+      for (Eigen::Index l = 0; l < M; ++l) acc += R_k[l] * Eigen::Map<const Strip>(P_.data() + l * Wp + c0);
+      Eigen::Map<Strip>(dst + c0) = acc;
+    }
+  }
+  for (Eigen::Index k = 0; k < M; ++k) {
+    VecMap<Scalar> dst(Pn_.data() + k * Wp, M * ns);
     dst.segment(k * ns, ns) += s_;
     dst *= fp_[k];
   }
@@ -261,10 +277,10 @@ void RecurrentNet<Scalar>::rtrl_apply(Scalar scale, Scalar* Aw, Scalar* rw) cons
     return;
   }
   // dL/dA_ij += sum_k da_k P_k,ij
-  const Eigen::Index W = M * ns;
+  const Eigen::Index W = M * ns, Wp = Eigen::Index(Wp_);
   VecMap<Scalar> dst(Aw, W);
   for (Eigen::Index k = 0; k < M; ++k)
-    if (da_[k] != Scalar(0)) dst += (scale * da_[k]) * ConstVecMap<Scalar>(P_.data() + k * W, W);
+    if (da_[k] != Scalar(0)) dst += (scale * da_[k]) * ConstVecMap<Scalar>(P_.data() + k * Wp, W);
 }
 
 template <typename Scalar>

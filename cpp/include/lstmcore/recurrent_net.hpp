@@ -65,7 +65,7 @@ struct RecurrentNetConfig {
   std::size_t n_sources() const { return n_in + 1 + (dense_recurrence() ? n_units() : 0); }
   // nz: length of the output sources z(t) (0 for Full).
   std::size_t n_out_sources() const { return has_readout() ? n_units() + (shortcut ? n_in : 0) + 1 : 0; }
-  // Scalars of the RTRL sensitivities: M * M * ns (dense) or M * (ns + 1) (Self).
+  // Scalars of the RTRL sensitivities (before padding): M * M * ns (dense) or M * (ns + 1) (Self).
   std::size_t n_trace() const;
 };
 
@@ -160,9 +160,11 @@ class RecurrentNet {
   Vector da_;      // [M] dL/da(t) through this step's outputs
   Vector dnet_;    // [M] scratch
 
-  // RTRL sensitivities (on the first RTRL call): dense P_, Pn_ [M, M*ns], P[k, i*ns + j] =
-  // d a_k / d A_ij; Self: P_ [M, ns], P[i, j] = d a_i / d A_ij, and q_ [M] = d a_i / d r_i.
+  // RTRL sensitivities (on the first RTRL call): dense P_, Pn_ [M, Wp_] (rows padded from M*ns
+  // to Wp_), P[k, i*ns + j] = d a_k / d A_ij; Self: P_ [M, ns], P[i, j] = d a_i / d A_ij, and
+  // q_ [M] = d a_i / d r_i.
   Vector P_, Pn_, q_;
+  std::size_t Wp_ = 0;
   bool traces_ready_ = false;
 
   // history of the backward pass (resized per call, before its loops)
