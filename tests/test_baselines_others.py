@@ -52,6 +52,7 @@ def test_rcc_candidate_gradient_matches_finite_differences():
     W = rng.normal(size=(C, S))
     s = rng.normal(size=C)
     score, gW, gs = _candidate_scores(Z, m, E_c, W, s, with_gradient=True)
+    assert score.shape == (C,) and np.all(score > 0)
     eps = 1e-6
     for c in range(C):
         for j in range(S):

@@ -162,7 +162,11 @@ void test_rtrl_bptt() {
 template <typename Scalar>
 void run_all_paths() {
   std::mt19937_64 rng(3);
-  for (const auto& c : small_configs()) {
+  auto configs = small_configs();
+  configs.push_back(config(7, 12, 7, RecurrentLayout::Full, false, false));       // Table 1, 494 weights
+  configs.push_back(config(101, 1, 101, RecurrentLayout::Self, true, false));     // Table 2, 10404 weights
+  configs.push_back(config(7, 15, 7, RecurrentLayout::Hidden, false, false));     // Table 1 ELM
+  for (const auto& c : configs) {
     RecurrentNet<Scalar> net(c);
     randomize(net, rng);
     const std::size_t T = 12;

@@ -92,6 +92,7 @@ class RecurrentNet:
         check_memory("n_in, n_hidden, n_out", n_total * (2.0 * self._dtype.itemsize + 8),
                      f"a network of {n_total:.0f} weights")
         self._units, self._sources = m, ns
+        self._sizes = (n_in, n_hidden, n_out)
 
         cls = _core.RecurrentNetF64 if self._dtype == np.float64 else _core.RecurrentNetF32
         self._net = cls(n_in, n_hidden, n_out, recurrence, shortcut, bias, out_activation == "linear")
@@ -106,15 +107,15 @@ class RecurrentNet:
     # ---- description -------------------------------------------------------------------------
     @property
     def n_in(self) -> int:
-        return int(self._config["n_in"])
+        return self._sizes[0]
 
     @property
     def n_hidden(self) -> int:
-        return int(self._config["n_hidden"])
+        return self._sizes[1]
 
     @property
     def n_out(self) -> int:
-        return int(self._config["n_out"])
+        return self._sizes[2]
 
     @property
     def recurrence(self) -> str:

@@ -122,11 +122,13 @@ class SequenceTest:
         for i, item in enumerate(sequences):
             if not isinstance(item, tuple) or len(item) != 3:
                 raise TypeError(f"sequences[{i}]: expected an (x, target, mask) tuple, got {type(item).__name__}")
-            x, target, mask = (np.asarray(v) if v is not None else None for v in item)
+            x, target = np.asarray(item[0]), np.asarray(item[1])
             if x.ndim != 2 or target.ndim != 2 or x.shape[0] != target.shape[0]:
                 raise ValueError(f"sequences[{i}]: expected x (T, n_in) and target (T, n_out), got {x.shape} and "
                                  f"{target.shape}")
-            mask = np.ones(x.shape[0], bool) if mask is None else mask.astype(bool)
+            mask = np.ones(x.shape[0], bool) if item[2] is None else np.asarray(item[2], bool)
+            if mask.shape != (x.shape[0],):
+                raise ValueError(f"sequences[{i}]: expected mask ({x.shape[0]},), got {mask.shape}")
             self.sequences.append((x, target, mask))
         if not self.sequences:
             raise ValueError("sequences: expected at least one sequence, got none")
