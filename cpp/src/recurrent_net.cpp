@@ -57,7 +57,11 @@ void RecurrentNetConfig::validate() const {
 
 std::size_t RecurrentNetConfig::n_trace() const {
   const std::size_t M = n_units(), ns = n_sources();
-  return dense_recurrence() ? M * M * ns : M * ns + M;
+  if (!dense_recurrence()) return M * ns + M;
+  // saturates instead of wrapping around for impossible sizes
+  const double n = double(M) * double(M) * double(ns);
+  return n >= double(std::numeric_limits<std::size_t>::max() / 2) ? std::numeric_limits<std::size_t>::max() / 2
+                                                                   : M * M * ns;
 }
 
 template <typename Scalar>
@@ -137,6 +141,10 @@ void RecurrentNet<Scalar>::ensure_traces() {
     // Rows of P padded to a whole number of strips (64 bytes each) and an odd number of 64-byte
     // cache lines, so that the M rows read together in rtrl_advance fall into distinct cache sets
     // (a row length near a multiple of 4 KiB would map them all to the same few sets).
+    // M^2 ns values: refuse sizes no machine holds before the products below could overflow
+    if (double(M_) * double(M_) * double(ns_) > double(std::size_t(1) << 48))
+      throw std::length_error("n_hidden: the RTRL sensitivities of " + std::to_string(M_) +
+                              " fully recurrent units need more than 2^48 values; use BPTT");
     const std::size_t strip = 64 / sizeof(Scalar);
     Wp_ = (M_ * ns_ + strip - 1) / strip * strip;
     if ((Wp_ / strip) % 2 == 0) Wp_ += strip;

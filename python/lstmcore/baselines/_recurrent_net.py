@@ -92,6 +92,8 @@ class RecurrentNet:
         check_memory("n_in, n_hidden, n_out", n_total * (2.0 * self._dtype.itemsize + 8),
                      f"a network of {n_total:.0f} weights")
         self._units, self._sources = m, ns
+        # RTRL sensitivities: M^2 ns values (dense recurrence) or M (ns + 1) (Self), exact in Python ints
+        self._trace_values = m * m * ns if recurrence != "self" else m * (ns + 1)
         self._sizes = (n_in, n_hidden, n_out)
 
         cls = _core.RecurrentNetF64 if self._dtype == np.float64 else _core.RecurrentNetF32
@@ -206,7 +208,7 @@ class RecurrentNet:
     def _check_method_memory(self, method: str, length: int) -> None:
         itemsize = self._dtype.itemsize
         if method == "rtrl":
-            check_memory("n_hidden", 2.0 * self._net.n_trace * itemsize,
+            check_memory("n_hidden", 2.0 * self._trace_values * itemsize,
                          f"the RTRL sensitivities of {self._units} units (use method='bptt' for large fully "
                          f"recurrent nets)")
         elif method == "bptt":
