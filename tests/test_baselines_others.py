@@ -158,6 +158,19 @@ def test_chunker_solves_long_lag_2a_where_rtrl_fails():
     assert not test(rtrl)
 
 
+def test_chunker_save_load(tmp_path):
+    task = NoiseFreeLongLag(5)
+    rng = np.random.default_rng(0)
+    ch = NeuralSequenceChunker(6, seed=2, dtype=np.float32)
+    for _ in range(20):
+        ch.train_sequence(*task.sample(rng), lr=1.0)
+    ch.save(tmp_path / "ch.npz")
+    loaded = NeuralSequenceChunker.load(tmp_path / "ch.npz")
+    x = task.sample(rng)[0]
+    np.testing.assert_array_equal(loaded.forward(x), ch.forward(x))
+    assert repr(loaded) == repr(ch)
+
+
 # ---- random weight guessing ---------------------------------------------------------------------
 
 def test_random_guessing_solves_a_two_sequence_task():

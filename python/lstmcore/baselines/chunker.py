@@ -23,6 +23,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from .._io import load_model, save_model
 from .._validation import as_mask, as_real_array, check_choice, check_int, check_real
 from ._recurrent_net import RecurrentNet
 
@@ -88,6 +89,9 @@ class NeuralSequenceChunker:
         self.automatizer = RecurrentNet(n_in, n_hidden, n_in + n_hidden, seed=int(seeds[0]), **common)
         self.chunker = RecurrentNet(n_in, n_hidden, n_in, seed=int(seeds[1]), **common)
         self.n_in, self.n_hidden = n_in, n_hidden
+        self._config = dict(n_in=n_in, n_hidden=n_hidden, recurrence=recurrence, shortcut=bool(shortcut),
+                            bias=bool(bias), init_range=float(init_range), threshold=self.threshold,
+                            method=self.method, dtype=self.automatizer.dtype.name)
         self.sequences_trained = 0
 
     @property
@@ -191,3 +195,23 @@ class NeuralSequenceChunker:
     def forward_automatizer(self, x: Any) -> np.ndarray:
         """The automatizer's own next-input predictions (T, n_in), without C."""
         return self.automatizer.forward(x)[:, :self.n_in]
+
+    # ---- persistence -------------------------------------------------------------------------
+    def save(self, path: Any) -> None:
+        """Write both nets and the settings in lstmcore's model format (see LSTM1997.save)."""
+        arrays = {f"automatizer.{k}": v for k, v in self.automatizer.get_weights().items()}
+        arrays.update({f"chunker.{k}": v for k, v in self.chunker.get_weights().items()})
+        save_model(path, "NeuralSequenceChunker", dict(self._config), arrays)
+
+    @classmethod
+    def load(cls, path: Any) -> "NeuralSequenceChunker":
+        """Read a chunker written by :meth:`save`; invalid files raise ValueError."""
+        config, arrays = load_model(path, "NeuralSequenceChunker")
+        try:
+            net = cls(**config, seed=0)
+        except (TypeError, ValueError, MemoryError) as exc:
+            raise ValueError(f"path: the model configuration in {path!s} is invalid ({exc})") from exc
+        for name, part in (("automatizer", net.automatizer), ("chunker", net.chunker)):
+            prefix = name + "."
+            part.set_weights({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+        return net
