@@ -337,21 +337,26 @@ double RecurrentNet<Scalar>::gradient(const Scalar* x, const Scalar* target, con
   Gr_.setZero();
   GB_.setZero();
   if (method == RecurrentGradient::Bptt) return bptt(x, target, mask, T);
-  const bool rtrl = method == RecurrentGradient::Rtrl;
+  return online_pass(x, target, mask, T, method == RecurrentGradient::Rtrl, Scalar(1), GA_.data(), Gr_.data(),
+                     cfg_.has_readout() ? GB_.data() : nullptr);
+}
+
+template <typename Scalar>
+double RecurrentNet<Scalar>::online_pass(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
+                                         std::size_t T, bool rtrl, Scalar scale, Scalar* Aw, Scalar* rw, Scalar* Bw) {
   if (rtrl) ensure_traces();
   reset_state();
   double loss = 0;
-  Scalar* Bw = cfg_.has_readout() ? GB_.data() : nullptr;
   LSTMCORE_RNN_NO_MALLOC_BEGIN();
   for (std::size_t t = 0; t < T; ++t) {
     step_forward(x + t * I_);
     if (rtrl) rtrl_advance();
     if (!mask || mask[t]) {
-      loss += step_error(target + t * K_, Scalar(1), Bw);
+      loss += step_error(target + t * K_, scale, Bw);
       if (rtrl)
-        rtrl_apply(Scalar(1), GA_.data(), Gr_.data());
+        rtrl_apply(scale, Aw, rw);
       else
-        elman_apply(Scalar(1), GA_.data(), Gr_.data());
+        elman_apply(scale, Aw, rw);
     }
     a_prev_ = a_;
   }
@@ -429,26 +434,8 @@ double RecurrentNet<Scalar>::train_sequence(const Scalar* x, const Scalar* targe
         "got 'step'");
   // Online: after every step with a target, w -= lr * g(t) at once; the sensitivities carry on
   // (computed with the weights in force at each step), as in Williams & Zipser's real-time RTRL.
-  const bool rtrl = method == RecurrentGradient::Rtrl;
-  if (rtrl) ensure_traces();
-  reset_state();
-  double loss = 0;
-  Scalar* Bw = cfg_.has_readout() ? B_.data() : nullptr;
-  LSTMCORE_RNN_NO_MALLOC_BEGIN();
-  for (std::size_t t = 0; t < T; ++t) {
-    step_forward(x + t * I_);
-    if (rtrl) rtrl_advance();
-    if (!mask || mask[t]) {
-      loss += step_error(target + t * K_, -lr, Bw);
-      if (rtrl)
-        rtrl_apply(-lr, A_.data(), r_.data());
-      else
-        elman_apply(-lr, A_.data(), r_.data());
-    }
-    a_prev_ = a_;
-  }
-  LSTMCORE_RNN_NO_MALLOC_END();
-  return loss;
+  return online_pass(x, target, mask, T, method == RecurrentGradient::Rtrl, -lr, A_.data(), r_.data(),
+                     cfg_.has_readout() ? B_.data() : nullptr);
 }
 
 template class RecurrentNet<float>;

@@ -135,6 +135,11 @@ class RecurrentNet {
   void rtrl_apply(Scalar scale, Scalar* Aw, Scalar* rw) const;
   // Elman: Aw += scale * (f'(net) * da) (x) s(t) (and rw += scale * (f' da) * a(t-1) for Self).
   void elman_apply(Scalar scale, Scalar* Aw, Scalar* rw) const;
+  // One forward pass that adds scale * g(t) (RTRL or Elman) to Aw [M*ns], rw [M] and Bw [K*nz]
+  // (nullptr for Full) after every step t with a target: the gradient (scale 1, into the gradient
+  // buffers) or online training (scale -lr, into the weights themselves). Returns the loss.
+  double online_pass(const Scalar* x, const Scalar* target, const std::uint8_t* mask, std::size_t T, bool rtrl,
+                     Scalar scale, Scalar* Aw, Scalar* rw, Scalar* Bw);
   // Exact gradient by a backward pass over the whole sequence into GA_, Gr_, GB_.
   double bptt(const Scalar* x, const Scalar* target, const std::uint8_t* mask, std::size_t T);
 
