@@ -65,3 +65,21 @@ def test_cli_plot(tmp_path):
     path = tmp_path / "flow.png"
     assert cli.main(["error-flow", "--q-max", "50", "--plot", str(path)]) == 0
     assert path.stat().st_size > 1000
+
+
+def test_fully_connected_units_critical_weight_is_4_over_n():
+    # n units, every weight w, held at net = 0: the paths sum to (n w / 4)^q / n for q >= 1
+    n = 3
+    r = error_flow(150, [1.0, 4.0 / 3.0, 1.6], units=n)
+    q = np.arange(1, 151)
+    for w in (1.0, 4.0 / 3.0, 1.6):
+        np.testing.assert_allclose(r.conventional[w][1:], (n * w / 4.0) ** q / n, rtol=1e-10)
+        np.testing.assert_allclose(r.predicted_log10[w][1:], q * np.log10(n * w / 4.0) - np.log10(n), atol=1e-9)
+    assert r.conventional[1.0][150] < 1e-18 and r.conventional[1.6][150] > 1e10
+    assert "3 fully connected logistic units" in r.table()
+
+
+def test_fully_connected_free_run_matches_the_path_sum():
+    r = error_flow(80, [2.5, -3.0], bias=0.3, units=2)
+    for w in (2.5, -3.0):
+        np.testing.assert_allclose(r.conventional[w], 10.0 ** r.predicted_log10[w], rtol=1e-9)

@@ -45,6 +45,7 @@ class ErrorFlow:
     q_max: int
     bias: Optional[float]  #: None: net held at 0 (steepest point of the logistic); else the unit's bias
     weights: List[float]
+    units: int = 1  #: conventional units (fully connected, every weight w)
     #: measured |theta(t-q) / theta(t)| of the conventional unit, per self-weight w
     conventional: Dict[float, np.ndarray] = field(default_factory=dict)
     #: log10 of prod_{m=1..q} |f'(net(t-m)) w| along the same trajectory (Hochreiter 1991)
@@ -57,13 +58,16 @@ class ErrorFlow:
         lags = [q for q in lags if 0 <= q <= self.q_max]
         where = "net held at 0, f' = 1/4" if self.bias is None else f"bias {self.bias:g}, free run from 0"
         head = f"{'error scaling over q steps':<34}" + "".join(f"{'q=' + str(q):>28}" for q in lags)
-        lines = [f"conventional logistic unit ({where}); measured (product of |f'(net) w|)", head]
+        what = ("conventional logistic unit" if self.units == 1 else
+                f"{self.units} fully connected logistic units, every weight w, error entering at one")
+        formula = "product of |f'(net) w|" if self.units == 1 else "sum over paths of products of f'(net) w"
+        lines = [f"{what} ({where}); measured ({formula})", head]
         for w in self.weights:
             cells = []
             for q in lags:
                 measured = self.conventional[w][q]
                 cells.append(f"{_fmt(measured)} ({_fmt_log10(self.predicted_log10[w][q])})")
-            lines.append(f"{'self-weight w = ' + format(w, 'g'):<34}" + "".join(f"{c:>28}" for c in cells))
+            lines.append(f"{('self-weight w = ' if self.units == 1 else 'weight w = ') + format(w, 'g'):<34}" + "".join(f"{c:>28}" for c in cells))
         lines.append(f"{'LSTM cell, constant error carousel':<34}" + "".join(f"{_fmt(self.cec[q]):>28}" for q in lags))
         return "\n".join(lines)
 
@@ -127,20 +131,23 @@ def _pulses(T: int, extra: np.ndarray) -> np.ndarray:
     return x
 
 
-def _conventional(w: float, bias: Optional[float], T: int):
-    """Measured factors (T,) indexed by q, and log10 of prod |f' w| along the same trajectory."""
+def _conventional(w: float, bias: Optional[float], T: int, n: int):
+    """Measured factors (T,) indexed by q for unit 0 of n fully connected logistic units (every
+    recurrent weight w), and log10 of the sum over paths of products of f'(net) w along the same
+    trajectory (for n = 1: the product of f'(net) w)."""
     from ..baselines import RecurrentNet
 
-    net = RecurrentNet(T + 1, 1, 1, recurrence="self", bias=True, out_activation="linear", init_range=0.0, seed=0)
-    # Held at net = 0: a control input adds -w * a(t-1) = -w/2 from step 1 on (a(0) = f(0) = 1/2
-    # from the zero state), so every net input is exactly 0.
-    control = np.full(T, -w / 2.0) if bias is None else np.zeros(T)
+    net = RecurrentNet(T + 1, n, 1, recurrence="hidden", bias=True, out_activation="linear", init_range=0.0, seed=0)
+    # Held at net = 0: a control input adds -w * sum_j a_j(t-1) = -w n / 2 from step 1 on
+    # (a(0) = f(0) = 1/2 from the zero state), so every net input is exactly 0.
+    control = np.full(T, -w * n / 2.0) if bias is None else np.zeros(T)
     control[0] = 0.0
+    b = 0.0 if bias is None else bias
     weights = net.get_weights()
-    weights["W_hx"][0, T] = 1.0
-    weights["w_hh"][0] = w
-    weights["b_h"][0] = 0.0 if bias is None else bias
-    weights["W_yh"][0, 0] = 1.0
+    weights["W_hx"][:, T] = 1.0
+    weights["W_hh"][...] = w
+    weights["b_h"][...] = b
+    weights["W_yh"][0, 0] = 1.0  # the error enters at unit 0
     net.set_weights(weights)
     x = _pulses(T, control)
     y = net.forward(x)
@@ -148,22 +155,32 @@ def _conventional(w: float, bias: Optional[float], T: int):
     mask[-1] = True
     target = y - 1.0  # error 1 at the last step
     _, grads = net.gradient(x, target, mask, method="bptt")
-    theta = grads["W_hx"][0, :T]  # theta(step) for step = 0 .. T-1
+    theta = grads["W_hx"][0, :T]  # theta_0(step) for step = 0 .. T-1
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        measured = np.abs(theta[::-1] / theta[-1])  # index q: theta(t - q) / theta(t)
+        measured = np.abs(theta[::-1] / theta[-1])  # index q: theta_0(t - q) / theta_0(t)
 
-    # The same trajectory, independently: net(s) = w a(s-1) + b + control(s); f' = a (1 - a).
-    a_prev, fprime = 0.0, np.zeros(T)
-    b = 0.0 if bias is None else bias
-    for s in range(T):
-        net_s = w * a_prev + b + control[s]
-        a = 1.0 / (1.0 + np.exp(-net_s))
-        fprime[s] = a * (1.0 - a)
+    # The same trajectory, independently: net(s) = W a(s-1) + b + control(s); f' = a (1 - a).
+    W = np.full((n, n), w)
+    a_prev, fprime = np.zeros(n), np.zeros((T, n))
+    for step in range(T):
+        a = 1.0 / (1.0 + np.exp(-(W @ a_prev + b + control[step])))
+        fprime[step] = a * (1.0 - a)
         a_prev = a
-    # log10 prod_{m=1..q} |f'(net(t-m)) w|, t = T-1
-    with np.errstate(divide="ignore"):
-        steps = np.log10(np.abs(fprime[:-1][::-1] * w))  # m = 1 .. T-1
-    predicted = np.concatenate([[0.0], np.cumsum(steps)])
+    # theta(s - 1) = f'(net(s - 1)) * (W^T theta(s)), from theta(t) = f'(net(t)) e_0 (eq. 2 summed
+    # over paths), kept as a unit vector times 10^log_scale so that it neither under- nor overflows
+    v = np.zeros(n)
+    v[0] = 1.0  # theta(t) / theta_0(t)
+    log_scale = 0.0
+    predicted = np.zeros(T)
+    for q in range(1, T):
+        v = fprime[T - 1 - q] * (W.T @ v)
+        norm = float(np.max(np.abs(v)))
+        if norm == 0.0:
+            predicted[q:] = -np.inf
+            break
+        v /= norm
+        log_scale += np.log10(norm)
+        predicted[q] = log_scale + np.log10(abs(v[0])) if v[0] != 0 else -np.inf
     return measured, predicted
 
 
@@ -186,7 +203,7 @@ def _cec(T: int) -> np.ndarray:
 
 
 def error_flow(q_max: int = 1000, weights: Sequence[float] = DEFAULT_WEIGHTS, *,
-               bias: Optional[float] = None) -> ErrorFlow:
+               bias: Optional[float] = None, units: int = 1) -> ErrorFlow:
     """Measure how an error injected at time t scales when it reaches t - q, q = 0 .. q_max.
 
     Parameters
@@ -195,12 +212,16 @@ def error_flow(q_max: int = 1000, weights: Sequence[float] = DEFAULT_WEIGHTS, *,
         Longest lag.
     weights : sequence of float
         Self-weights w of the conventional logistic unit (one curve each). The critical value is
-        4.0 = 1 / max f'.
+        4.0 = 1 / max f'; for ``units`` = n it is 4.0 / n.
     bias : float or None
         None (default): the unit's net input is held at 0, where the logistic is steepest
         (f' = 1/4), so the factor is (w/4)^q: vanishing below w = 4, constant at 4, exploding
         above. A float: the unit runs freely from the zero state with this bias (and no input),
         the factor is the product of f'(net) w along its trajectory.
+    units : int, default 1
+        n > 1: n fully connected logistic units, every recurrent weight w, the error entering at
+        one of them; the factor is the sum over paths of products of f'(net) w (the paper's eq. 2),
+        (n w / 4)^q / n when held at 0.
 
     Returns
     -------
@@ -216,9 +237,10 @@ def error_flow(q_max: int = 1000, weights: Sequence[float] = DEFAULT_WEIGHTS, *,
         raise ValueError("weights: expected at least one self-weight, got an empty sequence")
     if bias is not None:
         bias = check_real("bias", bias, minimum=-1e3, maximum=1e3)
+    units = check_int("units", units, maximum=64)
     T = q_max + 1
-    result = ErrorFlow(q_max=q_max, bias=bias, weights=ws)
+    result = ErrorFlow(q_max=q_max, bias=bias, weights=ws, units=units)
     for w in ws:
-        result.conventional[w], result.predicted_log10[w] = _conventional(w, bias, T)
+        result.conventional[w], result.predicted_log10[w] = _conventional(w, bias, T, units)
     result.cec = _cec(T)
     return result
