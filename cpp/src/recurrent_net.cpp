@@ -29,11 +29,6 @@ const RecurrentNetConfig& validated(const RecurrentNetConfig& c) {
 }
 
 template <typename Scalar>
-Scalar logistic(Scalar x) {
-  return Scalar(1) / (Scalar(1) + std::exp(-x));
-}
-
-template <typename Scalar>
 using VecMap = Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, 1>>;
 template <typename Scalar>
 using ConstVecMap = Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, 1>>;
@@ -177,11 +172,9 @@ void RecurrentNet<Scalar>::step_forward(const Scalar* x_t) {
   // net(t) = A s(t)  (+ r * a(t-1) elementwise for Self)
   for (Eigen::Index k = 0; k < M; ++k) net_[k] = ConstVecMap<Scalar>(A_.data() + k * ns, ns).dot(s_);
   if (!cfg_.dense_recurrence()) net_.array() += r_.array() * a_prev_.array();
-  // a(t) = f(net(t)), f'(net(t)) = a (1 - a) for logistic units
-  for (Eigen::Index k = 0; k < M; ++k) {
-    a_[k] = logistic(net_[k]);
-    fp_[k] = a_[k] * (Scalar(1) - a_[k]);
-  }
+  // a(t) = f(net(t)), f'(net(t)) = a (1 - a) for logistic units (Eigen's vectorised exp)
+  a_.array() = (Scalar(1) + (-net_.array()).exp()).inverse();
+  fp_.array() = a_.array() * (Scalar(1) - a_.array());
   if (!cfg_.has_readout()) {
     if (cfg_.linear_outputs)  // the last K units of the Full layout are the outputs
       for (Eigen::Index k = Eigen::Index(H_); k < M; ++k) {
@@ -195,15 +188,12 @@ void RecurrentNet<Scalar>::step_forward(const Scalar* x_t) {
   z_.head(M) = a_;
   if (cfg_.shortcut) z_.segment(M, I) = ConstVecMap<Scalar>(x_t, I);
   z_[nz - 1] = beta_;
-  for (Eigen::Index k = 0; k < Eigen::Index(K_); ++k) {
-    const Scalar net_y = ConstVecMap<Scalar>(B_.data() + k * nz, nz).dot(z_);
-    if (cfg_.linear_outputs) {
-      y_[k] = net_y;
-      fpy_[k] = Scalar(1);
-    } else {
-      y_[k] = logistic(net_y);
-      fpy_[k] = y_[k] * (Scalar(1) - y_[k]);
-    }
+  for (Eigen::Index k = 0; k < Eigen::Index(K_); ++k) y_[k] = ConstVecMap<Scalar>(B_.data() + k * nz, nz).dot(z_);
+  if (cfg_.linear_outputs) {
+    fpy_.setOnes();
+  } else {
+    y_.array() = (Scalar(1) + (-y_.array()).exp()).inverse();  // y = f(net_y), in place
+    fpy_.array() = y_.array() * (Scalar(1) - y_.array());
   }
 }
 
@@ -251,17 +241,35 @@ void RecurrentNet<Scalar>::rtrl_advance() {
   // R = the recurrent block A[:, I+1:] of the weights used at step t.
   // Rows of P are Wp_ long (zero padding past W = M * ns stays zero: R * 0 = 0).
   const Eigen::Index Wp = Eigen::Index(Wp_);
-  // Pn = R P, [M, M] x [M, Wp]: each row k of Pn in strips of kStrip scalars (64 bytes, whole
-  // SIMD registers) accumulated over all l in registers, then stored once. No allocation.
+  // Pn = R P, [M, M] x [M, Wp], in strips of kStrip scalars (64 bytes): for a block of kRows rows
+  // k of Pn, each strip of P's row l is loaded once and added, times R_kl, into kRows register
+  // accumulators; the accumulators are stored once. No temporaries, no allocation.
   constexpr Eigen::Index kStrip = 64 / Eigen::Index(sizeof(Scalar));
+  constexpr Eigen::Index kRows = 4;
   using Strip = Eigen::Array<Scalar, kStrip, 1>;
-  for (Eigen::Index k = 0; k < M; ++k) {
-    const Scalar* R_k = A_.data() + k * ns + I + 1;
-    Scalar* dst = Pn_.data() + k * Wp;
+  const Scalar* R = A_.data() + I + 1;  // R_kl = R[k * ns + l]
+  Eigen::Index k0 = 0;
+  for (; k0 + kRows <= M; k0 += kRows) {
+    for (Eigen::Index c0 = 0; c0 < Wp; c0 += kStrip) {
+      Strip acc0 = Strip::Zero(), acc1 = Strip::Zero(), acc2 = Strip::Zero(), acc3 = Strip::Zero();
+      for (Eigen::Index l = 0; l < M; ++l) {
+        const Strip p = Eigen::Map<const Strip>(P_.data() + l * Wp + c0);
+        acc0 += R[(k0 + 0) * ns + l] * p;
+        acc1 += R[(k0 + 1) * ns + l] * p;
+        acc2 += R[(k0 + 2) * ns + l] * p;
+        acc3 += R[(k0 + 3) * ns + l] * p;
+      }
+      Eigen::Map<Strip>(Pn_.data() + (k0 + 0) * Wp + c0) = acc0;
+      Eigen::Map<Strip>(Pn_.data() + (k0 + 1) * Wp + c0) = acc1;
+      Eigen::Map<Strip>(Pn_.data() + (k0 + 2) * Wp + c0) = acc2;
+      Eigen::Map<Strip>(Pn_.data() + (k0 + 3) * Wp + c0) = acc3;
+    }
+  }
+  for (; k0 < M; ++k0) {  // the last M mod kRows rows, one at a time
     for (Eigen::Index c0 = 0; c0 < Wp; c0 += kStrip) {
       Strip acc = Strip::Zero();
-      for (Eigen::Index l = 0; l < M; ++l) acc += R_k[l] * Eigen::Map<const Strip>(P_.data() + l * Wp + c0);
-      Eigen::Map<Strip>(dst + c0) = acc;
+      for (Eigen::Index l = 0; l < M; ++l) acc += R[k0 * ns + l] * Eigen::Map<const Strip>(P_.data() + l * Wp + c0);
+      Eigen::Map<Strip>(Pn_.data() + k0 * Wp + c0) = acc;
     }
   }
   for (Eigen::Index k = 0; k < M; ++k) {
