@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ._error_flow import DEFAULT_WEIGHTS, MAX_LAG, TABLE_LAGS, error_flow
 
@@ -10,7 +11,11 @@ def _cmd_error_flow(a: argparse.Namespace) -> int:
     result = error_flow(a.q_max, a.weights, bias=a.bias, units=a.units)
     print(result.table([q for q in a.lags if q <= a.q_max]))
     if a.plot:
-        result.plot(a.plot)
+        try:
+            result.plot(a.plot)
+        except ImportError as exc:
+            print(f"lstmcore: error: {exc}", file=sys.stderr)
+            return 2
         print(f"plot written to {a.plot}")
     return 0
 
