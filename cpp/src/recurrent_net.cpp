@@ -3,10 +3,8 @@
 #include "lstmcore/recurrent_net.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <stdexcept>
-#include <utility>
 
 #ifdef EIGEN_RUNTIME_NO_MALLOC
 // Test builds check that the time loops never allocate (cpp/tests).
