@@ -12,7 +12,7 @@ from .. import _core
 from .._busy import exclusive, new_lock
 from .._io import load_model, save_model
 from .._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
-                           check_memory, check_real)
+                           check_lr, check_memory, check_real)
 
 __all__ = ["RecurrentNet"]
 
@@ -304,7 +304,7 @@ class RecurrentNet:
         loss : float
             The loss of the pass, each step's loss as it was computed.
         """
-        lr = check_real("lr", lr, minimum=0.0)
+        lr = check_lr("lr", lr, (self._dtype,))
         check_choice("method", method, _METHODS)
         if update is None:
             update = "sequence" if method == "bptt" else "step"
