@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "common.hpp"
+#include "layer_arrays.hpp"
 #include "lstmcore/lstm_stream.hpp"
 
 namespace lstmcore_py {
@@ -44,33 +45,16 @@ class Stream {
     std::vector<LstmLayerParams<Scalar>> ps(num_layers);
     for (std::size_t k = 0; k < num_layers; ++k) {
       const py::list layer = py::cast<py::list>(params[k]);
-      const std::string pre = "params[" + std::to_string(k) + "]";
-      const std::size_t expected = 2 + (bias ? 2 : 0) + (peepholes ? 3 : 0);
-      if (layer.size() != expected)
-        throw py::value_error(pre + ": expected " + std::to_string(expected) + " arrays, got " +
-                              std::to_string(layer.size()));
-      auto get = [&](std::size_t idx, const char* name, std::vector<py::ssize_t> shape) {
-        keep_.push_back(live_array<Scalar>(layer[idx], pre + " " + name, shape));
-        return static_cast<const Scalar*>(keep_.back().data());
-      };
-      ps[k].W_ih = get(0, "W_ih", {4 * H, k == 0 ? I : H});
-      ps[k].W_hh = get(1, "W_hh", {4 * H, H});
-      std::size_t idx = 2;
-      if (bias) {
-        ps[k].b_ih = get(idx++, "b_ih", {4 * H});
-        ps[k].b_hh = get(idx++, "b_hh", {4 * H});
-      }
-      if (peepholes) {
-        ps[k].w_ci = get(idx++, "w_ci", {H});
-        ps[k].w_cf = get(idx++, "w_cf", {H});
-        ps[k].w_co = get(idx++, "w_co", {H});
-      }
+      const std::vector<py::array> arrays = layer_arrays<Scalar>(layer, "params[" + std::to_string(k) + "]",
+                                                                 k == 0 ? I : H, H, bias, peepholes, ArrayUse::Live);
+      ps[k] = layer_pointers<LstmLayerParams<Scalar>>(arrays, bias, peepholes);
+      keep_.insert(keep_.end(), arrays.begin(), arrays.end());
     }
     core_ = std::make_unique<LstmStream<Scalar>>(dims, ps, batch);
     x_shape_ = unbatched ? std::vector<py::ssize_t>{I} : std::vector<py::ssize_t>{N, I};
     out_shape_ = unbatched ? std::vector<py::ssize_t>{H} : std::vector<py::ssize_t>{N, H};
     n_in_ = std::size_t(N * I);
-    release_gil_ = core_->work_per_step() >= lstmcore::detail::kParallelWork;
+    release_gil_ = core_->work_per_step() >= lstmcore::kLstmStepParallelWork;
     set_num_threads(num_threads);
   }
 

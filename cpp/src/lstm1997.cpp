@@ -70,6 +70,9 @@ inline void axpy_chunks(Scalar alpha, const Scalar* x, Scalar* y, Eigen::Index n
 }  // namespace
 
 template <typename Scalar>
+Lstm1997<Scalar>::~Lstm1997() = default;
+
+template <typename Scalar>
 Lstm1997<Scalar>::Lstm1997(const Lstm1997Config& config)
     : cfg_(validated(config)),
       layout_(cfg_),

@@ -72,6 +72,24 @@ constexpr std::size_t kStreamedWeightBytes = std::size_t(8) << 20;
 
 Index chunks_of(Index N) { return (N + Index(kLstmBatchChunk) - 1) / Index(kLstmBatchChunk); }
 
+// What backward needs from forward (see LstmLayer): per step and sequence I + 5H numbers.
+template <typename Scalar>
+struct LayerCache {
+  std::size_t T = 0, N = 0;
+  RowMatrix<Scalar> x;       // [T*N, I]   input (copy)
+  RowMatrix<Scalar> gates;   // [T*N, 4H]  activated i, f, g, o
+  RowMatrix<Scalar> c;       // [T*N, H]   c after each step
+  RowMatrix<Scalar> h0, c0;  // [N, H]     initial state
+  std::vector<std::int64_t> lengths;  // [N]; empty: every sequence has length T
+};
+
+template <typename Scalar>
+void layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const LstmForwardArgs<Scalar>& args,
+                   LayerCache<Scalar>& cache, int num_threads);
+template <typename Scalar>
+void layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const LayerCache<Scalar>& cache,
+                    const LstmBackwardArgs<Scalar>& args, const LstmLayerGrads<Scalar>& grads, int num_threads);
+
 }  // namespace
 
 const char* lstm_layer_gemm_kernel() { return gemm::kernel_isa(); }
@@ -82,13 +100,20 @@ void LstmLayerDims::validate() const {
   if (hidden_size < 1 || hidden_size > kMax) throw std::invalid_argument("hidden_size: expected 1 .. 2^24");
 }
 
+namespace {
+
+// Forward (see LstmLayer::forward): the input projection, then the time loop per share of the batch.
 template <typename Scalar>
-void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const Scalar* x,
-                        std::size_t T, std::size_t N, const Scalar* h0, const Scalar* c0,
-                        const std::int64_t* lengths, Scalar* out, Scalar* h_n, Scalar* c_n,
-                        LstmLayerCache<Scalar>& cache, int num_threads) {
+void layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const LstmForwardArgs<Scalar>& args,
+                   LayerCache<Scalar>& cache, int num_threads) {
   check_params(dims, p);
+  const Scalar* x = args.x;                   // [T, N, I]
+  const std::size_t T = args.steps, N = args.batch;
+  const Scalar *h0 = args.h0, *c0 = args.c0;  // [N, H] or nullptr
+  const std::int64_t* lengths = args.lengths;  // [N] or nullptr
+  Scalar *out = args.out, *h_n = args.h_n, *c_n = args.c_n;
   if (T < 1 || N < 1) throw std::invalid_argument("x: expected T >= 1 and N >= 1");
+  if (!x || !out || !h_n || !c_n) throw std::invalid_argument("x, out, h_n, c_n: required");
   using RM = RowMatrix<Scalar>;
   const Index I = Index(dims.input_size), H = Index(dims.hidden_size), G = 4 * H;
   const Index TN = Index(T * N), Nn = Index(N);
@@ -226,12 +251,20 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   }
 }
 
+// Backward (see LstmLayer::backward): the batch in chunks through all steps, weight gradients per
+// block of steps, partial sums added in chunk order.
 template <typename Scalar>
-void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p,
-                         const LstmLayerCache<Scalar>& cache, const Scalar* grad_out, const Scalar* grad_hn,
-                         const Scalar* grad_cn, bool truncated, Scalar* grad_x, Scalar* grad_h0, Scalar* grad_c0,
-                         const LstmLayerGrads<Scalar>& grads, int num_threads) {
+void layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const LayerCache<Scalar>& cache,
+                    const LstmBackwardArgs<Scalar>& args, const LstmLayerGrads<Scalar>& grads, int num_threads) {
   check_params(dims, p);
+  const Scalar* grad_out = args.grad_out;                        // [T, N, H] or nullptr
+  const Scalar *grad_hn = args.grad_h_n, *grad_cn = args.grad_c_n;  // [N, H] or nullptr
+  const bool truncated = args.truncated;
+  Scalar *grad_x = args.grad_x, *grad_h0 = args.grad_h0, *grad_c0 = args.grad_c0;
+  if (!grad_x || !grad_h0 || !grad_c0) throw std::invalid_argument("grad_x, grad_h0, grad_c0: required");
+  if (!grads.W_ih || !grads.W_hh || (dims.bias && (!grads.b_ih || !grads.b_hh)) ||
+      (dims.peepholes && (!grads.w_ci || !grads.w_cf || !grads.w_co)))
+    throw std::invalid_argument("grads: an array of the layer's parameters is missing");
   using RM = RowMatrix<Scalar>;
   const std::size_t T = cache.T, N = cache.N;
   if (T < 1 || N < 1) throw std::logic_error("lstm_layer_backward: no forward pass to differentiate");
@@ -401,15 +434,51 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   }
 }
 
-#define LSTMCORE_INSTANTIATE(S)                                                                                 \
-  template void lstm_layer_forward<S>(const LstmLayerDims&, const LstmLayerParams<S>&, const S*, std::size_t,  \
-                                      std::size_t, const S*, const S*, const std::int64_t*, S*, S*, S*,         \
-                                      LstmLayerCache<S>&, int);                                                 \
-  template void lstm_layer_backward<S>(const LstmLayerDims&, const LstmLayerParams<S>&, const LstmLayerCache<S>&, \
-                                       const S*, const S*, const S*, bool, S*, S*, S*, const LstmLayerGrads<S>&, \
-                                       int);
-LSTMCORE_INSTANTIATE(float)
-LSTMCORE_INSTANTIATE(double)
-#undef LSTMCORE_INSTANTIATE
+}  // namespace
+
+template <typename Scalar>
+struct LstmLayer<Scalar>::Cache : LayerCache<Scalar> {};
+
+template <typename Scalar>
+LstmLayer<Scalar>::LstmLayer(const LstmLayerDims& dims) : dims_(dims), cache_(new Cache) {
+  dims_.validate();
+}
+
+template <typename Scalar>
+LstmLayer<Scalar>::~LstmLayer() = default;
+
+template <typename Scalar>
+std::size_t LstmLayer<Scalar>::steps() const {
+  return has_forward_ ? cache_->T : 0;
+}
+
+template <typename Scalar>
+std::size_t LstmLayer<Scalar>::batch() const {
+  return has_forward_ ? cache_->N : 0;
+}
+
+template <typename Scalar>
+void LstmLayer<Scalar>::forward(const LstmLayerParams<Scalar>& params, const LstmForwardArgs<Scalar>& args,
+                                int num_threads) {
+  has_forward_ = false;
+  layer_forward<Scalar>(dims_, params, args, *cache_, num_threads);
+  has_forward_ = true;
+}
+
+template <typename Scalar>
+void LstmLayer<Scalar>::backward(const LstmLayerParams<Scalar>& params, const LstmBackwardArgs<Scalar>& args,
+                                 const LstmLayerGrads<Scalar>& grads, int num_threads) {
+  if (!has_forward_) throw std::logic_error("backward: no forward pass to differentiate");
+  layer_backward<Scalar>(dims_, params, *cache_, args, grads, num_threads);
+}
+
+template <typename Scalar>
+std::size_t LstmLayer<Scalar>::cache_size(const LstmLayerDims& dims, std::size_t T, std::size_t N) {
+  const std::size_t I = dims.input_size, H = dims.hidden_size;
+  return T * N * (I + 5 * H) + 2 * N * H;
+}
+
+template class LstmLayer<float>;
+template class LstmLayer<double>;
 
 }  // namespace lstmcore

@@ -4,8 +4,8 @@
 //
 // Usage: test_streaming [group ...]   (no argument: every group of this build)
 // Groups:
-//   stream     one-step stream, run over chunks == lstm_layer_forward (double to 1e-12), with state
-//   online     LstmOnline::run gradients == lstm_layer_backward(truncated) (double to 1e-10), and
+//   stream     one-step stream, run over chunks == LstmLayer::forward (double to 1e-12), with state
+//   online     LstmOnline::run gradients == LstmLayer::backward(truncated) (double to 1e-10), and
 //              step + accumulate == run
 //   tanh       detail::tanh_and_hidden(double) within 4 ulp of std::tanh on 2^-30 .. 2^4 and the limits
 //   sigmoid    detail::sigmoid_packet(double) within 4 ulp of 1 / (1 + exp(-x)) on [-708, 40], 0/1/NaN ends
@@ -120,10 +120,12 @@ static void test_stream() {
           d.hidden_size = H;
           d.bias = bias;
           d.peepholes = peep;
-          LstmLayerCache<double> cache;
+          LstmLayer<double> layer(d);
           Vec out(T * N * H);
-          lstm_layer_forward<double>(d, layers[k].params(bias, peep), in.data(), T, N, h0.data() + k * N * H,
-                                     c0.data() + k * N * H, nullptr, out.data(), hn.data(), cn.data(), cache, 1);
+          LstmForwardArgs<double> fa;
+          fa.x = in.data(), fa.steps = T, fa.batch = N, fa.h0 = h0.data() + k * N * H, fa.c0 = c0.data() + k * N * H;
+          fa.out = out.data(), fa.h_n = hn.data(), fa.c_n = cn.data();
+          layer.forward(layers[k].params(bias, peep), fa, 1);
           std::copy(hn.begin(), hn.end(), ref_h.begin() + k * N * H);
           std::copy(cn.begin(), cn.end(), ref_c.begin() + k * N * H);
           in = out;
@@ -160,13 +162,17 @@ static void test_online() {
         d.bias = bias;
         d.peepholes = peep;
         const LstmLayerParams<double> p = layer.params(bias, peep);
-        LstmLayerCache<double> cache;
+        LstmLayer<double> ref_layer(d);
         Vec out(T * N * H), hn(N * H), cn(N * H), gx(T * N * I), gh0(N * H), gc0(N * H);
-        lstm_layer_forward<double>(d, p, x.data(), T, N, h0.data(), c0.data(), nullptr, out.data(), hn.data(),
-                                   cn.data(), cache, 1);
+        LstmForwardArgs<double> fa;
+        fa.x = x.data(), fa.steps = T, fa.batch = N, fa.h0 = h0.data(), fa.c0 = c0.data();
+        fa.out = out.data(), fa.h_n = hn.data(), fa.c_n = cn.data();
+        ref_layer.forward(p, fa, 1);
         Grads ref(I, H), run(I, H), steps(I, H);
-        lstm_layer_backward<double>(d, p, cache, go.data(), nullptr, nullptr, true, gx.data(), gh0.data(), gc0.data(),
-                                    ref.view(), 1);
+        LstmBackwardArgs<double> ba;
+        ba.grad_out = go.data(), ba.truncated = true, ba.grad_x = gx.data(), ba.grad_h0 = gh0.data();
+        ba.grad_c0 = gc0.data();
+        ref_layer.backward(p, ba, ref.view(), 1);
         LstmOnline<double> online(d, p, run.view(), N);
         online.reset(h0.data(), c0.data());
         Vec y(T * N * H);

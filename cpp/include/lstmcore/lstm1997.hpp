@@ -40,6 +40,9 @@ class Lstm1997 {
 
   // Throws std::invalid_argument if the configuration is invalid. Parameters start at 0.
   explicit Lstm1997(const Lstm1997Config& config);
+  // Out of line, like the constructor: the buffers are allocated and freed by the core's own code
+  // (which may be built for another instruction set, hence another Eigen alignment, than the caller).
+  ~Lstm1997();
   Lstm1997(const Lstm1997&) = delete;  // views point into the object's own buffers
   Lstm1997& operator=(const Lstm1997&) = delete;
 

@@ -31,8 +31,8 @@
 
 #include <Eigen/Core>
 #include <cstddef>
+#include <memory>
 
-#include "lstmcore/detail/cell_step.hpp"
 #include "lstmcore/lstm_layer.hpp"
 
 namespace lstmcore {
@@ -46,6 +46,9 @@ class LstmOnline {
   // LstmLayerParams; grads: same shapes, accumulated into; batch: N >= 1. State and traces zero.
   LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& params, const LstmLayerGrads<Scalar>& grads,
              std::size_t batch);
+  ~LstmOnline();
+  LstmOnline(const LstmOnline&) = delete;
+  LstmOnline& operator=(const LstmOnline&) = delete;
 
   // h0, c0: [N, H] or nullptr (zeros). Traces to zero; no step to accumulate until the next step.
   void reset(const Scalar* h0, const Scalar* c0);
@@ -93,7 +96,8 @@ class LstmOnline {
   RowMatrix tanh_c_;  // [N, H]
   RowMatrix s_;       // [N*3*H, Kp] traces s_q[n, j, :] at row (n*3 + q)*H + j, q = i, f, g
   RowMatrix sp_;      // [N*2, H]    peephole traces s_ci[n, :], s_cf[n, :] at rows 2n, 2n+1 (peepholes only)
-  detail::GateProduct<Scalar> ih_, hh_;
+  struct Products;  // the products with W_ih, W_hh (lstm_online.cpp)
+  std::unique_ptr<Products> products_;
 };
 
 }  // namespace lstmcore

@@ -42,7 +42,7 @@ using Index = Eigen::Index;
 constexpr Index kStepRowBlock = 8;
 
 // Work per step (multiply-adds) from which a call uses its thread team and releases the GIL.
-constexpr double kParallelWork = double(1 << 15);
+constexpr double kParallelWork = kLstmStepParallelWork;
 
 template <typename Scalar>
 using RowMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -72,8 +72,8 @@ class GateProduct {
     if (!gemv_) gemm::pack_b(W, Index(1), K_, K_, M_, packed_.data(), 0, gemm::panels_of<Scalar>(M_));
   }
 
-  // Rows n0 .. n0+nb of the batch: X at row n0, A at row n0. (`block` is unused, kept for callers.)
-  void add(const Scalar* X, Index ldx, Index nb, Index /*block*/, Scalar* A) {
+  // Rows n0 .. n0+nb of the batch: X at row n0, A at row n0.
+  void add(const Scalar* X, Index ldx, Index nb, Scalar* A) {
     if (gemv_) {
       // a[M] += W[M, K] x[K]
       Eigen::Map<Vec>(A, M_).noalias() +=
