@@ -95,9 +95,17 @@ void layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p,
 const char* lstm_layer_gemm_kernel() { return gemm::kernel_isa(); }
 
 void LstmLayerDims::validate() const {
-  constexpr std::size_t kMax = std::size_t(1) << 24;
-  if (input_size < 1 || input_size > kMax) throw std::invalid_argument("input_size: expected 1 .. 2^24");
-  if (hidden_size < 1 || hidden_size > kMax) throw std::invalid_argument("hidden_size: expected 1 .. 2^24");
+  if (input_size < 1 || input_size > kMaxSize) throw std::invalid_argument("input_size: expected 1 .. 2^24");
+  if (hidden_size < 1 || hidden_size > kMaxSize) throw std::invalid_argument("hidden_size: expected 1 .. 2^24");
+}
+
+double LstmLayerDims::param_values() const {
+  const double I = double(input_size), H = double(hidden_size);
+  return 4 * H * (I + H) + (bias ? 8 * H : 0.0) + (peepholes ? 3 * H : 0.0);
+}
+
+double LstmLayerDims::forward_values_per_item() const {
+  return double(input_size) + 6 * double(hidden_size);
 }
 
 namespace {

@@ -13,10 +13,9 @@ namespace lstmcore {
 using detail::Index;
 
 void LstmStackDims::validate() const {
-  constexpr std::size_t kMax = std::size_t(1) << 24;
-  if (input_size < 1 || input_size > kMax) throw std::invalid_argument("input_size: expected 1 .. 2^24");
-  if (hidden_size < 1 || hidden_size > kMax) throw std::invalid_argument("hidden_size: expected 1 .. 2^24");
-  if (num_layers < 1 || num_layers > 1024) throw std::invalid_argument("num_layers: expected 1 .. 1024");
+  if (input_size < 1 || input_size > kMaxSize) throw std::invalid_argument("input_size: expected 1 .. 2^24");
+  if (hidden_size < 1 || hidden_size > kMaxSize) throw std::invalid_argument("hidden_size: expected 1 .. 2^24");
+  if (num_layers < 1 || num_layers > kMaxLayers) throw std::invalid_argument("num_layers: expected 1 .. 1024");
 }
 
 template <typename Scalar>

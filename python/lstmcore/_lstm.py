@@ -11,7 +11,6 @@ from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory
 
-_MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
 
 
 def _default_threads() -> int:
@@ -81,9 +80,9 @@ class LSTM:
                  batch_first: bool = False, bidirectional: bool = False, peepholes: bool = False,
                  dtype: Any = np.float32, seed: Optional[int] = None, num_threads: Optional[int] = None) -> None:
         self._busy = new_lock()  # one thread at a time (see lstmcore._busy)
-        self._input_size = check_int("input_size", input_size, minimum=1, maximum=_MAX_SIZE)
-        self._hidden_size = check_int("hidden_size", hidden_size, minimum=1, maximum=_MAX_SIZE)
-        self._num_layers = check_int("num_layers", num_layers, minimum=1, maximum=1024)
+        self._input_size = check_int("input_size", input_size, minimum=1, maximum=_core.MAX_SIZE)
+        self._hidden_size = check_int("hidden_size", hidden_size, minimum=1, maximum=_core.MAX_SIZE)
+        self._num_layers = check_int("num_layers", num_layers, minimum=1, maximum=_core.MAX_LAYERS)
         self._bias = check_bool("bias", bias)
         self._batch_first = check_bool("batch_first", batch_first)
         self._bidirectional = check_bool("bidirectional", bidirectional)
@@ -96,7 +95,9 @@ class LSTM:
         # Refuse a layer that could never fit in memory before anything is allocated: parameters,
         # gradients and the packed weight panels of a call (in the dtype) plus the float64 draw.
         I, L = self._input_size, self._num_layers
-        n_params = D * 4 * H * ((I + H + 2) + (L - 1) * (D * H + H + 2)) + L * D * 3 * H
+        # per layer: (parameter values, values a forward keeps per step and sequence) of one direction
+        sizes = [_core.layer_sizes(I if k == 0 else D * H, H, self._bias, self._peepholes) for k in range(L)]
+        n_params = int(D * sum(p for p, _ in sizes))
         check_memory("input_size, hidden_size, num_layers", n_params * (3.0 * self._dtype.itemsize + 8),
                      f"a layer of {n_params} parameters")
         core = _core.LstmLayerF32 if self._dtype == np.float32 else _core.LstmLayerF64
@@ -120,9 +121,8 @@ class LSTM:
                         self._shapes[keys[-1]] = (H,)
                 self._dir_keys.append(keys)
                 self._dirs.append(core(n_in, H, self._bias, self._peepholes, d == 1))
-        # What a forward keeps for its backward, per step and sequence, in values: per layer and
-        # direction a copy of its input, the gates (4H), the cell states and the output (H each).
-        self._kept_per_item = sum(D * ((I if k == 0 else D * H) + 6 * H) for k in range(L))
+        # What a forward keeps for its backward, per step and sequence, in values (all layers and directions).
+        self._kept_per_item = D * sum(kept for _, kept in sizes)
         # torch's state-dict order: per layer, per direction, ih/hh weights then biases
         self._order = [name for keys in self._dir_keys for name in keys]
         rng = np.random.default_rng(seed)

@@ -13,6 +13,14 @@
 
 namespace lstmcore {
 
+// Size limits, the one source of them for the core and the Python package (lstmcore._core exports
+// them): every dimension of a network or layer (inputs, outputs, blocks, cells, hidden units) is at
+// most kMaxSize, which keeps every product of sizes far from overflowing std::size_t; a 1997
+// network has at most kMaxWeights parameter values; a layer stack at most kMaxLayers layers.
+constexpr std::size_t kMaxSize = std::size_t(1) << 24;
+constexpr std::size_t kMaxWeights = std::size_t(1) << 34;
+constexpr std::size_t kMaxLayers = 1024;
+
 // Squashing functions of units. Values and derivatives live in squash.hpp.
 enum class Squash {
   Logistic,  // 1/(1+exp(-x)) in [0,1]
@@ -59,6 +67,12 @@ struct Lstm1997Config {
   std::size_t n_src() const { return n_in + n_recurrent_sources(); }
   // Sources of the output units: [y_cells(t), x(t) if shortcut].
   std::size_t n_out_src() const { return n_cells() + (shortcut ? n_in : 0); }
+
+  // Memory estimates, computed in double so that they cannot overflow for any sizes (also before
+  // validate()): the values of the flat parameter buffer (ParamLayout::total), and the values per
+  // step of the history a backward pass records (Lstm1997::gradient with Full or TruncatedBptt).
+  double buffer_values() const;
+  double history_values_per_step() const;
 
   // First unit index of each unit kind in the unit order.
   std::size_t unit_in() const { return n_cells(); }

@@ -27,6 +27,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "lstmcore/config.hpp"
+
 namespace lstmcore {
 
 // Sequences per chunk of the batch in backward (one thread runs a chunk through all steps).
@@ -44,8 +46,13 @@ struct LstmLayerDims {
   bool bias = true;             // b_ih, b_hh present
   bool peepholes = false;       // w_ci, w_cf, w_co present
   bool reverse = false;         // process t = T-1 .. 0
-  // Throws std::invalid_argument naming the field.
+  // Throws std::invalid_argument naming the field (sizes 1 .. kMaxSize).
   void validate() const;
+  // Parameter values of the direction: 4H (I + H) weights, 8H biases, 3H peephole weights.
+  double param_values() const;
+  // Values a forward keeps per step and sequence: the cache (x, the gates, c: I + 5H) and the
+  // output h (H). In double: no overflow for any sizes.
+  double forward_values_per_item() const;
 };
 
 // Parameters of one layer direction (not owned). Absent ones are nullptr.
