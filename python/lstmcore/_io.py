@@ -46,7 +46,7 @@ def save_model(path: Any, kind: str, config: Dict[str, Any], arrays: Mapping[str
     payload = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
     payload[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     with open(path, "wb") as f:  # exactly this path: np.savez would append ".npz" to a bare name
-        np.savez(f, **payload)
+        np.savez(f, **payload)  # type: ignore[arg-type]  # numpy's stub reads **payload as allow_pickle
 
 
 def load_model(path: Any, kind: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:

@@ -234,7 +234,7 @@ class LSTM:
             raise TypeError(f"module: expected a torch.nn.LSTM, got {type(module).__name__}")
         if getattr(module, "proj_size", 0):
             raise ValueError(f"module: proj_size={module.proj_size} is not supported (expected 0)")
-        dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(module.weight_ih_l0.dtype)
+        dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(module.weight_ih_l0.dtype)  # type: ignore[arg-type]
         if dtype is None:
             raise ValueError(f"module: expected float32 or float64 parameters, got {module.weight_ih_l0.dtype}")
         layer = cls(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
@@ -349,6 +349,8 @@ class LSTM:
             raise RuntimeError("backward: load_state_dict was called after the last forward; call forward again")
         T, N, batched = self._last["T"], self._last["N"], self._last["batched"]
         D, H, LD = self.num_directions, self._hidden_size, self._num_layers * self.num_directions
+        out_shape: Tuple[int, ...]
+        state_shape: Tuple[int, ...]
         if batched:
             out_shape = (N, T, D * H) if self._batch_first else (T, N, D * H)
             state_shape = (LD, N, H)
@@ -385,6 +387,7 @@ class LSTM:
             g_above = g_below
         self._grads = {name: grads[name] for name in self._order}
         grad_x = g_above
+        assert grad_x is not None  # the first layer's directions set it
         if not batched:
             self.grad_hx = (grad_h0[:, 0, :].copy(), grad_c0[:, 0, :].copy())
             return np.ascontiguousarray(grad_x[:, 0, :])
