@@ -15,7 +15,7 @@ from lstmcore.experiments.report import format_table, render_report, summary_row
 from lstmcore.experiments.runner import _engine, estimate_cost
 from lstmcore.cli import main as cli_main
 
-# Every LSTM row of Tables 1-9 (spec lstm1997.md section 3) with Table 10's weight count,
+# Every LSTM row of Tables 1-9 (the paper's section 5) with Table 10's weight count,
 # learning rate and the paper's trial count.
 PAPER_ROWS = {
     "1-4x1-lr0.1": (1, 264, 0.1, 30), "1-3x2-lr0.1": (1, 276, 0.1, 30), "1-3x2-lr0.2": (1, 276, 0.2, 30),

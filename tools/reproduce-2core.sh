@@ -11,7 +11,7 @@
 #     minutes; each cap is several times the paper's mean, and the report labels every capped row;
 #   - Exp. 2b: 1 trial of 50,000 sequences (it does not learn, see its notes);
 #   - Exp. 4: the logistic output unit (the paper's text) only at T=100; T=500/1000 with the linear
-#     output unit that reproduces the paper's pace (shared/spec/reproduction-notes.md).
+#     output unit, with which an independent faithful implementation reproduced the paper's pace.
 #
 # The report of 2026-11-30 also holds (docs/data/reproduction-trials.jsonl gathers them all):
 #   - Exp. 1 rows with 30 (and 13) trials from an earlier `lstmcore reproduce all` run with the same

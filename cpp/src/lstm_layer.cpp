@@ -159,8 +159,8 @@ void layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, 
   const bool one_row = Nn == 1;  // the recurrent product has one row: the single-row GEMM kernel
   // Time loop: each thread steps its own contiguous share of the batch through all steps, with no
   // synchronisation between threads (a barrier per step costs a scheduler time slice whenever the
-  // machine is loaded: a split of the hidden units with one barrier per step ran 10x slower
-  // under load). Every row's arithmetic is the same however the batch is shared out.
+  // machine is loaded, see docs/CHANGELOG.md). Every row's arithmetic is the same however the
+  // batch is shared out.
   const Index n_shares = std::min<Index>(nt, Nn), share_rows = (Nn + n_shares - 1) / n_shares;
   // The input projection a(t) = x(t) W_ih^T + (b_ih + b_hh): inside the time loop, step by step
   // on the thread's rows, so a step's gate rows are written once and stay in cache (computing all
@@ -170,10 +170,8 @@ void layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, 
   // pipes ahead of the reads) and they fit in kStreamedWeightBytes. Otherwise hoisted: one GEMM over all T*N rows
   // in fixed row blocks (a few rows per step would make a poor GEMM, and weights beyond L3 would be
   // read from memory at every step). Either way each element is the same sum,
-  // b + sum_k x_k W_ih^T(k, j), before the recurrent sum is added.
-  // (Measured on the 2-core Zen 3 VM, alternating runs: per step faster by 16 % for float64 I64
-  // H128 N32 (786 KB of weights, 16 rows per thread), 8 % for float32 I256 H512 N64 at 2 threads
-  // (6.3 MB, 32 rows); slower by 3-5 % with 8 rows per thread beyond L2.)
+  // b + sum_k x_k W_ih^T(k, j), before the recurrent sum is added. (The thresholds and their
+  // measurements: docs/CHANGELOG.md.)
   const std::size_t weight_bytes = std::size_t(packed_size<Scalar>(I + H, G)) * sizeof(Scalar);
   const bool input_per_step = (Nn >= 8 && weight_bytes <= l2_bytes()) ||
                               (share_rows >= 16 && weight_bytes <= kStreamedWeightBytes);

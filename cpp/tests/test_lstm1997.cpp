@@ -620,7 +620,7 @@ static void test_float_double() {
 
 // ---------------------------------------------------------------------------------------------
 // determinism: a result must not depend on where the caller's buffers or the network's own
-// parameter buffer happen to lie in memory (api.md: an int seed makes everything reproducible).
+// parameter buffer happen to lie in memory (docs/ENGINE.md: an int seed makes everything reproducible).
 // Every result is compared bit for bit.
 
 // A buffer of n Scalars starting `offset` elements past a 64-byte boundary.
@@ -738,7 +738,7 @@ static void test_determinism() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// (e) published weight counts (api.md §1).
+// (e) published weight counts (docs/ENGINE.md, "Weight counts").
 
 static void test_weight_counts() {
   struct Case {

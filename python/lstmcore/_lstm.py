@@ -1,4 +1,4 @@
-"""lstmcore.LSTM: the modern LSTM layer, compatible with torch.nn.LSTM (api.md §2)."""
+"""lstmcore.LSTM: the modern LSTM layer, compatible with torch.nn.LSTM (maths: docs/ENGINE.md, part 2)."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""lstmcore.LSTM1997: the 1997 network and its online learning rule (api.md §1)."""
+"""lstmcore.LSTM1997: the 1997 network and its online learning rule (maths: docs/ENGINE.md, part 1)."""
 from __future__ import annotations
 
 import os
@@ -214,7 +214,7 @@ class LSTM1997:
     # ---- weights -----------------------------------------------------------------------------
     @exclusive
     def get_weights(self) -> Dict[str, np.ndarray]:
-        """Copies of all weight arrays, keyed as in api.md §1 (W_cell, W_in, ..., W_y, b_y)."""
+        """Copies of all weight arrays, keyed as in docs/ENGINE.md "Sizes and parameters" (W_cell, W_in, ..., W_y, b_y)."""
         return self._net.get_params()
 
     @exclusive

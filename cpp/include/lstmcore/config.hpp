@@ -95,7 +95,7 @@ struct ParamView {
 //   peep     [3, C]       p_in, p_out, p_forget; rows of absent peepholes stay 0
 //   W_y      [n_out, n_out_src]
 //   b_y      [n_out]      stays 0 without output biases
-// `views` lists only the arrays the configuration has (api.md names); n_weights counts them.
+// `views` lists only the arrays the configuration has (the names of docs/ENGINE.md); n_weights counts them.
 // `present` marks, per buffer entry, whether it is a real parameter (1) or a structural zero (0).
 struct ParamLayout {
   std::size_t W_hidden = 0, b_hidden = 0, peep = 0, W_y = 0, b_y = 0, total = 0;
