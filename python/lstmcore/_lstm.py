@@ -9,7 +9,7 @@ import numpy as np
 from . import _core
 from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
-from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory
+from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory, check_seed
 
 
 
@@ -18,16 +18,6 @@ def _default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
         return max(1, os.cpu_count() or 1)
-
-
-def _check_seed(seed: Any) -> Optional[int]:
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed: expected a non-negative int or None, got {seed}")
-    return int(seed)
 
 
 class LSTM:
@@ -88,7 +78,7 @@ class LSTM:
         self._bidirectional = check_bool("bidirectional", bidirectional)
         self._peepholes = check_bool("peepholes", peepholes)
         self._dtype = check_dtype("dtype", dtype)
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
         self.num_threads = num_threads  # validated by the setter
 
         H, D = self._hidden_size, self.num_directions

@@ -10,7 +10,7 @@ from . import _core
 from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
-                          check_memory, check_real)
+                          check_memory, check_real, check_seed)
 
 _RECURRENT = {"cells+gates": _core.Recurrence.cells_and_gates, "cells": _core.Recurrence.cells,
               "none": _core.Recurrence.none}
@@ -139,10 +139,7 @@ class LSTM1997:
         n_total = int(n_total_values)
         check_memory("n_in, n_out, blocks, cells_per_block", n_total * (4.0 * self._dtype.itemsize + 8 + 1),
                      f"a network of {n_total} weights")
-        if seed is not None and not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
-        if seed is not None and seed < 0:
-            raise ValueError(f"seed: expected a non-negative int or None, got {seed}")
+        seed = check_seed(seed)
         gate_biases = {}
         for name, value, exists in (("input_gate_bias", input_gate_bias, True),
                                     ("output_gate_bias", output_gate_bias, cfg.output_gate),
