@@ -257,6 +257,133 @@ void layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, 
   }
 }
 
+// What every chunk's backward reads (and the shared arrays each chunk writes its own rows of).
+template <typename Scalar>
+struct BackwardShared {
+  const LstmLayerParams<Scalar>& p;
+  const LayerCache<Scalar>& cache;
+  const Scalar* grad_out;    // [T, N, H] or nullptr
+  const std::int64_t* len;   // [N] or nullptr
+  bool full, fwd, whole;     // exact gradient; forward direction; one chunk holds the whole batch
+  Index I, H, G, F, Nn, Tt, XH, np_I, np_H, np_XH;
+  const Scalar* W_ihP;       // W_ih [4H, I] packed
+  const Scalar* W_hhP;       // W_hh [4H, H] packed (full only)
+  Scalar* grad_x;            // [T, N, I]
+  RowMatrix<Scalar>& tanh_c;        // [N, H]  tanh(c) of the step each sequence goes to next
+  std::vector<char>& have_tanh;     // [N]     whether tanh_c holds it
+  RowMatrix<Scalar>& peep;          // [chunks, 3H] per-chunk peephole gradients
+  bool peepholes;
+};
+
+// One thread's backward of a chunk of sequences, in three named phases per block of steps:
+// row() (pointwise, per row and step), step_products() (per step: grad_x and dL/dh(t-1) through the
+// weights) and block_gradient() (per block: the weight-gradient GEMM and the bias sum).
+template <typename Scalar>
+struct ChunkBackward {
+  using RM = RowMatrix<Scalar>;
+  const BackwardShared<Scalar>& s;
+  RM dA;   // dL/da of one chunk and block   [Tb*Cb, 4H]   (row (t - t0) * nb + r)
+  RM xh;   // [x(t), h(t-1)] of the same rows   [Tb*Cb, I+H]
+  Vec<Scalar> xhP;                                  // xh packed for the GEMM
+  Eigen::Array<Scalar, 1, Eigen::Dynamic> db_sum;   // the block's sum of da   [4H]
+
+  ChunkBackward(const BackwardShared<Scalar>& shared, Index rows)
+      : s(shared), dA(rows, shared.G), xh(rows, shared.XH), xhP(packed_size<Scalar>(rows, shared.XH)),
+        db_sum(shared.G) {}
+
+  // Row r of chunk ch (sequence n0 + r) at step t: da(t), the carried dL/dc and the peephole
+  // gradients, and the row [x(t), h(t-1)] of the weight-gradient GEMM.
+  void row(Index ch, Index n0, Index r, Index t, Index t0, Index nb, Eigen::Map<RM>& dhs, Eigen::Map<RM>& dcs) {
+    const LayerCache<Scalar>& cache = s.cache;
+    const Index I = s.I, H = s.H, G = s.G, Nn = s.Nn;
+    const Index row0 = t * Nn + n0, brow0 = (t - t0) * nb;
+    const Index n = n0 + r, row = row0 + r, brow = brow0 + r;
+    Scalar* da = &dA(brow, 0);
+    const std::int64_t len_n = s.len ? s.len[n] : std::int64_t(s.Tt);
+    if (t >= len_n) {
+      // past the end: errors pass through unchanged, no gradient at this step
+      std::fill(da, da + G, Scalar(0));
+      xh.row(brow).setZero();
+      return;
+    }
+    // the step before t in processing order, if any: t-1 (forward) or t+1 (reverse)
+    const bool has_prev = s.fwd ? t > 0 : t + 1 < len_n;
+    const Index prev = s.fwd ? row - Nn : row + Nn;
+    const Scalar* gate = &cache.gates(row, 0);
+    const Scalar* c = &cache.c(row, 0);                                  // c(t)
+    const Scalar* cp = has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0);  // c(t-1)
+    Scalar* tc = &s.tanh_c(n, 0);
+    // tanh(c(t)), unless the previous step (in backward order) already computed it
+    if (!s.have_tanh[std::size_t(n)]) detail::tanh_and_hidden<Scalar>(c, nullptr, H, tc);
+    // da(t), dL/dc(t-1) and the peephole gradients, one fused pass (detail/cell_math.hpp),
+    // with dL/dh(t) = (error from the next step) + grad_out(t)
+    const bool full = s.full;
+    detail::CellBackward<Scalar>{&dhs(r, 0), s.grad_out ? s.grad_out + row * H : nullptr, gate, cp, c,
+                                 tc, full ? s.p.w_ci : nullptr, full ? s.p.w_cf : nullptr,
+                                 full ? s.p.w_co : nullptr, &dcs(r, 0), da,
+                                 s.peepholes ? &s.peep(ch, 0) : nullptr, H}
+        .row();
+    // the row of the weight-gradient GEMM: [x(t), h(t-1)]
+    Scalar* xr = &xh(brow, 0);
+    std::copy(&cache.x(row, 0), &cache.x(row, 0) + I, xr);
+    if (has_prev) {
+      // h(t-1) = o(t-1) tanh(c(t-1)); tanh(c(t-1)) kept for that step
+      detail::tanh_and_hidden<Scalar>(&cache.c(prev, 0), &cache.gates(prev, 3 * H), H, tc, xr + I);
+      s.have_tanh[std::size_t(n)] = 1;
+    } else {
+      std::copy(&cache.h0(n, 0), &cache.h0(n, 0) + H, xr + I);
+      s.have_tanh[std::size_t(n)] = 0;
+    }
+  }
+
+  // The chunk's rows at step t: grad_x(t) = da W_ih (unless the block does it at once) and the error
+  // carried into step t-1, dL/dh(t-1) = da W_hh (full) or 0 (truncated).
+  void step_products(Index n0, Index nb, Index t, Index t0, Eigen::Map<RM>& dhs) {
+    const Index I = s.I, H = s.H, G = s.G, Nn = s.Nn;
+    const Index row0 = t * Nn + n0, brow0 = (t - t0) * nb;
+    if (!s.whole) {
+      // grad_x(t) = da W_ih:   grad_x[nb, I] = da[nb, 4H] W_ih[4H, I]
+      Scalar* gx = s.grad_x + row0 * I;
+      std::fill(gx, gx + nb * I, Scalar(0));
+      gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, s.W_ihP, I, 0, s.np_I, gx, I);
+    }
+    if (s.full) {
+      // dL/dh(t-1) = da W_hh:   dh[nb, H] = da[nb, 4H] W_hh[4H, H], straight into the carried
+      // errors: the rows of sequences still running are cleared first; a row past its
+      // sequence's end keeps its error (its da row is 0, so the product adds +0 to it)
+      for (Index r = 0; r < nb; ++r)
+        if (!(s.len && t >= s.len[n0 + r])) std::fill(&dhs(r, 0), &dhs(r, 0) + H, Scalar(0));
+      gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, s.W_hhP, H, 0, s.np_H, dhs.data(), H);
+    } else {
+      // truncated: no error flows back through W_hh
+      for (Index r = 0; r < nb; ++r)
+        if (!(s.len && t >= s.len[n0 + r])) dhs.row(r).setZero();
+    }
+  }
+
+  // The block's `rows` rows (its steps x the chunk's sequences): grad_x at once when one chunk holds
+  // the whole batch, and [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1] into the chunk's partial sum dWc.
+  void block_gradient(Index rows, Index t0, RM& dWc) {
+    const Index I = s.I, G = s.G, F = s.F, Nn = s.Nn, XH = s.XH;
+    if (s.whole) {
+      // one chunk holds the whole batch: the block's rows are contiguous in grad_x too
+      // grad_x = da W_ih:   grad_x[rows, I] = da[rows, 4H] W_ih[4H, I]
+      Scalar* gx = s.grad_x + t0 * Nn * I;
+      std::fill(gx, gx + rows * I, Scalar(0));
+      gemm_panels<Scalar>(0, rows, G, dA.data(), G, 1, s.W_ihP, I, 0, s.np_I, gx, I);
+    }
+    // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] [xh, 1][rows, F]
+    // (the GEMM fills the columns of xh = [x, h(t-1)]; the bias column, a plain sum of da over the
+    // rows, is added below in the same order the GEMM would sum it)
+    pack_b(xh.data(), XH, Index(1), rows, XH, xhP.data(), 0, s.np_XH);
+    gemm_rows_outer<Scalar>(0, G, rows, dA.data(), 1, G, xhP.data(), XH, dWc.data(), F);
+    // db += sum over the rows of da   [4H]
+    db_sum.setZero();
+    for (Index k = 0; k < rows; ++k) db_sum += dA.row(k).array();
+    dWc.col(F - 1) += db_sum.matrix().transpose();
+  }
+};
+
 // Backward (see LstmLayer::backward): the batch in chunks through all steps, weight gradients per
 // block of steps, partial sums added in chunk order.
 template <typename Scalar>
@@ -317,12 +444,12 @@ void layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p,
   if (grad_cn) Eigen::Map<RM>(grad_c0, Nn, H) = Eigen::Map<const RM>(grad_cn, Nn, H);
   else Eigen::Map<RM>(grad_c0, Nn, H).setZero();
 
+  const BackwardShared<Scalar> shared{p,      cache,   grad_out, len,  full,   fwd,   whole, I,       H,
+                                      G,      F,       Nn,       Tt,   XH,     np_I,  np_H,  np_XH,   W_ihP.data(),
+                                      W_hhP.data(), grad_x, tanh_c, have_tanh, peep, dims.peepholes};
 #pragma omp parallel num_threads(nt)
   {
-    RM dA(Tb * Cb, G);  // dL/da of one chunk and block   [Tb*Cb, 4H]   (row (t - t0) * nb + r)
-    RM xh(Tb * Cb, XH);  // [x(t), h(t-1)] of the same rows   [Tb*Cb, I+H]
-    Vec<Scalar> xhP(packed_size<Scalar>(Tb * Cb, XH));  // xh packed for the GEMM
-    Eigen::Array<Scalar, 1, Eigen::Dynamic> db_sum(G);     // the block's sum of da   [4H]
+    ChunkBackward<Scalar> run(shared, Tb * Cb);  // this thread's scratch
     for (Index w0 = 0; w0 < n_chunks; w0 += kWave) {
       const Index w1 = std::min(n_chunks, w0 + kWave);
 #pragma omp for schedule(static)
@@ -338,81 +465,13 @@ void layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p,
           const Index t0 = blk * Tb, nsteps = std::min(Tb, Tt - t0);
           for (Index k = 0; k < nsteps; ++k) {
             const Index t = fwd ? t0 + nsteps - 1 - k : t0 + k;
-            const Index row0 = t * Nn + n0, brow0 = (t - t0) * nb;
-            for (Index r = 0; r < nb; ++r) {
-              const Index n = n0 + r, row = row0 + r, brow = brow0 + r;
-              Scalar* da = &dA(brow, 0);
-              const std::int64_t len_n = len ? len[n] : std::int64_t(T);
-              if (t >= len_n) {
-                // past the end: errors pass through unchanged, no gradient at this step
-                std::fill(da, da + G, Scalar(0));
-                xh.row(brow).setZero();
-                continue;
-              }
-              // the step before t in processing order, if any: t-1 (forward) or t+1 (reverse)
-              const bool has_prev = fwd ? t > 0 : t + 1 < len_n;
-              const Index prev = fwd ? row - Nn : row + Nn;
-              const Scalar* gate = &cache.gates(row, 0);
-              const Scalar* c = &cache.c(row, 0);                                       // c(t)
-              const Scalar* cp = has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0);  // c(t-1)
-              Scalar* tc = &tanh_c(n, 0);
-              // tanh(c(t)), unless the previous step (in backward order) already computed it
-              if (!have_tanh[std::size_t(n)]) detail::tanh_and_hidden<Scalar>(c, nullptr, H, tc);
-              // da(t), dL/dc(t-1) and the peephole gradients, one fused pass (detail/cell_math.hpp),
-              // with dL/dh(t) = (error from the next step) + grad_out(t)
-              detail::CellBackward<Scalar>{&dhs(r, 0), grad_out ? grad_out + row * H : nullptr, gate, cp, c,
-                                           tc, full ? p.w_ci : nullptr, full ? p.w_cf : nullptr,
-                                           full ? p.w_co : nullptr, &dcs(r, 0), da,
-                                           dims.peepholes ? &peep(ch, 0) : nullptr, H}
-                  .row();
-              // the row of the weight-gradient GEMM: [x(t), h(t-1)]
-              Scalar* xr = &xh(brow, 0);
-              std::copy(&cache.x(row, 0), &cache.x(row, 0) + I, xr);
-              if (has_prev) {
-                // h(t-1) = o(t-1) tanh(c(t-1)); tanh(c(t-1)) kept for that step
-                detail::tanh_and_hidden<Scalar>(&cache.c(prev, 0), &cache.gates(prev, 3 * H), H, tc, xr + I);
-                have_tanh[std::size_t(n)] = 1;
-              } else {
-                std::copy(&cache.h0(n, 0), &cache.h0(n, 0) + H, xr + I);
-                have_tanh[std::size_t(n)] = 0;
-              }
-            }
-            if (!whole) {
-              // grad_x(t) = da W_ih:   grad_x[nb, I] = da[nb, 4H] W_ih[4H, I]
-              Scalar* gx = grad_x + row0 * I;
-              std::fill(gx, gx + nb * I, Scalar(0));
-              gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
-            }
-            if (full) {
-              // dL/dh(t-1) = da W_hh:   dh[nb, H] = da[nb, 4H] W_hh[4H, H], straight into the carried
-              // errors: the rows of sequences still running are cleared first; a row past its
-              // sequence's end keeps its error (its da row is 0, so the product adds +0 to it)
-              for (Index r = 0; r < nb; ++r)
-                if (!(len && t >= len[n0 + r])) std::fill(&dhs(r, 0), &dhs(r, 0) + H, Scalar(0));
-              gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_hhP.data(), H, 0, np_H, dhs.data(), H);
-            } else {
-              // truncated: no error flows back through W_hh
-              for (Index r = 0; r < nb; ++r)
-                if (!(len && t >= len[n0 + r])) dhs.row(r).setZero();
-            }
+            // phase 1: the pointwise backward of each row of the chunk at step t
+            for (Index r = 0; r < nb; ++r) run.row(ch, n0, r, t, t0, nb, dhs, dcs);
+            // phase 2: the step's products with W_ih (grad_x) and W_hh (the error into step t-1)
+            run.step_products(n0, nb, t, t0, dhs);
           }
-          const Index rows = nsteps * nb;
-          if (whole) {
-            // one chunk holds the whole batch: the block's rows are contiguous in grad_x too
-            // grad_x = da W_ih:   grad_x[rows, I] = da[rows, 4H] W_ih[4H, I]
-            Scalar* gx = grad_x + t0 * Nn * I;
-            std::fill(gx, gx + rows * I, Scalar(0));
-            gemm_panels<Scalar>(0, rows, G, dA.data(), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
-          }
-          // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] [xh, 1][rows, F]
-          // (the GEMM fills the columns of xh = [x, h(t-1)]; the bias column, a plain sum of da over the
-          // rows, is added below in the same order the GEMM would sum it)
-          pack_b(xh.data(), XH, Index(1), rows, XH, xhP.data(), 0, np_XH);
-          gemm_rows_outer<Scalar>(0, G, rows, dA.data(), 1, G, xhP.data(), XH, dWc.data(), F);
-          // db += sum over the rows of da   [4H]
-          db_sum.setZero();
-          for (Index k = 0; k < rows; ++k) db_sum += dA.row(k).array();
-          dWc.col(F - 1) += db_sum.matrix().transpose();
+          // phase 3: the block's weight gradient
+          run.block_gradient(nsteps * nb, t0, dWc);
         }
       }
       // (implicit barrier) add the wave's partial sums, in chunk order, in fixed blocks of gate rows
