@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "lstmcore/squash.hpp"
+#include "lstmcore/detail/squash.hpp"
 
 #ifdef EIGEN_RUNTIME_NO_MALLOC
 // Test builds check that the time loops never allocate (cpp/tests).
@@ -22,10 +22,6 @@ namespace {
 const Lstm1997Config& validated(const Lstm1997Config& c) {
   c.validate();
   return c;
-}
-template <typename Scalar>
-Scalar sigmoid_derivative_from_value(Scalar y) {
-  return y * (Scalar(1) - y);
 }
 Eigen::Index round_up(std::size_t n, Eigen::Index m) { return (Eigen::Index(n) + m - 1) / m * m; }
 

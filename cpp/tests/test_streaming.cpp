@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "lstmcore/detail/cell_math.hpp"
-#include "lstmcore/detail/vector_tanh.hpp"
+#include "lstmcore/detail/squash.hpp"
 #include "lstmcore/lstm_layer.hpp"
 #include "lstmcore/lstm_online.hpp"
 #include "lstmcore/lstm_stream.hpp"

@@ -21,7 +21,7 @@ constexpr std::size_t kMaxSize = std::size_t(1) << 24;
 constexpr std::size_t kMaxWeights = std::size_t(1) << 34;
 constexpr std::size_t kMaxLayers = 1024;
 
-// Squashing functions of units. Values and derivatives live in squash.hpp.
+// Squashing functions of units. Values and derivatives live in detail/squash.hpp.
 enum class Squash {
   Logistic,  // 1/(1+exp(-x)) in [0,1]
   G2,        // 4*sigmoid(x)-2 in [-2,2]   (the 1997 cell-input squash g)

@@ -1,6 +1,6 @@
 // Internal (not API): one time step of a torch-style LSTM cell (gate order i, f, g, o) for a block
 // of rows of a batch, shared by the streaming layer (lstm_stream.cpp) and the online trainer
-// (lstm_online.cpp). The maths is that of lstm_layer.hpp (tanh: detail/vector_tanh.hpp):
+// (lstm_online.cpp). The maths is that of lstm_layer.hpp (sigmoid, tanh: detail/squash.hpp):
 //   a = x W_ih^T + h(t-1) W_hh^T + b_ih + b_hh                  [nb, 4H]
 //   i = sigmoid(a_i + w_ci * c(t-1)), f = sigmoid(a_f + w_cf * c(t-1)), g = tanh(a_g)
 //   c = f * c(t-1) + i * g,  o = sigmoid(a_o + w_co * c),  h = o * tanh(c)
@@ -13,7 +13,6 @@
 
 #include "lstmcore/detail/cell_math.hpp"
 #include "lstmcore/detail/gemm_panel.hpp"
-#include "lstmcore/detail/vector_tanh.hpp"
 #include "lstmcore/lstm_layer.hpp"
 
 namespace lstmcore {
