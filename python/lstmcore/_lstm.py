@@ -11,6 +11,10 @@ from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory, check_seed
 
+# The classes LSTM.stream() and LSTM.online() build, registered by lstmcore._stream when it is
+# imported (lstmcore's __init__ imports it): _stream builds on this module, never the reverse.
+_ON_LAYER: Dict[str, Any] = {}
+
 
 
 def _default_threads() -> int:
@@ -390,16 +394,12 @@ class LSTM:
     def stream(self, batch_size: Optional[int] = None) -> Any:
         """An :class:`lstmcore.LSTMStream` over this layer: one time step per call from a carried
         state (zero), for `batch_size` streams (None: unbatched steps). Unidirectional layers only."""
-        from ._stream import LSTMStream
-
-        return LSTMStream(self, batch_size)
+        return _ON_LAYER["stream"](self, batch_size)
 
     def online(self, batch_size: Optional[int] = None) -> Any:
         """An :class:`lstmcore.LSTMOnline` over this layer: online, constant-memory training with the
         1997 truncated gradient computed forward in time. One unidirectional layer only."""
-        from ._stream import LSTMOnline
-
-        return LSTMOnline(self, batch_size)
+        return _ON_LAYER["online"](self, batch_size)
 
     # ---- helpers --------------------------------------------------------------------------------
     def _as_input(self, x: Any) -> np.ndarray:

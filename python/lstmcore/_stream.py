@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from . import _core
+from . import _lstm
 from ._lstm import LSTM
 from ._validation import as_real_array, check_int
 
@@ -246,3 +247,5 @@ class LSTMOnline(_OnLayer):
             return h[None], c[None]
         return h.copy(), c.copy()
 
+
+_lstm._ON_LAYER.update(stream=LSTMStream, online=LSTMOnline)
