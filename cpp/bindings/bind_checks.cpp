@@ -38,6 +38,11 @@ void bind_checks(py::module_& m) {
       },
       py::arg("arr"), "Whether every value of a C-contiguous float32/float64 array is finite; None for other arrays.");
 
+  py::class_<BusyFlag>(m, "BusyFlag", "One object, one thread at a time (see common.hpp): enter(what) or RuntimeError.")
+      .def(py::init<>())
+      .def("enter", &BusyFlag::enter, py::arg("what"))
+      .def("exit", &BusyFlag::exit);
+
   m.attr("MAX_SIZE") = lstmcore::kMaxSize;
   m.attr("MAX_LAYERS") = lstmcore::kMaxLayers;
   m.def(

@@ -41,7 +41,7 @@ class LayerDirection {
   py::tuple forward(const py::list& params, const CArray<Scalar>& x, const std::optional<CArray<Scalar>>& h0,
                     const std::optional<CArray<Scalar>>& c0,
                     const std::optional<CArray<std::int64_t>>& lengths, int num_threads) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LstmLayer.forward");
     const LstmLayerDims& d = core_.dims();
     const py::ssize_t I = py::ssize_t(d.input_size), H = py::ssize_t(d.hidden_size);
     if (x.ndim() != 3 || x.shape(2) != I || x.shape(0) < 1 || x.shape(1) < 1)
@@ -76,7 +76,7 @@ class LayerDirection {
   // Returns (grad_x (T, N, I), grad_h0 (N, H), grad_c0 (N, H), [grads in the order of params]).
   py::tuple backward(const std::optional<CArray<Scalar>>& grad_out, const std::optional<CArray<Scalar>>& grad_hn,
                      const std::optional<CArray<Scalar>>& grad_cn, bool truncated, int num_threads) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LstmLayer.backward");
     if (!core_.has_forward()) throw py::value_error("backward: no forward pass to differentiate");
     const LstmLayerDims& d = core_.dims();
     const py::ssize_t I = py::ssize_t(d.input_size), H = py::ssize_t(d.hidden_size);

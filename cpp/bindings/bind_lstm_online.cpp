@@ -55,7 +55,7 @@ class Online {
   // x_t: (N, I) or (I,) unbatched; out: None or a writeable array shaped like the result.
   // Returns h(t), (N, H) or (H,) (`out` itself when given).
   py::object step(py::handle x, py::handle out) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMOnline.step");
     CArray<Scalar> converted;
     const Scalar* xp = step_input_data(x, "x_t", x_shape_, n_in_, converted);
     auto result = step_result<Scalar>(out, h_shape_);
@@ -66,7 +66,7 @@ class Online {
 
   // grad_h: dL_t/dh(t), (N, H) or (H,) unbatched.
   void accumulate(py::handle grad_h) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMOnline.accumulate");
     CArray<Scalar> converted;
     const Scalar* gp = step_input_data(grad_h, "grad_h", h_shape_, n_h_, converted);
     if (!core_->stepped()) throw std::runtime_error("accumulate: no step to accumulate (call step first)");
@@ -75,7 +75,7 @@ class Online {
 
   // x: (T, N, I), grad_output: (T, N, H) -> output (T, N, H)
   CArray<Scalar> run(const CArray<Scalar>& x, const CArray<Scalar>& grad_output) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMOnline.run");
     const py::ssize_t N = py::ssize_t(core_->batch()), I = x_shape_.back(), H = h_shape_.back();
     if (x.ndim() != 3 || x.shape(1) != N || x.shape(2) != I)
       throw py::value_error("x: expected shape (T, " + std::to_string(N) + ", " + std::to_string(I) + "), got " +
@@ -94,7 +94,7 @@ class Online {
 
   // h0, c0: (N, H) or None (zeros); traces to zero
   void reset(const std::optional<CArray<Scalar>>& h0, const std::optional<CArray<Scalar>>& c0) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMOnline.reset");
     const std::vector<py::ssize_t> shape = {py::ssize_t(core_->batch()), h_shape_.back()};
     if (h0) require_shape(*h0, "h0", shape);
     if (c0) require_shape(*c0, "c0", shape);

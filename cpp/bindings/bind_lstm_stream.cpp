@@ -61,7 +61,7 @@ class Stream {
   // x_t: (N, I) or (I,) unbatched; out: None or a writeable array shaped like the result.
   // Returns h of the top layer, (N, H) or (H,) (`out` itself when given).
   py::object step(py::handle x, py::handle out) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMStream.step");
     CArray<Scalar> converted;
     const Scalar* xp = step_input_data(x, "x_t", x_shape_, n_in_, converted);
     auto result = step_result<Scalar>(out, out_shape_);
@@ -72,7 +72,7 @@ class Stream {
 
   // x: (T, N, I) -> (T, N, H)
   CArray<Scalar> run(const CArray<Scalar>& x) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMStream.run");
     const py::ssize_t N = py::ssize_t(core_->batch()), I = py::ssize_t(core_->dims().input_size),
                       H = py::ssize_t(core_->dims().hidden_size);
     if (x.ndim() != 3 || x.shape(1) != N || x.shape(2) != I)
@@ -91,7 +91,7 @@ class Stream {
 
   // h0, c0: (L, N, H) or None (zeros)
   void reset(const std::optional<CArray<Scalar>>& h0, const std::optional<CArray<Scalar>>& c0) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMStream.reset");
     const std::vector<py::ssize_t> shape = state_shape();
     if (h0) require_shape(*h0, "h0", shape);
     if (c0) require_shape(*c0, "c0", shape);

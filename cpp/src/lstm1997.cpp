@@ -67,10 +67,13 @@ inline void axpy_chunks(Scalar alpha, const Scalar* x, Scalar* y, Eigen::Index n
 // they were, and keep their loops' form (cells walked as c with the block j stepped along): the
 // compiler's choice of fused multiply-adds depends on both, and the results must stay bitwise the
 // same.
+// step_forward and rtrl_step themselves stay out of line, one compiled copy each for every caller.
 #if defined(__GNUC__) || defined(__clang__)
 #define LSTMCORE_PHASE inline __attribute__((always_inline))
+#define LSTMCORE_STEP __attribute__((noinline))
 #else
 #define LSTMCORE_PHASE inline
+#define LSTMCORE_STEP
 #endif
 
 }  // namespace
@@ -213,7 +216,7 @@ void Lstm1997<Scalar>::reset_state() {
 // members their loops touch into locals: SIMD stores may alias any member, which would otherwise
 // be reloaded after every store.
 template <typename Scalar>
-void Lstm1997<Scalar>::step_forward(const Scalar* x_t) {
+LSTMCORE_STEP void Lstm1997<Scalar>::step_forward(const Scalar* x_t) {
   step_net_inputs(x_t);
   step_squash_gates_and_cell_inputs();
   step_carousel();
@@ -412,7 +415,7 @@ double Lstm1997<Scalar>::step_output_error(const Scalar* target_t) {
 // and gates' weights (updated and, with a gradient, used at once) and the peephole traces.
 template <typename Scalar>
 template <bool WithGradient>
-void Lstm1997<Scalar>::rtrl_step(Scalar scale, const StepOut& out) {
+LSTMCORE_STEP void Lstm1997<Scalar>::rtrl_step(Scalar scale, const StepOut& out) {
   if (WithGradient) rtrl_output_error(scale, out);
   rtrl_trace_factors();
   rtrl_traces<WithGradient>(out);
