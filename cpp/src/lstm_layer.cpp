@@ -67,7 +67,7 @@ constexpr Index kInputRows = 128;
 constexpr Index kGateRows = 24;
 
 // Packed weights up to this size are read at every step when each thread has enough rows (see
-// the input projection in lstm_layer_forward): below the L3 of the CPUs this library targets.
+// the input projection in layer_forward): below the L3 of the CPUs this library targets.
 constexpr std::size_t kStreamedWeightBytes = std::size_t(8) << 20;
 
 Index chunks_of(Index N) { return (N + Index(kLstmBatchChunk) - 1) / Index(kLstmBatchChunk); }
@@ -400,12 +400,12 @@ void layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p,
     throw std::invalid_argument("grads: an array of the layer's parameters is missing");
   using RM = RowMatrix<Scalar>;
   const std::size_t T = cache.T, N = cache.N;
-  if (T < 1 || N < 1) throw std::logic_error("lstm_layer_backward: no forward pass to differentiate");
+  if (T < 1 || N < 1) throw std::logic_error("LstmLayer::backward: no forward pass to differentiate");
   const Index I = Index(dims.input_size), H = Index(dims.hidden_size), G = 4 * H;
   const Index F = I + H + 1;  // features of one row of the weight-gradient GEMM: [x, h(t-1), 1]
   const Index Nn = Index(N), Tt = Index(T), C = Index(kLstmBatchChunk);
   if (cache.x.cols() != I || cache.c.cols() != H)
-    throw std::logic_error("lstm_layer_backward: cache does not match the layer's sizes");
+    throw std::logic_error("LstmLayer::backward: cache does not match the layer's sizes");
   const int nt = threads(num_threads, double(T) * double(N) * double(4 * dims.hidden_size) *
                                                     double(dims.input_size + dims.hidden_size));
   const std::int64_t* len = cache.lengths.empty() ? nullptr : cache.lengths.data();

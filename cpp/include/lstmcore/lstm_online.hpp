@@ -3,7 +3,7 @@
 // computed FORWARD in time (RTRL-style traces), for N independent streams at once. Memory is
 // N x 3H x (I + H + 1) trace entries, independent of the sequence length.
 //
-// Truncation (as lstm_layer_backward with truncated = true): no error flows back in time through
+// Truncation (as LstmLayer::backward with truncated = true): no error flows back in time through
 // W_hh or the peepholes; only through c(t-1) -> c(t), via f. Then, with u(t) = [x(t), h(t-1), 1]
 // (the 1 for both biases, present with bias only), per sequence n and unit j the derivative of
 // c_j(t) with respect to a weight w feeding gate i, f or g of unit j (or a peephole w_ci_j, w_cf_j)

@@ -82,7 +82,7 @@ inline void cell_row(Eigen::Index H, const Scalar* w_ci, const Scalar* w_cf, con
   }
 }
 
-// Pointwise part of one backward step for one row (lstm_layer_backward). In: dL/dh(t) = dh + go
+// Pointwise part of one backward step for one row (the layer's backward, lstm_layer.cpp). In: dL/dh(t) = dh + go
 // (dh: the error from the next step; go: grad_out of this step, or nullptr), dc = dL/dc(t) from
 // the next step, the gates i, f, g, o [4H], c(t-1), c(t), tanh(c(t)). Out: da [4H] =
 // dL/d(a_i, a_f, a_g, a_o); dc becomes dL/dc(t-1); peep (or nullptr) [3H] += (da_i c(t-1),

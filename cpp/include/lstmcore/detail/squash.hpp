@@ -197,7 +197,7 @@ using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
 // float: sigmoid(x) = 1/2 + tanh(x / 2) / 2 with Eigen's rational packet tanh (one division, no exp:
 // about half the instructions of 1 / (1 + exp(-x))). Eigen's float tanh saturates at |x| = 8, so the
 // result stays within [1.2e-7, 1 - 1.2e-7]: an absolute error below float32's resolution near 1.
-// double: the one-division sigmoid_packet of detail/vector_tanh.hpp.
+// double: the one-division sigmoid_packet above.
 inline Packet<float> sigmoid_packet(const Packet<float>& x) {
   using namespace Eigen::internal;
   const Packet<float> half = pset1<Packet<float>>(0.5f);
