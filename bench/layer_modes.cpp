@@ -4,7 +4,8 @@
 //                             [--repeats 15] [--truncated]
 //
 // Before timing, the fast kernel is checked against the naive loop kernel (naive_layer.hpp) on the
-// same shapes (T cut to at most 20 steps, N to at most 8 sequences, to keep the naive kernel quick):
+// same shapes (T cut to at most 20 steps, N to at most 8 sequences, to keep the naive kernel quick)
+// and with the gradient that is timed (exact, or truncated with --truncated):
 // outputs, grad_x and every weight gradient, relative error <= 1e-10 in f64 and 1e-4 in f32; the
 // benchmark aborts otherwise. Reported: median wall time per call over the repeats (one warm-up),
 // GFLOP/s of the GEMM work (2 * T * N * 4H * (I + H) forward, three times that with backward).
@@ -17,6 +18,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <Eigen/Core>  // SimdInstructionSetsInUse
 
 #include "lstmcore/lstm_layer.hpp"
 #include "lstmcore/naive_layer.hpp"
@@ -85,27 +88,33 @@ std::vector<double> as_double(const Scalar* p, std::size_t n) {
   return std::vector<double>(p, p + n);
 }
 
-// Fast vs naive on the benchmark's layer, in the benchmark's dtype. Returns the worst relative error.
+// Fast vs naive on the benchmark's layer, in the benchmark's dtype, with the gradient the benchmark
+// times (exact or truncated). Returns the worst relative error.
 template <typename Scalar>
-double verify_layer(const LayerData<Scalar>& L, long T_full, long N_full, int threads) {
+double verify_layer(const LayerData<Scalar>& L, long T_full, long N_full, bool truncated, int threads) {
   const std::size_t T = std::size_t(std::min<long>(T_full, 20)), N = std::size_t(std::min<long>(N_full, 8));
   const std::size_t I = L.dims.input_size, H = L.dims.hidden_size, G = 4 * H;
   const auto x = randn<Scalar>(T * N * I, 11), gout = randn<Scalar>(T * N * H, 12);
   const auto p = L.params();
   std::vector<Scalar> out(T * N * H), hn(N * H), cn(N * H), out_ref(T * N * H);
-  LstmLayerCache<Scalar> cache;
-  lstm_layer_forward<Scalar>(L.dims, p, x.data(), T, N, nullptr, nullptr, nullptr, out.data(), hn.data(), cn.data(),
-                             cache, threads);
+  LstmLayer<Scalar> layer(L.dims);
+  LstmForwardArgs<Scalar> fa;
+  fa.x = x.data(), fa.steps = T, fa.batch = N, fa.out = out.data(), fa.h_n = hn.data(), fa.c_n = cn.data();
+  layer.forward(p, fa, threads);
   NaiveLayerTape<Scalar> tape;
-  naive_layer_forward<Scalar>(L.dims, p, x.data(), T, N, out_ref.data(), tape);
+  naive_layer_forward<Scalar>(L.dims, p, x.data(), T, N, nullptr, nullptr, nullptr, out_ref.data(), nullptr, nullptr,
+                              tape);
   std::vector<Scalar> gx(T * N * I), gh0(N * H), gc0(N * H), gx_ref(T * N * I);
   std::vector<Scalar> gW_ih(G * I), gW_hh(G * H), gb_ih(G), gb_hh(G), rW_ih(G * I), rW_hh(G * H), rb_ih(G), rb_hh(G);
   LstmLayerGrads<Scalar> g, r;
   g.W_ih = gW_ih.data(), g.W_hh = gW_hh.data(), g.b_ih = gb_ih.data(), g.b_hh = gb_hh.data();
   r.W_ih = rW_ih.data(), r.W_hh = rW_hh.data(), r.b_ih = rb_ih.data(), r.b_hh = rb_hh.data();
-  lstm_layer_backward<Scalar>(L.dims, p, cache, gout.data(), nullptr, nullptr, false, gx.data(), gh0.data(),
-                              gc0.data(), g, threads);
-  naive_layer_backward<Scalar>(L.dims, p, x.data(), T, N, tape, gout.data(), gx_ref.data(), r);
+  LstmBackwardArgs<Scalar> ba;
+  ba.grad_out = gout.data(), ba.truncated = truncated;
+  ba.grad_x = gx.data(), ba.grad_h0 = gh0.data(), ba.grad_c0 = gc0.data();
+  layer.backward(p, ba, g, threads);
+  naive_layer_backward<Scalar>(L.dims, p, x.data(), T, N, tape, gout.data(), nullptr, nullptr, truncated,
+                               gx_ref.data(), nullptr, nullptr, r);
   double worst = rel_err(as_double(out.data(), out.size()), as_double(out_ref.data(), out.size()));
   worst = std::max(worst, rel_err(as_double(gx.data(), gx.size()), as_double(gx_ref.data(), gx.size())));
   worst = std::max(worst, rel_err(as_double(g.W_ih, G * I), as_double(r.W_ih, G * I)));
@@ -118,7 +127,7 @@ template <typename Scalar>
 int run(const LayerArgs& a, bool backward) {
   const LayerData<Scalar> L = make_layer<Scalar>(a.I, a.H);
   const double tol = sizeof(Scalar) == 8 ? 1e-10 : 1e-4;
-  const double err = verify_layer(L, a.T, a.N, int(a.threads));
+  const double err = verify_layer(L, a.T, a.N, a.truncated, int(a.threads));
   if (!(err <= tol)) {
     std::fprintf(stderr, "lstmcore_bench: ABORT: fast and naive layer kernels differ by %.3g (> %.0e)\n", err, tol);
     return 1;
@@ -131,16 +140,18 @@ int run(const LayerArgs& a, bool backward) {
   LstmLayerGrads<Scalar> g;
   g.W_ih = gW_ih.data(), g.W_hh = gW_hh.data(), g.b_ih = gb_ih.data(), g.b_hh = gb_hh.data();
   const auto p = L.params();
-  LstmLayerCache<Scalar> cache;
+  LstmLayer<Scalar> layer(L.dims);
+  LstmForwardArgs<Scalar> fa;
+  fa.x = x.data(), fa.steps = T, fa.batch = N, fa.out = out.data(), fa.h_n = hn.data(), fa.c_n = cn.data();
+  LstmBackwardArgs<Scalar> ba;
+  ba.grad_out = gout.data(), ba.truncated = a.truncated;
+  ba.grad_x = gx.data(), ba.grad_h0 = gh0.data(), ba.grad_c0 = gc0.data();
   std::vector<double> times, cpu_times;
   for (long rep = -1; rep < a.repeats; ++rep) {
     const std::clock_t c0 = std::clock();
     const auto t0 = Clock::now();
-    lstm_layer_forward<Scalar>(L.dims, p, x.data(), T, N, nullptr, nullptr, nullptr, out.data(), hn.data(),
-                               cn.data(), cache, int(a.threads));
-    if (backward)
-      lstm_layer_backward<Scalar>(L.dims, p, cache, gout.data(), nullptr, nullptr, a.truncated, gx.data(),
-                                  gh0.data(), gc0.data(), g, int(a.threads));
+    layer.forward(p, fa, int(a.threads));
+    if (backward) layer.backward(p, ba, g, int(a.threads));
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     const double cpu_ms = double(std::clock() - c0) * 1e3 / CLOCKS_PER_SEC;
     if (rep >= 0) times.push_back(ms), cpu_times.push_back(cpu_ms);

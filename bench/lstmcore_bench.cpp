@@ -40,7 +40,7 @@ namespace {
 
 constexpr std::size_t kSeqLen = 100;    // steps per sequence
 constexpr std::size_t kPoolSize = 16;   // distinct sequences, cycled through
-constexpr double kInitRange = 0.1;      // weights uniform in [-0.1, 0.1] (api.md default init_range)
+constexpr double kInitRange = 0.1;      // weights uniform in [-0.1, 0.1] (LSTM1997 default init_range)
 constexpr double kVerifyTol = 1e-10;
 
 struct NetSpec {

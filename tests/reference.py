@@ -52,7 +52,7 @@ G_KINDS = ("g2", "logistic", "tanh", "identity", "h1")
 H_KINDS = ("h1", "tanh", "identity", "g2")
 OUT_KINDS = ("logistic", "linear")
 BIAS_KINDS = frozenset({"gates", "cells", "outputs"})
-# the api.md named bias settings
+# the named bias settings (docs/ENGINE.md, "Sizes and parameters")
 BIAS_NAMES = {
     "gates": frozenset({"gates"}),
     "hidden": frozenset({"gates", "cells"}),
@@ -60,7 +60,7 @@ BIAS_NAMES = {
     "none": frozenset(),
 }
 
-# Every parameter name, in api.md's table order.
+# Every parameter name, in the order of docs/ENGINE.md's parameter list.
 ALL_KEYS = (
     "W_cell", "W_in", "W_out", "W_forget",
     "b_cell", "b_in", "b_out", "b_forget",
@@ -154,7 +154,7 @@ class RefConfig:
 
 
 def param_shapes(cfg: RefConfig) -> Dict[str, Tuple[int, ...]]:
-    """Keys and shapes of api.md §1's table; a key is present only when the config has it."""
+    """Keys and shapes of the parameters (docs/ENGINE.md); a key is present only when the config has it."""
     C, B, n_src = cfg.C, cfg.B, cfg.n_src
     gates_bias = "gates" in cfg.bias
     shapes: Dict[str, Tuple[int, ...]] = {}

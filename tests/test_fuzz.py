@@ -10,6 +10,7 @@ non-contiguous, negative strides) and with zero-length axes. The profile is fixe
 the terminal summary ("generated cases").
 """
 import os
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import lstmcore
-from lstmcore import _validation, tasks
+from lstmcore import _core, _validation, tasks
 from casecount import tick
 
 REJECT = (ValueError, TypeError, MemoryError)
@@ -141,20 +142,28 @@ def test_lstm1997_constructor_any_keyword(sizes, key, value):
         check_finite(y, *net.get_weights().values())
 
 
+# The enormous-size properties run on a pretend machine of 64 MiB, so that every example is decided
+# here: a network small enough is built, any other is refused before anything is allocated.
+SMALL_MACHINE = 2**26
+
+
 @given(sizes=st.tuples(*[st.sampled_from([1, 7, 2**10, 2**20, 2**24, 2**24 + 1, 2**40])] * 4),
        dtype=st.sampled_from([np.float32, np.float64]))
 def test_lstm1997_enormous_sizes_refused_before_allocating(sizes, dtype):
     tick("fuzz:LSTM1997(enormous)")
-    n_in, n_out, blocks, cells = sizes
-    n_cells = blocks * cells
-    weights = (4 * blocks + n_cells) * (n_in + n_cells + 3 * blocks) + n_out * n_cells
-    if max(sizes) <= 2**24 and weights * 8 < 2**28:  # small enough to build here (< 256 MB)
-        return
-    if max(sizes) <= 2**24 and weights * 8 < 2**36:  # in between: could fit, too slow to build in a test
-        return
-    _, exc = rejected_naming(lambda: lstmcore.LSTM1997(*sizes, dtype=dtype),
-                             "n_in", "n_out", "blocks", "cells_per_block")
-    assert exc is not None
+    cfg = _core.Lstm1997Config()
+    cfg.n_in, cfg.n_out, cfg.blocks, cfg.cells_per_block = (min(v, 2**63) for v in sizes)
+    values, _ = _core.lstm1997_sizes(cfg)  # the core's size of the parameter buffer
+    with mock.patch.object(_validation, "memory_limit", lambda: SMALL_MACHINE):
+        net, exc = rejected_naming(lambda: lstmcore.LSTM1997(*sizes, dtype=dtype),
+                                   "n_in", "n_out", "blocks", "cells_per_block")
+    too_large = max(sizes) > _core.MAX_SIZE or sizes[2] * sizes[3] > _core.MAX_SIZE
+    needs = values * (4.0 * np.dtype(dtype).itemsize + 9)  # weights, gradients, traces, the draw
+    if net is not None:
+        assert not too_large and needs <= SMALL_MACHINE
+        assert 0 < net.n_weights <= values
+    else:
+        assert too_large or needs > SMALL_MACHINE, exc
 
 
 def small_net(draw_options, dtype):
@@ -276,11 +285,17 @@ def test_lstm_constructor_any_keyword(sizes, key, value):
 def test_lstm_enormous_sizes_refused_before_allocating(sizes, layers):
     tick("fuzz:LSTM(enormous)")
     I, H = sizes
-    n_params = 4 * H * (I + H + 2) + (layers - 1) * 4 * H * (2 * H + 2)
-    if max(sizes) <= 2**24 and layers <= 1024 and n_params * 8 < 2**36:
-        return  # could fit: not the point here (and too large to build in a test)
-    _, exc = rejected_naming(lambda: lstmcore.LSTM(I, H, layers), "input_size", "hidden_size", "num_layers")
-    assert exc is not None
+    with mock.patch.object(_validation, "memory_limit", lambda: SMALL_MACHINE):
+        layer, exc = rejected_naming(lambda: lstmcore.LSTM(I, H, layers, num_threads=1),
+                                     "input_size", "hidden_size", "num_layers")
+    too_large = max(sizes) > _core.MAX_SIZE or layers > _core.MAX_LAYERS
+    if layer is not None:
+        # built: the parameters the core counts, within the pretend machine
+        n_params = sum(_core.layer_sizes(I if k == 0 else H, H, True, False)[0] for k in range(layers))
+        assert not too_large and n_params * (3.0 * 4 + 8) <= SMALL_MACHINE
+        assert sum(p.size for p in layer.parameters().values()) == n_params
+    else:
+        assert too_large or isinstance(exc, MemoryError), exc
 
 
 def test_work_too_large_for_memory_is_refused_before_allocating(monkeypatch):

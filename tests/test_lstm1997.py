@@ -9,7 +9,7 @@ import lstmcore
 import reference as R
 
 RECURRENT = ["cells+gates", "cells", "none"]
-G = ["g2", "logistic", "tanh", "identity"]  # api.md; h1/g2 swapped ranges are tested separately
+G = ["g2", "logistic", "tanh", "identity"]  # the g squashers; h1/g2 swapped ranges are tested separately
 H = ["h1", "tanh", "identity"]
 OUT = ["logistic", "linear"]
 BIAS_SUBSETS = [frozenset(c) for r in range(4) for c in itertools.combinations(["gates", "cells", "outputs"], r)]
@@ -149,7 +149,7 @@ def test_float32_agrees_with_float64(seed):
         assert max_diff(g32, g64) <= 1e-4 * scale
 
 
-# (sizes, options, published count): Table 10 of the paper, GSC00 and GSS02 (api.md §1)
+# (sizes, options, published count): Table 10 of the paper, GSC00 and GSS02 (docs/ENGINE.md, "Weight counts")
 PUBLISHED_COUNTS = [
     ((7, 7, 4, 1), dict(bias="gates"), 264),
     ((7, 7, 3, 2), dict(bias="gates"), 276),

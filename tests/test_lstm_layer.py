@@ -1,4 +1,4 @@
-"""lstmcore.LSTM (api.md §2): torch parity, finite differences, the truncated gradient against an
+"""lstmcore.LSTM (docs/ENGINE.md, part 2): torch parity, finite differences, the truncated gradient against an
 independent NumPy implementation, thread-count invariance, lengths, and argument checks."""
 import numpy as np
 import pytest

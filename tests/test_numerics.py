@@ -2,8 +2,8 @@
 
 - 10^7 online steps (truncated-RTRL training with per-step updates, plus forward and gradient passes, through the C++ paths over long
   sequences) of the 1997 network without a forget gate on inputs that drive internal state drift
-  (constant positive input, input gates held open): no NaN/Inf anywhere. The states drift (spec
-  lstm1997.md §1.7; remedies: negative input-gate biases, output-gate biases, a forget gate; see
+  (constant positive input, input gates held open): no NaN/Inf anywhere. The states drift (the
+  paper's section 4; remedies: negative input-gate biases, output-gate biases, a forget gate; see
   docs/ENGINE.md "Numerical safety"), the bounded squashers saturate, nothing overflows.
 - With a forget gate the state stays bounded: |s| <= max|y_in g| / (1 - f).
 - The squashers cannot overflow: sigmoid-type functions are evaluated as c/(1+exp(-x)) + d, which

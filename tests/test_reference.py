@@ -1,6 +1,6 @@
 """Self-checks of the NumPy reference (tests/reference.py) by independent means.
 
-- parameter counts against the published weight counts of api.md §1;
+- parameter counts against the published weight counts (docs/ENGINE.md, "Weight counts");
 - the forward pass against hand-written scalar code for two small nets;
 - the full BPTT gradient against central finite differences of the loss;
 - truncated RTRL (forward traces) against truncated BPTT (backward pass);
@@ -33,7 +33,7 @@ from reference import (  # noqa: E402
 )
 
 # ----------------------------------------------------------------------------------------------
-# Published weight counts (api.md §1)
+# Published weight counts (docs/ENGINE.md, "Weight counts")
 # ----------------------------------------------------------------------------------------------
 
 PUBLISHED = [

@@ -9,7 +9,10 @@ from lstmcore import _core
 def stub_classes():
     path = pathlib.Path(lstmcore.__file__).with_name("_core.pyi")
     tree = ast.parse(path.read_text())
-    return {node.name: node for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))}
+    names = {node.name: node for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))}
+    # module-level constants: `NAME: int`
+    names.update({node.target.id: node for node in tree.body if isinstance(node, ast.AnnAssign)})
+    return names
 
 
 def members(node):
@@ -30,6 +33,9 @@ def test_stub_lists_every_class_and_member():
         cls = getattr(_core, name)
         if isinstance(stubs[name], ast.FunctionDef):  # a module-level function
             assert callable(cls), name
+            continue
+        if isinstance(stubs[name], ast.AnnAssign):  # a module-level constant
+            assert type(cls).__name__ == stubs[name].annotation.id, name
             continue
         public = {m for m in vars(cls) if not m.startswith("_")} - {"name", "value"}
         declared = members(stubs[name])

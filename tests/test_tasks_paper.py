@@ -1,5 +1,5 @@
-"""Generators of Experiments 2-6 of the 1997 paper, checked against the recipes (spec
-``lstm1997.md`` sections 3.2-3.6).
+"""Generators of Experiments 2-6 of the 1997 paper, checked against the recipes
+(the paper's sections 5.2-5.6, restated in each generator's docstring).
 
 Every statistical check compares an observed mean or frequency with the value the recipe implies,
 with a tolerance of Z standard errors computed from the recipe (or, where the recipe leaves the

@@ -1,5 +1,8 @@
-// Input checks the Python layer calls on every array it passes on (lstmcore.all_finite).
+// Input checks the Python layer calls on every array it passes on (lstmcore.all_finite), and the
+// core's size limits and memory estimates (the Python package's only source of them).
 #include "common.hpp"
+#include "lstmcore/config.hpp"
+#include "lstmcore/lstm_layer.hpp"
 
 namespace lstmcore_py {
 
@@ -34,6 +37,34 @@ void bind_checks(py::module_& m) {
         return py::none();
       },
       py::arg("arr"), "Whether every value of a C-contiguous float32/float64 array is finite; None for other arrays.");
+
+  py::class_<BusyFlag>(m, "BusyFlag", "One object, one thread at a time (see common.hpp): enter(what) or RuntimeError.")
+      .def(py::init<>())
+      .def("enter", &BusyFlag::enter, py::arg("what"))
+      .def("exit", &BusyFlag::exit);
+
+  m.attr("MAX_SIZE") = lstmcore::kMaxSize;
+  m.attr("MAX_LAYERS") = lstmcore::kMaxLayers;
+  m.def(
+      "lstm1997_sizes",
+      [](const lstmcore::Lstm1997Config& cfg) {
+        return py::make_tuple(cfg.buffer_values(), cfg.history_values_per_step());
+      },
+      py::arg("config"),
+      "(values of the flat parameter buffer, values per step of a backward pass's history) of a 1997 "
+      "network; floats, valid for any sizes.");
+  m.def(
+      "layer_sizes",
+      [](std::size_t input_size, std::size_t hidden_size, bool bias, bool peepholes) {
+        lstmcore::LstmLayerDims d;
+        d.input_size = input_size;
+        d.hidden_size = hidden_size;
+        d.bias = bias;
+        d.peepholes = peepholes;
+        return py::make_tuple(d.param_values(), d.forward_values_per_item());
+      },
+      py::arg("input_size"), py::arg("hidden_size"), py::arg("bias"), py::arg("peepholes"),
+      "(parameter values, values a forward keeps per step and sequence) of one layer direction; floats.");
 }
 
 }  // namespace lstmcore_py

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "common.hpp"
+#include "layer_arrays.hpp"
 #include "lstmcore/lstm_online.hpp"
 
 namespace lstmcore_py {
@@ -35,63 +36,26 @@ class Online {
     if (batch < 1) throw py::value_error("batch_size: expected >= 1, got " + std::to_string(batch));
     if (unbatched && batch != 1) throw py::value_error("batch_size: an unbatched trainer has batch 1");
     const py::ssize_t I = py::ssize_t(input_size), H = py::ssize_t(hidden_size), N = py::ssize_t(batch);
-    std::vector<std::pair<const char*, std::vector<py::ssize_t>>> expected = {{"W_ih", {4 * H, I}},
-                                                                              {"W_hh", {4 * H, H}}};
-    if (bias) {
-      expected.push_back({"b_ih", {4 * H}});
-      expected.push_back({"b_hh", {4 * H}});
-    }
-    if (peepholes) {
-      expected.push_back({"w_ci", {H}});
-      expected.push_back({"w_cf", {H}});
-      expected.push_back({"w_co", {H}});
-    }
-    auto collect = [&](const py::list& list, const std::string& what, bool writeable) {
-      if (list.size() != expected.size())
-        throw py::value_error(what + ": expected " + std::to_string(expected.size()) + " arrays, got " +
-                              std::to_string(list.size()));
-      std::vector<Scalar*> ptrs;
-      for (std::size_t k = 0; k < expected.size(); ++k) {
-        keep_.push_back(live_array<Scalar>(list[k], what + " " + expected[k].first, expected[k].second, writeable));
-        ptrs.push_back(static_cast<Scalar*>(const_cast<void*>(keep_.back().data())));  // params only read
-      }
-      return ptrs;
-    };
-    const std::vector<Scalar*> pp = collect(params, "params", false), gp = collect(grads, "grads", true);
-    LstmLayerParams<Scalar> p;
-    LstmLayerGrads<Scalar> g;
-    p.W_ih = pp[0];
-    p.W_hh = pp[1];
-    g.W_ih = gp[0];
-    g.W_hh = gp[1];
-    std::size_t k = 2;
-    if (bias) {
-      p.b_ih = pp[k];
-      g.b_ih = gp[k++];
-      p.b_hh = pp[k];
-      g.b_hh = gp[k++];
-    }
-    if (peepholes) {
-      p.w_ci = pp[k];
-      g.w_ci = gp[k++];
-      p.w_cf = pp[k];
-      g.w_cf = gp[k++];
-      p.w_co = pp[k];
-      g.w_co = gp[k++];
-    }
+    const std::vector<py::array> pa = layer_arrays<Scalar>(params, "params", I, H, bias, peepholes, ArrayUse::Live);
+    const std::vector<py::array> ga =
+        layer_arrays<Scalar>(grads, "grads", I, H, bias, peepholes, ArrayUse::LiveWriteable);
+    keep_.insert(keep_.end(), pa.begin(), pa.end());
+    keep_.insert(keep_.end(), ga.begin(), ga.end());
+    const auto p = layer_pointers<LstmLayerParams<Scalar>>(pa, bias, peepholes);
+    const auto g = layer_pointers<LstmLayerGrads<Scalar>>(ga, bias, peepholes);
     core_ = std::make_unique<LstmOnline<Scalar>>(dims, p, g, batch);
     x_shape_ = unbatched ? std::vector<py::ssize_t>{I} : std::vector<py::ssize_t>{N, I};
     h_shape_ = unbatched ? std::vector<py::ssize_t>{H} : std::vector<py::ssize_t>{N, H};
     n_in_ = std::size_t(N * I);
     n_h_ = std::size_t(N * H);
-    release_gil_ = core_->work_per_step() >= lstmcore::detail::kParallelWork;
+    release_gil_ = core_->work_per_step() >= lstmcore::kLstmStepParallelWork;
     set_num_threads(num_threads);
   }
 
   // x_t: (N, I) or (I,) unbatched; out: None or a writeable array shaped like the result.
   // Returns h(t), (N, H) or (H,) (`out` itself when given).
   py::object step(py::handle x, py::handle out) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMOnline.step");
     CArray<Scalar> converted;
     const Scalar* xp = step_input_data(x, "x_t", x_shape_, n_in_, converted);
     auto result = step_result<Scalar>(out, h_shape_);
@@ -102,7 +66,7 @@ class Online {
 
   // grad_h: dL_t/dh(t), (N, H) or (H,) unbatched.
   void accumulate(py::handle grad_h) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMOnline.accumulate");
     CArray<Scalar> converted;
     const Scalar* gp = step_input_data(grad_h, "grad_h", h_shape_, n_h_, converted);
     if (!core_->stepped()) throw std::runtime_error("accumulate: no step to accumulate (call step first)");
@@ -111,7 +75,7 @@ class Online {
 
   // x: (T, N, I), grad_output: (T, N, H) -> output (T, N, H)
   CArray<Scalar> run(const CArray<Scalar>& x, const CArray<Scalar>& grad_output) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMOnline.run");
     const py::ssize_t N = py::ssize_t(core_->batch()), I = x_shape_.back(), H = h_shape_.back();
     if (x.ndim() != 3 || x.shape(1) != N || x.shape(2) != I)
       throw py::value_error("x: expected shape (T, " + std::to_string(N) + ", " + std::to_string(I) + "), got " +
@@ -130,7 +94,7 @@ class Online {
 
   // h0, c0: (N, H) or None (zeros); traces to zero
   void reset(const std::optional<CArray<Scalar>>& h0, const std::optional<CArray<Scalar>>& c0) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMOnline.reset");
     const std::vector<py::ssize_t> shape = {py::ssize_t(core_->batch()), h_shape_.back()};
     if (h0) require_shape(*h0, "h0", shape);
     if (c0) require_shape(*c0, "c0", shape);

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "common.hpp"
+#include "layer_arrays.hpp"
 #include "lstmcore/lstm_stream.hpp"
 
 namespace lstmcore_py {
@@ -44,40 +45,23 @@ class Stream {
     std::vector<LstmLayerParams<Scalar>> ps(num_layers);
     for (std::size_t k = 0; k < num_layers; ++k) {
       const py::list layer = py::cast<py::list>(params[k]);
-      const std::string pre = "params[" + std::to_string(k) + "]";
-      const std::size_t expected = 2 + (bias ? 2 : 0) + (peepholes ? 3 : 0);
-      if (layer.size() != expected)
-        throw py::value_error(pre + ": expected " + std::to_string(expected) + " arrays, got " +
-                              std::to_string(layer.size()));
-      auto get = [&](std::size_t idx, const char* name, std::vector<py::ssize_t> shape) {
-        keep_.push_back(live_array<Scalar>(layer[idx], pre + " " + name, shape));
-        return static_cast<const Scalar*>(keep_.back().data());
-      };
-      ps[k].W_ih = get(0, "W_ih", {4 * H, k == 0 ? I : H});
-      ps[k].W_hh = get(1, "W_hh", {4 * H, H});
-      std::size_t idx = 2;
-      if (bias) {
-        ps[k].b_ih = get(idx++, "b_ih", {4 * H});
-        ps[k].b_hh = get(idx++, "b_hh", {4 * H});
-      }
-      if (peepholes) {
-        ps[k].w_ci = get(idx++, "w_ci", {H});
-        ps[k].w_cf = get(idx++, "w_cf", {H});
-        ps[k].w_co = get(idx++, "w_co", {H});
-      }
+      const std::vector<py::array> arrays = layer_arrays<Scalar>(layer, "params[" + std::to_string(k) + "]",
+                                                                 k == 0 ? I : H, H, bias, peepholes, ArrayUse::Live);
+      ps[k] = layer_pointers<LstmLayerParams<Scalar>>(arrays, bias, peepholes);
+      keep_.insert(keep_.end(), arrays.begin(), arrays.end());
     }
     core_ = std::make_unique<LstmStream<Scalar>>(dims, ps, batch);
     x_shape_ = unbatched ? std::vector<py::ssize_t>{I} : std::vector<py::ssize_t>{N, I};
     out_shape_ = unbatched ? std::vector<py::ssize_t>{H} : std::vector<py::ssize_t>{N, H};
     n_in_ = std::size_t(N * I);
-    release_gil_ = core_->work_per_step() >= lstmcore::detail::kParallelWork;
+    release_gil_ = core_->work_per_step() >= lstmcore::kLstmStepParallelWork;
     set_num_threads(num_threads);
   }
 
   // x_t: (N, I) or (I,) unbatched; out: None or a writeable array shaped like the result.
   // Returns h of the top layer, (N, H) or (H,) (`out` itself when given).
   py::object step(py::handle x, py::handle out) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMStream.step");
     CArray<Scalar> converted;
     const Scalar* xp = step_input_data(x, "x_t", x_shape_, n_in_, converted);
     auto result = step_result<Scalar>(out, out_shape_);
@@ -88,7 +72,7 @@ class Stream {
 
   // x: (T, N, I) -> (T, N, H)
   CArray<Scalar> run(const CArray<Scalar>& x) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMStream.run");
     const py::ssize_t N = py::ssize_t(core_->batch()), I = py::ssize_t(core_->dims().input_size),
                       H = py::ssize_t(core_->dims().hidden_size);
     if (x.ndim() != 3 || x.shape(1) != N || x.shape(2) != I)
@@ -107,7 +91,7 @@ class Stream {
 
   // h0, c0: (L, N, H) or None (zeros)
   void reset(const std::optional<CArray<Scalar>>& h0, const std::optional<CArray<Scalar>>& c0) {
-    BusyGuard guard(busy_);
+    BusyGuard guard(busy_, "LSTMStream.reset");
     const std::vector<py::ssize_t> shape = state_shape();
     if (h0) require_shape(*h0, "h0", shape);
     if (c0) require_shape(*c0, "c0", shape);

@@ -36,14 +36,20 @@ void require_shape(const CArray<T>& arr, const char* name, const std::vector<py:
     throw py::value_error(std::string(name) + ": expected shape " + shape_str(expected) + ", got " + shape_str(got));
 }
 
-// Refuses concurrent use of one object from several Python threads (the GIL is released while
-// the core computes, and a network object is not thread-safe).
+// The one-object-one-thread rule, enforced here and only here: the GIL is released while the
+// core computes, and an object of the core is not thread-safe, so a call that finds its object in
+// use by another thread is refused at once (RuntimeError; it does not wait). Separate objects run
+// in parallel. The Python package's objects hold a BusyFlag (lstmcore._busy); the binding classes
+// guard their own calls with BusyGuard. `what` names the call: "LSTM.forward", "LSTMStream.step".
+inline std::string busy_message(const std::string& what) {
+  return what + ": this object is in use by another thread; use one object per thread (or serialize the calls "
+                "with a lock of your own)";
+}
+
 class BusyGuard {
  public:
-  explicit BusyGuard(std::atomic<bool>& flag) : flag_(flag) {
-    if (flag_.exchange(true))
-      throw std::runtime_error(
-          "this network is in use by another thread; use one network object per thread");
+  explicit BusyGuard(std::atomic<bool>& flag, const char* what = "this network") : flag_(flag) {
+    if (flag_.exchange(true)) throw std::runtime_error(busy_message(what));
   }
   ~BusyGuard() { flag_.store(false); }
   BusyGuard(const BusyGuard&) = delete;
@@ -51,6 +57,19 @@ class BusyGuard {
 
  private:
   std::atomic<bool>& flag_;
+};
+
+// The same rule for an object that spans several core calls (lstmcore._busy.exclusive): enter()
+// takes the object or throws, exit() gives it back.
+class BusyFlag {
+ public:
+  void enter(const std::string& what) {
+    if (flag_.exchange(true)) throw std::runtime_error(busy_message(what));
+  }
+  void exit() { flag_.store(false); }
+
+ private:
+  std::atomic<bool> flag_{false};
 };
 
 // ---- per-step arguments (streaming): a fast path that costs a few pointer checks -------------

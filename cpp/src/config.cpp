@@ -5,9 +5,6 @@
 namespace lstmcore {
 
 namespace {
-// A size limit that keeps every product of sizes far from overflowing std::size_t.
-constexpr std::size_t kMaxSize = std::size_t(1) << 24;
-
 void check_size(const char* name, std::size_t value) {
   if (value == 0 || value > kMaxSize)
     throw std::invalid_argument(std::string(name) + ": expected an integer in [1, " +
@@ -27,8 +24,28 @@ void Lstm1997Config::validate() const {
   // h1-shaped g and g2-shaped h. A logistic h would make every cell output non-negative: allowed too.
   // Weight count must stay representable and allocatable in principle.
   const double w = double(n_units()) * double(n_src()) + double(n_out) * double(n_out_src());
-  if (w > double(std::size_t(1) << 34))
+  if (w > double(kMaxWeights))
     throw std::invalid_argument("network size: " + std::to_string(w) + " weights exceed the limit of 2^34");
+}
+
+double Lstm1997Config::buffer_values() const {
+  // W_hidden [U, n_src], b_hidden [U], peep [3, C], W_y [n_out, n_out_src], b_y [n_out]
+  const double C = double(blocks) * double(cells_per_block), B = double(blocks);
+  const double U = C + B * double(n_gate_kinds());
+  const double rec = recurrent == Recurrence::CellsAndGates ? U : recurrent == Recurrence::Cells ? C : 0.0;
+  const double src = double(n_in) + rec, out_src = C + (shortcut ? double(n_in) : 0.0);
+  return U * (src + 1) + 3 * C + double(n_out) * (out_src + 1);
+}
+
+double Lstm1997Config::history_values_per_step() const {
+  // the rows Lstm1997::backward records per step (lstm1997.cpp): u(t) [n_src], activations and
+  // net-input errors [U] each, g(net_c), h(s), s [C] each, y and output errors [n_out] each,
+  // output sources z(t) [n_out_src]
+  const double C = double(blocks) * double(cells_per_block), B = double(blocks);
+  const double U = C + B * double(n_gate_kinds());
+  const double rec = recurrent == Recurrence::CellsAndGates ? U : recurrent == Recurrence::Cells ? C : 0.0;
+  const double src = double(n_in) + rec, out_src = C + (shortcut ? double(n_in) : 0.0);
+  return src + 2 * U + 3 * C + 2 * double(n_out) + out_src;
 }
 
 std::size_t Lstm1997Config::n_recurrent_sources() const {

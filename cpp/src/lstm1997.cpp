@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "lstmcore/squash.hpp"
+#include "lstmcore/detail/squash.hpp"
 
 #ifdef EIGEN_RUNTIME_NO_MALLOC
 // Test builds check that the time loops never allocate (cpp/tests).
@@ -24,10 +24,6 @@ namespace {
 const Lstm1997Config& validated(const Lstm1997Config& c) {
   c.validate();
   return c;
-}
-template <typename Scalar>
-Scalar sigmoid_derivative_from_value(Scalar y) {
-  return y * (Scalar(1) - y);
 }
 Eigen::Index round_up(std::size_t n, Eigen::Index m) { return (Eigen::Index(n) + m - 1) / m * m; }
 
@@ -69,7 +65,23 @@ inline void axpy_chunks(Scalar alpha, const Scalar* x, Scalar* y, Eigen::Index n
   for (Eigen::Index i = 0; i < n; i += N) Chunk<Scalar, N>(y + i) += alpha * ConstChunk<Scalar, N>(x + i);
 }
 
+// The phases of step_forward and rtrl_step are compiled into their callers, as the single functions
+// they were, and keep their loops' form (cells walked as c with the block j stepped along): the
+// compiler's choice of fused multiply-adds depends on both, and the results must stay bitwise the
+// same.
+// step_forward and rtrl_step themselves stay out of line, one compiled copy each for every caller.
+#if defined(__GNUC__) || defined(__clang__)
+#define LSTMCORE_PHASE inline __attribute__((always_inline))
+#define LSTMCORE_STEP __attribute__((noinline))
+#else
+#define LSTMCORE_PHASE inline
+#define LSTMCORE_STEP
+#endif
+
 }  // namespace
+
+template <typename Scalar>
+Lstm1997<Scalar>::~Lstm1997() = default;
 
 template <typename Scalar>
 Lstm1997<Scalar>::Lstm1997(const Lstm1997Config& config)
@@ -202,26 +214,29 @@ void Lstm1997<Scalar>::reset_state() {
   Tpf_.setZero();
 }
 
+// One forward step, in five phases (each reads what the ones before it wrote). The phases copy the
+// members their loops touch into locals: SIMD stores may alias any member, which would otherwise
+// be reloaded after every store.
 template <typename Scalar>
-void Lstm1997<Scalar>::step_forward(const Scalar* x_t) {
+LSTMCORE_STEP void Lstm1997<Scalar>::step_forward(const Scalar* x_t) {
+  step_net_inputs(x_t);
+  step_squash_gates_and_cell_inputs();
+  step_carousel();
+  step_cell_outputs();
+  step_output_units(x_t);
+}
+
+template <typename Scalar>
+LSTMCORE_PHASE void Lstm1997<Scalar>::step_net_inputs(const Scalar* x_t) {
   constexpr Eigen::Index W = kChunk;
-  // Locals for everything the loops touch (SIMD stores may alias members; see rtrl_step).
-  const std::size_t n_in = cfg_.n_in, S = S_, C = C_, B = B_, U = U_, K = cfg_.n_out;
-  const std::size_t ui = ui_, uo = uo_, uf = uf_;
-  const bool forget = cfg_.forget_gate, out_gate = cfg_.output_gate, peep = cfg_.peepholes;
-  const Eigen::Index n1p = n1p_, nzp = nzp_;
+  const std::size_t n_in = cfg_.n_in, S = S_, B = B_, U = U_;
+  const std::size_t ui = ui_, uf = uf_;
+  const bool forget = cfg_.forget_gate, peep = cfg_.peepholes;
+  const Eigen::Index n1p = n1p_;
   Scalar* const ub = ub_.data();
   Scalar* const net = net_.data();
-  Scalar* const act = act_.data();
-  Scalar* const gc = gc_.data();
-  Scalar* const dgc = dgc_.data();
-  Scalar* const s = s_.data();
-  Scalar* const hs = hs_.data();
-  Scalar* const dhs = dhs_.data();
-  Scalar* const za = za_.data();
   const Scalar* const s_prev = s_prev_.data();
   const Scalar* const Wa = Wa_.data();
-  const Scalar* const Wy = Wya_.data();
 
   // u(t) = [x(t), recurrent part of a(t-1)] (a(t-1) was put in place by advance_state)
   std::copy(x_t, x_t + n_in, ub);
@@ -250,9 +265,18 @@ void Lstm1997<Scalar>::step_forward(const Scalar* x_t) {
       if (forget) net[uf + j] += acc_f;
     }
   }
+}
+
+template <typename Scalar>
+LSTMCORE_PHASE void Lstm1997<Scalar>::step_squash_gates_and_cell_inputs() {
+  constexpr Eigen::Index W = kChunk;
+  const Scalar* const net = net_.data();
+  Scalar* const act = act_.data();
+  Scalar* const gc = gc_.data();
+  Scalar* const dgc = dgc_.data();
   // sigmoid of every hidden net input, in whole packets:
-  // y_in = sigmoid(net_in), y_out = sigmoid(net_out) (redone below with a peephole),
-  // y_forget = sigmoid(net_forget); the cells' entries are overwritten by y_c below
+  // y_in = sigmoid(net_in), y_out = sigmoid(net_out) (redone by step_carousel with a peephole),
+  // y_forget = sigmoid(net_forget); the cells' entries are overwritten by y_c in step_cell_outputs
   sigmoid_packets(net, act, Up_);
   // g(net_c) and g'(net_c); for g2 (and logistic, h1) from the sigmoid just computed:
   // g = a sigma + b,  g' = a sigma (1 - sigma)   (g2: a = 4, b = -2)
@@ -266,9 +290,21 @@ void Lstm1997<Scalar>::step_forward(const Scalar* x_t) {
       Chunk<Scalar, W>(dgc + i) = a * sg * (Scalar(1) - sg);
     }
   } else {
-    squash(cfg_.g, net, gc, Eigen::Index(C));
-    squash_derivative(cfg_.g, gc, dgc, Eigen::Index(C));
+    squash(cfg_.g, net, gc, Eigen::Index(C_));
+    squash_derivative(cfg_.g, gc, dgc, Eigen::Index(C_));
   }
+}
+
+template <typename Scalar>
+LSTMCORE_PHASE void Lstm1997<Scalar>::step_carousel() {
+  const std::size_t S = S_, C = C_, B = B_;
+  const std::size_t ui = ui_, uo = uo_, uf = uf_;
+  const bool forget = cfg_.forget_gate, out_gate = cfg_.output_gate, peep = cfg_.peepholes;
+  Scalar* const net = net_.data();
+  Scalar* const act = act_.data();
+  const Scalar* const gc = gc_.data();
+  Scalar* const s = s_.data();
+  const Scalar* const s_prev = s_prev_.data();
 
   // the constant error carousel: s(t) = y_forget s(t-1) + y_in g(net_c)   (y_forget = 1 in 1997)
   // (cell loops run over c with the block j = c / S stepped along: plain scalar code for blocks
@@ -289,9 +325,22 @@ void Lstm1997<Scalar>::step_forward(const Scalar* x_t) {
     }
     squash(Squash::Logistic, net + uo, act + uo, Eigen::Index(B));
   }
+}
 
+template <typename Scalar>
+LSTMCORE_PHASE void Lstm1997<Scalar>::step_cell_outputs() {
+  constexpr Eigen::Index W = kChunk;
+  const std::size_t S = S_, uo = uo_;
+  const bool out_gate = cfg_.output_gate;
+  Scalar* const act = act_.data();
+  Scalar* const s = s_.data();
+  Scalar* const hs = hs_.data();
+  Scalar* const dhs = dhs_.data();
+  Scalar* const za = za_.data();
   // h(s(t)) and h'(s(t)); for h1 (and logistic, g2) from the sigmoid of s(t):
   // h = a sigma + b,  h' = a sigma (1 - sigma)   (h1: a = 2, b = -1)
+  Scalar a, b;
+  const Eigen::Index Cp = Cp_;
   if (sigmoid_affine(cfg_.h, a, b)) {
     Scalar* const sig_s = sig_s_.data();
     sigmoid_packets(s, sig_s, Cp);
@@ -301,16 +350,24 @@ void Lstm1997<Scalar>::step_forward(const Scalar* x_t) {
       Chunk<Scalar, W>(dhs + i) = a * sg * (Scalar(1) - sg);
     }
   } else {
-    squash(cfg_.h, s, hs, Eigen::Index(C));
-    squash_derivative(cfg_.h, hs, dhs, Eigen::Index(C));
+    squash(cfg_.h, s, hs, Eigen::Index(C_));
+    squash_derivative(cfg_.h, hs, dhs, Eigen::Index(C_));
   }
   // y_c = y_out h(s(t))   (y_out = 1 without an output gate); also the first C output sources
-  for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
+  for (std::size_t c = 0, j = 0, v = 0; c < C_; ++c) {
     const Scalar y_out = out_gate ? act[uo + j] : Scalar(1);
     za[c] = act[c] = y_out * hs[c];
     if (++v == S) v = 0, ++j;
   }
+}
 
+template <typename Scalar>
+LSTMCORE_PHASE void Lstm1997<Scalar>::step_output_units(const Scalar* x_t) {
+  constexpr Eigen::Index W = kChunk;
+  const std::size_t n_in = cfg_.n_in, C = C_, K = cfg_.n_out;
+  const Eigen::Index nzp = nzp_;
+  Scalar* const za = za_.data();
+  const Scalar* const Wy = Wya_.data();
   // output units read the current cell outputs (paper §5): y = f(W_y [y_c(t), x(t)] + b_y)
   if (cfg_.shortcut) std::copy(x_t, x_t + n_in, za + C);
   Scalar* const net_y = net_y_.data();
@@ -354,80 +411,84 @@ double Lstm1997<Scalar>::step_output_error(const Scalar* target_t) {
   return loss;
 }
 
+// One RTRL step, in four phases: with a gradient, first the error terms of this step from the
+// current weights (rtrl_output_error: before `out`, possibly the weights themselves, changes; every
+// weight is read before it is written); then the per-cell trace factors, the traces of the cells'
+// and gates' weights (updated and, with a gradient, used at once) and the peephole traces.
 template <typename Scalar>
 template <bool WithGradient>
-void Lstm1997<Scalar>::rtrl_step(Scalar scale, const StepOut& out) {
+LSTMCORE_STEP void Lstm1997<Scalar>::rtrl_step(Scalar scale, const StepOut& out) {
+  if (WithGradient) rtrl_output_error(scale, out);
+  rtrl_trace_factors();
+  rtrl_traces<WithGradient>(out);
+  if (cfg_.peepholes) rtrl_peephole_traces<WithGradient>(out);
+}
+
+template <typename Scalar>
+LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_output_error(Scalar scale, const StepOut& out) {
   constexpr Eigen::Index W = kChunk;
   using Ch = Chunk<Scalar, W>;
   using CCh = ConstChunk<Scalar, W>;
-  using Arr = Eigen::Array<Scalar, W, 1>;
-  // Everything the loops touch, in locals: the SIMD stores may alias any member, which would
-  // otherwise be reloaded after every store.
-  const std::size_t S = S_, C = C_, B = B_, K = cfg_.n_out;
-  const std::size_t ui = ui_, uo = uo_, uf = uf_;
+  const std::size_t S = S_, C = C_, K = cfg_.n_out, uo = uo_;
   const Eigen::Index n1p = n1p_, nzp = nzp_;
-  const bool forget = cfg_.forget_gate, out_gate = cfg_.output_gate, peep = cfg_.peepholes;
+  const bool out_gate = cfg_.output_gate, peep = cfg_.peepholes;
+  const Scalar* const act = act_.data();
+  Scalar* const e_s = e_s_.data();
+  const Scalar* const src_g = cfg_.bias_gates ? ub_.data() : u0_.data();
+  Scalar* const Wout = out.W;
+  // eq. 22, output units: dW_y += dnet_y z^T, db_y += dnet_y   (za_ = [z, 1 or 0]);
+  // and dL/dy_c = W_y[:, :C]^T dL/dnet_y: the error arriving at the cell outputs, this step only
+  // (dy_c holds W_y^T dnet_y over all nzp columns; its first C entries are dL/dy_c)
+  const Scalar* const za = za_.data();
+  const Scalar* const Wy = Wya_.data();
+  const Scalar* const dnet_y = dnet_y_.data();
+  Scalar* const dy_c = dy_c_.data();
+  for (Eigen::Index i = 0; i < nzp; i += W) Ch(dy_c + i).setZero();
+  for (std::size_t k = 0; k < K; ++k) {
+    const Scalar d = dnet_y[k], sd = scale * d;
+    const Scalar* const wy = Wy + Eigen::Index(k) * nzp;
+    Scalar* const oy = out.Wy + Eigen::Index(k) * nzp;
+    for (Eigen::Index i = 0; i < nzp; i += W) {
+      Ch(dy_c + i) += d * CCh(wy + i);
+      Ch(oy + i) += sd * CCh(za + i);
+    }
+  }
+  // e_s[c] = dL/ds_c = y_out h'(s_c) dL/dy_c   (eq. 23, sign flipped: a gradient, not an error);
+  // stored times scale
+  const Scalar* const hs = hs_.data();
+  const Scalar* const dhs = dhs_.data();
+  const Scalar* const s = s_.data();
+  Scalar back = 0;  // sum_v h(s_c) dL/dy_c over the cells of block j
+  for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
+    const Scalar y_out = out_gate ? act[uo + j] : Scalar(1);
+    e_s[c] = scale * (y_out * dhs[c] * dy_c[c]);
+    back += hs[c] * dy_c[c];
+    if (++v < S) continue;
+    // the last cell of block j: its output gate, then on to block j+1
+    if (out_gate) {
+      // eq. 21: dL/dnet_out[j] = f'_out sum_v h(s_c) dL/dy_c   (no error through the peephole)
+      // eq. 22, output gates: dW_out[j] += dnet_out[j] u(t), db_out[j] += dnet_out[j],
+      // dp_out[c] += dnet_out[j] s_c(t)
+      const Scalar d = scale * (sigmoid_derivative_from_value(y_out) * back);
+      axpy_chunks<W>(d, src_g, Wout + Eigen::Index(uo + j) * n1p, n1p);
+      if (peep)
+        for (std::size_t c2 = j * S; c2 < (j + 1) * S; ++c2) out.p_out[c2] += d * s[c2];
+    }
+    v = 0, ++j, back = 0;
+  }
+}
+
+template <typename Scalar>
+LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_trace_factors() {
+  const std::size_t S = S_, C = C_, ui = ui_, uf = uf_;
+  const bool forget = cfg_.forget_gate;
   const Scalar* const act = act_.data();
   const Scalar* const gc = gc_.data();
   const Scalar* const dgc = dgc_.data();
   const Scalar* const s_prev = s_prev_.data();
-  Scalar* const e_s = e_s_.data();
   Scalar* const k_c = k_c_.data();
   Scalar* const k_in = k_in_.data();
   Scalar* const k_f = k_f_.data();
-  Scalar* const Tc = Tc_.data();
-  Scalar* const Tin = Tin_.data();
-  Scalar* const Tf = forget ? Tf_.data() : nullptr;
-  // trace sources [u(t), 1]: the 1 only for kinds that have a bias (else that column stays 0)
-  const Scalar* const src_c = cfg_.bias_cells ? ub_.data() : u0_.data();
-  const Scalar* const src_g = cfg_.bias_gates ? ub_.data() : u0_.data();
-  Scalar* const Wout = out.W;
-
-  if (WithGradient) {
-    // All error terms are computed from the current weights before `out` (possibly the weights
-    // themselves) changes; every weight is read before it is written.
-    // eq. 22, output units: dW_y += dnet_y z^T, db_y += dnet_y   (za_ = [z, 1 or 0]);
-    // and dL/dy_c = W_y[:, :C]^T dL/dnet_y: the error arriving at the cell outputs, this step only
-    // (dy_c holds W_y^T dnet_y over all nzp columns; its first C entries are dL/dy_c)
-    const Scalar* const za = za_.data();
-    const Scalar* const Wy = Wya_.data();
-    const Scalar* const dnet_y = dnet_y_.data();
-    Scalar* const dy_c = dy_c_.data();
-    for (Eigen::Index i = 0; i < nzp; i += W) Ch(dy_c + i).setZero();
-    for (std::size_t k = 0; k < K; ++k) {
-      const Scalar d = dnet_y[k], sd = scale * d;
-      const Scalar* const wy = Wy + Eigen::Index(k) * nzp;
-      Scalar* const oy = out.Wy + Eigen::Index(k) * nzp;
-      for (Eigen::Index i = 0; i < nzp; i += W) {
-        Ch(dy_c + i) += d * CCh(wy + i);
-        Ch(oy + i) += sd * CCh(za + i);
-      }
-    }
-    // e_s[c] = dL/ds_c = y_out h'(s_c) dL/dy_c   (eq. 23, sign flipped: a gradient, not an error);
-    // stored times scale
-    const Scalar* const hs = hs_.data();
-    const Scalar* const dhs = dhs_.data();
-    const Scalar* const s = s_.data();
-    Scalar back = 0;  // sum_v h(s_c) dL/dy_c over the cells of block j
-    for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
-      const Scalar y_out = out_gate ? act[uo + j] : Scalar(1);
-      e_s[c] = scale * (y_out * dhs[c] * dy_c[c]);
-      back += hs[c] * dy_c[c];
-      if (++v < S) continue;
-      // the last cell of block j: its output gate, then on to block j+1
-      if (out_gate) {
-        // eq. 21: dL/dnet_out[j] = f'_out sum_v h(s_c) dL/dy_c   (no error through the peephole)
-        // eq. 22, output gates: dW_out[j] += dnet_out[j] u(t), db_out[j] += dnet_out[j],
-        // dp_out[c] += dnet_out[j] s_c(t)
-        const Scalar d = scale * (sigmoid_derivative_from_value(y_out) * back);
-        axpy_chunks<W>(d, src_g, Wout + Eigen::Index(uo + j) * n1p, n1p);
-        if (peep)
-          for (std::size_t c2 = j * S; c2 < (j + 1) * S; ++c2) out.p_out[c2] += d * s[c2];
-      }
-      v = 0, ++j, back = 0;
-    }
-  }
-
   // Per-cell factors of the trace increments (eqs. 25, 27, GSC00):
   //   k_c = g'(net_c) y_in,  k_in = g(net_c) f'_in,  k_f = s_c(t-1) f'_f
   for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
@@ -437,72 +498,106 @@ void Lstm1997<Scalar>::rtrl_step(Scalar scale, const StepOut& out) {
     k_f[c] = forget ? s_prev[c] * sigmoid_derivative_from_value(act[uf + j]) : Scalar(0);
     if (++v == S) v = 0, ++j;
   }
+}
 
+template <typename Scalar>
+template <bool WithGradient>
+LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_traces(const StepOut& out) {
+  constexpr Eigen::Index W = kChunk;
+  using Ch = Chunk<Scalar, W>;
+  using CCh = ConstChunk<Scalar, W>;
+  using Arr = Eigen::Array<Scalar, W, 1>;
+  const std::size_t S = S_, C = C_, ui = ui_, uf = uf_;
+  const Eigen::Index n1p = n1p_;
+  const bool forget = cfg_.forget_gate;
+  const Scalar* const act = act_.data();
+  const Scalar* const e_s = e_s_.data();
+  const Scalar* const k_c = k_c_.data();
+  const Scalar* const k_in = k_in_.data();
+  const Scalar* const k_f = k_f_.data();
+  Scalar* const Tc = Tc_.data();
+  Scalar* const Tin = Tin_.data();
+  Scalar* const Tf = forget ? Tf_.data() : nullptr;
+  // trace sources [u(t), 1]: the 1 only for kinds that have a bias (else that column stays 0)
+  const Scalar* const src_c = cfg_.bias_cells ? ub_.data() : u0_.data();
+  const Scalar* const src_g = cfg_.bias_gates ? ub_.data() : u0_.data();
+  Scalar* const Wout = out.W;
   // One pass over each cell's trace rows: the traces are updated and, with a gradient, used at
   // once (eqs. 26, 28). Rows are whole chunks; t_* hold the updated chunk of a trace.
   for (std::size_t c = 0, j = 0, v = 0; c < C; ++c, (++v == S ? (v = 0, ++j) : 0)) {
-    const Eigen::Index ci = Eigen::Index(c);
-    const Scalar kc = k_c[c], kin = k_in[c], e = e_s[c];
-    Scalar* const tc = Tc + ci * n1p;
-    Scalar* const tin = Tin + ci * n1p;
-    Scalar* const w_c = Wout + ci * n1p;
-    Scalar* const w_in = Wout + Eigen::Index(ui + j) * n1p;
-    if (!forget) {
-      for (Eigen::Index i = 0; i < n1p; i += W) {
-        // eq. 27 (y_f = 1): ds_c/dw_{c m}(t) = ds_c/dw_{c m}(t-1) + g'(net_c) y_in y^m
-        const Arr t_c = CCh(tc + i) + kc * CCh(src_c + i);
-        Ch(tc + i) = t_c;
-        // eq. 25 (y_f = 1): ds_c/dw_{in m}(t) = ds_c/dw_{in m}(t-1) + g(net_c) f'_in y^m
-        const Arr t_in = CCh(tin + i) + kin * CCh(src_g + i);
-        Ch(tin + i) = t_in;
-        if (WithGradient) {
-          // eq. 28: dW_c += e_s ds_c/dw_c   (bias: the column after u)
-          Ch(w_c + i) += e * t_c;
-          // eq. 26: dW_in[j] += e_s[c] ds_c/dw_in   (summed over the block's cells)
-          Ch(w_in + i) += e * t_in;
+    {
+      const Eigen::Index ci = Eigen::Index(c);
+      const Scalar kc = k_c[c], kin = k_in[c], e = e_s[c];
+      Scalar* const tc = Tc + ci * n1p;
+      Scalar* const tin = Tin + ci * n1p;
+      Scalar* const w_c = Wout + ci * n1p;
+      Scalar* const w_in = Wout + Eigen::Index(ui + j) * n1p;
+      if (!forget) {
+        for (Eigen::Index i = 0; i < n1p; i += W) {
+          // eq. 27 (y_f = 1): ds_c/dw_{c m}(t) = ds_c/dw_{c m}(t-1) + g'(net_c) y_in y^m
+          const Arr t_c = CCh(tc + i) + kc * CCh(src_c + i);
+          Ch(tc + i) = t_c;
+          // eq. 25 (y_f = 1): ds_c/dw_{in m}(t) = ds_c/dw_{in m}(t-1) + g(net_c) f'_in y^m
+          const Arr t_in = CCh(tin + i) + kin * CCh(src_g + i);
+          Ch(tin + i) = t_in;
+          if (WithGradient) {
+            // eq. 28: dW_c += e_s ds_c/dw_c   (bias: the column after u)
+            Ch(w_c + i) += e * t_c;
+            // eq. 26: dW_in[j] += e_s[c] ds_c/dw_in   (summed over the block's cells)
+            Ch(w_in + i) += e * t_in;
+          }
         }
-      }
-    } else {
-      const Scalar y_f = act[uf + j], kf = k_f[c];
-      Scalar* const tf = Tf + ci * n1p;
-      Scalar* const w_f = Wout + Eigen::Index(uf + j) * n1p;
-      for (Eigen::Index i = 0; i < n1p; i += W) {
-        // eq. 27: ds_c/dw_{c m}(t) = y_f ds_c/dw_{c m}(t-1) + g'(net_c) y_in y^m
-        const Arr t_c = y_f * CCh(tc + i) + kc * CCh(src_c + i);
-        Ch(tc + i) = t_c;
-        // eq. 25: ds_c/dw_{in m}(t) = y_f ds_c/dw_{in m}(t-1) + g(net_c) f'_in y^m
-        const Arr t_in = y_f * CCh(tin + i) + kin * CCh(src_g + i);
-        Ch(tin + i) = t_in;
-        // GSC00: ds_c/dw_{f m}(t) = y_f ds_c/dw_{f m}(t-1) + s_c(t-1) f'_f y^m
-        const Arr t_f = y_f * CCh(tf + i) + kf * CCh(src_g + i);
-        Ch(tf + i) = t_f;
-        if (WithGradient) {
-          // eqs. 28, 26 and the forget gate's analogue
-          Ch(w_c + i) += e * t_c;
-          Ch(w_in + i) += e * t_in;
-          Ch(w_f + i) += e * t_f;
+      } else {
+        const Scalar y_f = act[uf + j], kf = k_f[c];
+        Scalar* const tf = Tf + ci * n1p;
+        Scalar* const w_f = Wout + Eigen::Index(uf + j) * n1p;
+        for (Eigen::Index i = 0; i < n1p; i += W) {
+          // eq. 27: ds_c/dw_{c m}(t) = y_f ds_c/dw_{c m}(t-1) + g'(net_c) y_in y^m
+          const Arr t_c = y_f * CCh(tc + i) + kc * CCh(src_c + i);
+          Ch(tc + i) = t_c;
+          // eq. 25: ds_c/dw_{in m}(t) = y_f ds_c/dw_{in m}(t-1) + g(net_c) f'_in y^m
+          const Arr t_in = y_f * CCh(tin + i) + kin * CCh(src_g + i);
+          Ch(tin + i) = t_in;
+          // GSC00: ds_c/dw_{f m}(t) = y_f ds_c/dw_{f m}(t-1) + s_c(t-1) f'_f y^m
+          const Arr t_f = y_f * CCh(tf + i) + kf * CCh(src_g + i);
+          Ch(tf + i) = t_f;
+          if (WithGradient) {
+            // eqs. 28, 26 and the forget gate's analogue
+            Ch(w_c + i) += e * t_c;
+            Ch(w_in + i) += e * t_in;
+            Ch(w_f + i) += e * t_f;
+          }
         }
       }
     }
   }
+}
 
+template <typename Scalar>
+template <bool WithGradient>
+LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_peephole_traces(const StepOut& out) {
+  const std::size_t S = S_, B = B_, uf = uf_;
+  const bool forget = cfg_.forget_gate;
+  const Scalar* const act = act_.data();
+  const Scalar* const e_s = e_s_.data();
+  const Scalar* const k_in = k_in_.data();
+  const Scalar* const k_f = k_f_.data();
+  const Scalar* const s_prev = s_prev_.data();
   // peephole traces: sources s(t-1) of the block's cells
   //   Tpi[c, v'] = y_f Tpi[c, v'] + k_in[c] s[jS+v'](t-1);  dp_in[jS+v'] += sum_v e_s[jS+v] Tpi[jS+v, v']
   //   Tpf likewise with k_f and dp_forget
-  if (peep) {
-    for (std::size_t j = 0; j < B; ++j) {
-      const Scalar y_f = forget ? act[uf + j] : Scalar(1);
-      const std::size_t c0 = j * S;
-      for (std::size_t c = c0; c < c0 + S; ++c) {
-        Scalar* const tpi = Tpi_.data() + c * S;
-        Scalar* const tpf = forget ? Tpf_.data() + c * S : nullptr;
-        for (std::size_t v = 0; v < S; ++v) {
-          tpi[v] = y_f * tpi[v] + k_in[c] * s_prev[c0 + v];
-          if (WithGradient) out.p_in[c0 + v] += e_s[c] * tpi[v];
-          if (forget) {
-            tpf[v] = y_f * tpf[v] + k_f[c] * s_prev[c0 + v];
-            if (WithGradient) out.p_forget[c0 + v] += e_s[c] * tpf[v];
-          }
+  for (std::size_t j = 0; j < B; ++j) {
+    const Scalar y_f = forget ? act[uf + j] : Scalar(1);
+    const std::size_t c0 = j * S;
+    for (std::size_t c = c0; c < c0 + S; ++c) {
+      Scalar* const tpi = Tpi_.data() + c * S;
+      Scalar* const tpf = forget ? Tpf_.data() + c * S : nullptr;
+      for (std::size_t v = 0; v < S; ++v) {
+        tpi[v] = y_f * tpi[v] + k_in[c] * s_prev[c0 + v];
+        if (WithGradient) out.p_in[c0 + v] += e_s[c] * tpi[v];
+        if (forget) {
+          tpf[v] = y_f * tpf[v] + k_f[c] * s_prev[c0 + v];
+          if (WithGradient) out.p_forget[c0 + v] += e_s[c] * tpf[v];
         }
       }
     }

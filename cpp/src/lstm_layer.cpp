@@ -69,28 +69,61 @@ constexpr Index kInputRows = 128;
 constexpr Index kGateRows = 24;
 
 // Packed weights up to this size are read at every step when each thread has enough rows (see
-// the input projection in lstm_layer_forward): below the L3 of the CPUs this library targets.
+// the input projection in layer_forward): below the L3 of the CPUs this library targets.
 constexpr std::size_t kStreamedWeightBytes = std::size_t(8) << 20;
 
 Index chunks_of(Index N) { return (N + Index(kLstmBatchChunk) - 1) / Index(kLstmBatchChunk); }
+
+// What backward needs from forward (see LstmLayer): per step and sequence I + 5H numbers.
+template <typename Scalar>
+struct LayerCache {
+  std::size_t T = 0, N = 0;
+  RowMatrix<Scalar> x;       // [T*N, I]   input (copy)
+  RowMatrix<Scalar> gates;   // [T*N, 4H]  activated i, f, g, o
+  RowMatrix<Scalar> c;       // [T*N, H]   c after each step
+  RowMatrix<Scalar> h0, c0;  // [N, H]     initial state
+  std::vector<std::int64_t> lengths;  // [N]; empty: every sequence has length T
+};
+
+template <typename Scalar>
+void layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const LstmForwardArgs<Scalar>& args,
+                   LayerCache<Scalar>& cache, int num_threads);
+template <typename Scalar>
+void layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const LayerCache<Scalar>& cache,
+                    const LstmBackwardArgs<Scalar>& args, const LstmLayerGrads<Scalar>& grads, int num_threads);
 
 }  // namespace
 
 const char* lstm_layer_gemm_kernel() { return gemm::kernel_isa(); }
 
 void LstmLayerDims::validate() const {
-  constexpr std::size_t kMax = std::size_t(1) << 24;
-  if (input_size < 1 || input_size > kMax) throw std::invalid_argument("input_size: expected 1 .. 2^24");
-  if (hidden_size < 1 || hidden_size > kMax) throw std::invalid_argument("hidden_size: expected 1 .. 2^24");
+  if (input_size < 1 || input_size > kMaxSize) throw std::invalid_argument("input_size: expected 1 .. 2^24");
+  if (hidden_size < 1 || hidden_size > kMaxSize) throw std::invalid_argument("hidden_size: expected 1 .. 2^24");
 }
 
+double LstmLayerDims::param_values() const {
+  const double I = double(input_size), H = double(hidden_size);
+  return 4 * H * (I + H) + (bias ? 8 * H : 0.0) + (peepholes ? 3 * H : 0.0);
+}
+
+double LstmLayerDims::forward_values_per_item() const {
+  return double(input_size) + 6 * double(hidden_size);
+}
+
+namespace {
+
+// Forward (see LstmLayer::forward): the input projection, then the time loop per share of the batch.
 template <typename Scalar>
-void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const Scalar* x,
-                        std::size_t T, std::size_t N, const Scalar* h0, const Scalar* c0,
-                        const std::int64_t* lengths, Scalar* out, Scalar* h_n, Scalar* c_n,
-                        LstmLayerCache<Scalar>& cache, int num_threads) {
+void layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const LstmForwardArgs<Scalar>& args,
+                   LayerCache<Scalar>& cache, int num_threads) {
   check_params(dims, p);
+  const Scalar* x = args.x;                   // [T, N, I]
+  const std::size_t T = args.steps, N = args.batch;
+  const Scalar *h0 = args.h0, *c0 = args.c0;  // [N, H] or nullptr
+  const std::int64_t* lengths = args.lengths;  // [N] or nullptr
+  Scalar *out = args.out, *h_n = args.h_n, *c_n = args.c_n;
   if (T < 1 || N < 1) throw std::invalid_argument("x: expected T >= 1 and N >= 1");
+  if (!x || !out || !h_n || !c_n) throw std::invalid_argument("x, out, h_n, c_n: required");
   using RM = RowMatrix<Scalar>;
   const Index I = Index(dims.input_size), H = Index(dims.hidden_size), G = 4 * H;
   const Index TN = Index(T * N), Nn = Index(N);
@@ -128,8 +161,8 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   const bool one_row = Nn == 1;  // the recurrent product has one row: the single-row GEMM kernel
   // Time loop: each thread steps its own contiguous share of the batch through all steps, with no
   // synchronisation between threads (a barrier per step costs a scheduler time slice whenever the
-  // machine is loaded: a split of the hidden units with one barrier per step ran 10x slower
-  // under load). Every row's arithmetic is the same however the batch is shared out.
+  // machine is loaded, see docs/CHANGELOG.md). Every row's arithmetic is the same however the
+  // batch is shared out.
   const Index n_shares = std::min<Index>(nt, Nn), share_rows = (Nn + n_shares - 1) / n_shares;
   // The input projection a(t) = x(t) W_ih^T + (b_ih + b_hh): inside the time loop, step by step
   // on the thread's rows, so a step's gate rows are written once and stay in cache (computing all
@@ -139,10 +172,8 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   // pipes ahead of the reads) and they fit in kStreamedWeightBytes. Otherwise hoisted: one GEMM over all T*N rows
   // in fixed row blocks (a few rows per step would make a poor GEMM, and weights beyond L3 would be
   // read from memory at every step). Either way each element is the same sum,
-  // b + sum_k x_k W_ih^T(k, j), before the recurrent sum is added.
-  // (Measured on the 2-core Zen 3 VM, alternating runs: per step faster by 16 % for float64 I64
-  // H128 N32 (786 KB of weights, 16 rows per thread), 8 % for float32 I256 H512 N64 at 2 threads
-  // (6.3 MB, 32 rows); slower by 3-5 % with 8 rows per thread beyond L2.)
+  // b + sum_k x_k W_ih^T(k, j), before the recurrent sum is added. (The thresholds and their
+  // measurements: docs/CHANGELOG.md.)
   const std::size_t weight_bytes = std::size_t(packed_size<Scalar>(I + H, G)) * sizeof(Scalar);
   const bool input_per_step = (Nn >= 8 && weight_bytes <= l2_bytes()) ||
                               (share_rows >= 16 && weight_bytes <= kStreamedWeightBytes);
@@ -228,20 +259,155 @@ void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>
   }
 }
 
+// What every chunk's backward reads (and the shared arrays each chunk writes its own rows of).
 template <typename Scalar>
-void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p,
-                         const LstmLayerCache<Scalar>& cache, const Scalar* grad_out, const Scalar* grad_hn,
-                         const Scalar* grad_cn, bool truncated, Scalar* grad_x, Scalar* grad_h0, Scalar* grad_c0,
-                         const LstmLayerGrads<Scalar>& grads, int num_threads) {
+struct BackwardShared {
+  const LstmLayerParams<Scalar>& p;
+  const LayerCache<Scalar>& cache;
+  const Scalar* grad_out;    // [T, N, H] or nullptr
+  const std::int64_t* len;   // [N] or nullptr
+  bool full, fwd, whole;     // exact gradient; forward direction; one chunk holds the whole batch
+  Index I, H, G, F, Nn, Tt, XH, np_I, np_H, np_XH;
+  const Scalar* W_ihP;       // W_ih [4H, I] packed
+  const Scalar* W_hhP;       // W_hh [4H, H] packed (full only)
+  Scalar* grad_x;            // [T, N, I]
+  RowMatrix<Scalar>& tanh_c;        // [N, H]  tanh(c) of the step each sequence goes to next
+  std::vector<char>& have_tanh;     // [N]     whether tanh_c holds it
+  RowMatrix<Scalar>& peep;          // [chunks, 3H] per-chunk peephole gradients
+  bool peepholes;
+};
+
+// One thread's backward of a chunk of sequences, in three named phases per block of steps:
+// row() (pointwise, per row and step), step_products() (per step: grad_x and dL/dh(t-1) through the
+// weights) and block_gradient() (per block: the weight-gradient GEMM and the bias sum).
+template <typename Scalar>
+struct ChunkBackward {
+  using RM = RowMatrix<Scalar>;
+  const BackwardShared<Scalar>& s;
+  RM dA;   // dL/da of one chunk and block   [Tb*Cb, 4H]   (row (t - t0) * nb + r)
+  RM xh;   // [x(t), h(t-1)] of the same rows   [Tb*Cb, I+H]
+  Vec<Scalar> xhP;                                  // xh packed for the GEMM
+  Eigen::Array<Scalar, 1, Eigen::Dynamic> db_sum;   // the block's sum of da   [4H]
+
+  ChunkBackward(const BackwardShared<Scalar>& shared, Index rows)
+      : s(shared), dA(rows, shared.G), xh(rows, shared.XH), xhP(packed_size<Scalar>(rows, shared.XH)),
+        db_sum(shared.G) {}
+
+  // Row r of chunk ch (sequence n0 + r) at step t: da(t), the carried dL/dc and the peephole
+  // gradients, and the row [x(t), h(t-1)] of the weight-gradient GEMM.
+  void row(Index ch, Index n0, Index r, Index t, Index t0, Index nb, Eigen::Map<RM>& dhs, Eigen::Map<RM>& dcs) {
+    const LayerCache<Scalar>& cache = s.cache;
+    const Index I = s.I, H = s.H, G = s.G, Nn = s.Nn;
+    const Index row0 = t * Nn + n0, brow0 = (t - t0) * nb;
+    const Index n = n0 + r, row = row0 + r, brow = brow0 + r;
+    Scalar* da = &dA(brow, 0);
+    const std::int64_t len_n = s.len ? s.len[n] : std::int64_t(s.Tt);
+    if (t >= len_n) {
+      // past the end: errors pass through unchanged, no gradient at this step
+      std::fill(da, da + G, Scalar(0));
+      xh.row(brow).setZero();
+      return;
+    }
+    // the step before t in processing order, if any: t-1 (forward) or t+1 (reverse)
+    const bool has_prev = s.fwd ? t > 0 : t + 1 < len_n;
+    const Index prev = s.fwd ? row - Nn : row + Nn;
+    const Scalar* gate = &cache.gates(row, 0);
+    const Scalar* c = &cache.c(row, 0);                                  // c(t)
+    const Scalar* cp = has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0);  // c(t-1)
+    Scalar* tc = &s.tanh_c(n, 0);
+    // tanh(c(t)), unless the previous step (in backward order) already computed it
+    if (!s.have_tanh[std::size_t(n)]) detail::tanh_and_hidden<Scalar>(c, nullptr, H, tc);
+    // da(t), dL/dc(t-1) and the peephole gradients, one fused pass (detail/cell_math.hpp),
+    // with dL/dh(t) = (error from the next step) + grad_out(t)
+    const bool full = s.full;
+    detail::CellBackward<Scalar>{&dhs(r, 0), s.grad_out ? s.grad_out + row * H : nullptr, gate, cp, c,
+                                 tc, full ? s.p.w_ci : nullptr, full ? s.p.w_cf : nullptr,
+                                 full ? s.p.w_co : nullptr, &dcs(r, 0), da,
+                                 s.peepholes ? &s.peep(ch, 0) : nullptr, H}
+        .row();
+    // the row of the weight-gradient GEMM: [x(t), h(t-1)]
+    Scalar* xr = &xh(brow, 0);
+    std::copy(&cache.x(row, 0), &cache.x(row, 0) + I, xr);
+    if (has_prev) {
+      // h(t-1) = o(t-1) tanh(c(t-1)); tanh(c(t-1)) kept for that step
+      detail::tanh_and_hidden<Scalar>(&cache.c(prev, 0), &cache.gates(prev, 3 * H), H, tc, xr + I);
+      s.have_tanh[std::size_t(n)] = 1;
+    } else {
+      std::copy(&cache.h0(n, 0), &cache.h0(n, 0) + H, xr + I);
+      s.have_tanh[std::size_t(n)] = 0;
+    }
+  }
+
+  // The chunk's rows at step t: grad_x(t) = da W_ih (unless the block does it at once) and the error
+  // carried into step t-1, dL/dh(t-1) = da W_hh (full) or 0 (truncated).
+  void step_products(Index n0, Index nb, Index t, Index t0, Eigen::Map<RM>& dhs) {
+    const Index I = s.I, H = s.H, G = s.G, Nn = s.Nn;
+    const Index row0 = t * Nn + n0, brow0 = (t - t0) * nb;
+    if (!s.whole) {
+      // grad_x(t) = da W_ih:   grad_x[nb, I] = da[nb, 4H] W_ih[4H, I]
+      Scalar* gx = s.grad_x + row0 * I;
+      std::fill(gx, gx + nb * I, Scalar(0));
+      gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, s.W_ihP, I, 0, s.np_I, gx, I);
+    }
+    if (s.full) {
+      // dL/dh(t-1) = da W_hh:   dh[nb, H] = da[nb, 4H] W_hh[4H, H], straight into the carried
+      // errors: the rows of sequences still running are cleared first; a row past its
+      // sequence's end keeps its error (its da row is 0, so the product adds +0 to it)
+      for (Index r = 0; r < nb; ++r)
+        if (!(s.len && t >= s.len[n0 + r])) std::fill(&dhs(r, 0), &dhs(r, 0) + H, Scalar(0));
+      gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, s.W_hhP, H, 0, s.np_H, dhs.data(), H);
+    } else {
+      // truncated: no error flows back through W_hh
+      for (Index r = 0; r < nb; ++r)
+        if (!(s.len && t >= s.len[n0 + r])) dhs.row(r).setZero();
+    }
+  }
+
+  // The block's `rows` rows (its steps x the chunk's sequences): grad_x at once when one chunk holds
+  // the whole batch, and [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1] into the chunk's partial sum dWc.
+  void block_gradient(Index rows, Index t0, RM& dWc) {
+    const Index I = s.I, G = s.G, F = s.F, Nn = s.Nn, XH = s.XH;
+    if (s.whole) {
+      // one chunk holds the whole batch: the block's rows are contiguous in grad_x too
+      // grad_x = da W_ih:   grad_x[rows, I] = da[rows, 4H] W_ih[4H, I]
+      Scalar* gx = s.grad_x + t0 * Nn * I;
+      std::fill(gx, gx + rows * I, Scalar(0));
+      gemm_panels<Scalar>(0, rows, G, dA.data(), G, 1, s.W_ihP, I, 0, s.np_I, gx, I);
+    }
+    // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] [xh, 1][rows, F]
+    // (the GEMM fills the columns of xh = [x, h(t-1)]; the bias column, a plain sum of da over the
+    // rows, is added below in the same order the GEMM would sum it)
+    pack_b(xh.data(), XH, Index(1), rows, XH, xhP.data(), 0, s.np_XH);
+    gemm_rows_outer<Scalar>(0, G, rows, dA.data(), 1, G, xhP.data(), XH, dWc.data(), F);
+    // db += sum over the rows of da   [4H]
+    db_sum.setZero();
+    for (Index k = 0; k < rows; ++k) db_sum += dA.row(k).array();
+    dWc.col(F - 1) += db_sum.matrix().transpose();
+  }
+};
+
+// Backward (see LstmLayer::backward): the batch in chunks through all steps, weight gradients per
+// block of steps, partial sums added in chunk order.
+template <typename Scalar>
+void layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const LayerCache<Scalar>& cache,
+                    const LstmBackwardArgs<Scalar>& args, const LstmLayerGrads<Scalar>& grads, int num_threads) {
   check_params(dims, p);
+  const Scalar* grad_out = args.grad_out;                        // [T, N, H] or nullptr
+  const Scalar *grad_hn = args.grad_h_n, *grad_cn = args.grad_c_n;  // [N, H] or nullptr
+  const bool truncated = args.truncated;
+  Scalar *grad_x = args.grad_x, *grad_h0 = args.grad_h0, *grad_c0 = args.grad_c0;
+  if (!grad_x || !grad_h0 || !grad_c0) throw std::invalid_argument("grad_x, grad_h0, grad_c0: required");
+  if (!grads.W_ih || !grads.W_hh || (dims.bias && (!grads.b_ih || !grads.b_hh)) ||
+      (dims.peepholes && (!grads.w_ci || !grads.w_cf || !grads.w_co)))
+    throw std::invalid_argument("grads: an array of the layer's parameters is missing");
   using RM = RowMatrix<Scalar>;
   const std::size_t T = cache.T, N = cache.N;
-  if (T < 1 || N < 1) throw std::logic_error("lstm_layer_backward: no forward pass to differentiate");
+  if (T < 1 || N < 1) throw std::logic_error("LstmLayer::backward: no forward pass to differentiate");
   const Index I = Index(dims.input_size), H = Index(dims.hidden_size), G = 4 * H;
   const Index F = I + H + 1;  // features of one row of the weight-gradient GEMM: [x, h(t-1), 1]
   const Index Nn = Index(N), Tt = Index(T), C = Index(kLstmBatchChunk);
   if (cache.x.cols() != I || cache.c.cols() != H)
-    throw std::logic_error("lstm_layer_backward: cache does not match the layer's sizes");
+    throw std::logic_error("LstmLayer::backward: cache does not match the layer's sizes");
   const int nt = threads(num_threads, double(T) * double(N) * double(4 * dims.hidden_size) *
                                                     double(dims.input_size + dims.hidden_size));
   const std::int64_t* len = cache.lengths.empty() ? nullptr : cache.lengths.data();
@@ -280,12 +446,12 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   if (grad_cn) Eigen::Map<RM>(grad_c0, Nn, H) = Eigen::Map<const RM>(grad_cn, Nn, H);
   else Eigen::Map<RM>(grad_c0, Nn, H).setZero();
 
+  const BackwardShared<Scalar> shared{p,      cache,   grad_out, len,  full,   fwd,   whole, I,       H,
+                                      G,      F,       Nn,       Tt,   XH,     np_I,  np_H,  np_XH,   W_ihP.data(),
+                                      W_hhP.data(), grad_x, tanh_c, have_tanh, peep, dims.peepholes};
 #pragma omp parallel num_threads(nt)
   {
-    RM dA(Tb * Cb, G);  // dL/da of one chunk and block   [Tb*Cb, 4H]   (row (t - t0) * nb + r)
-    RM xh(Tb * Cb, XH);  // [x(t), h(t-1)] of the same rows   [Tb*Cb, I+H]
-    Vec<Scalar> xhP(packed_size<Scalar>(Tb * Cb, XH));  // xh packed for the GEMM
-    Eigen::Array<Scalar, 1, Eigen::Dynamic> db_sum(G);     // the block's sum of da   [4H]
+    ChunkBackward<Scalar> run(shared, Tb * Cb);  // this thread's scratch
     for (Index w0 = 0; w0 < n_chunks; w0 += kWave) {
       const Index w1 = std::min(n_chunks, w0 + kWave);
 #pragma omp for schedule(static)
@@ -301,81 +467,13 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
           const Index t0 = blk * Tb, nsteps = std::min(Tb, Tt - t0);
           for (Index k = 0; k < nsteps; ++k) {
             const Index t = fwd ? t0 + nsteps - 1 - k : t0 + k;
-            const Index row0 = t * Nn + n0, brow0 = (t - t0) * nb;
-            for (Index r = 0; r < nb; ++r) {
-              const Index n = n0 + r, row = row0 + r, brow = brow0 + r;
-              Scalar* da = &dA(brow, 0);
-              const std::int64_t len_n = len ? len[n] : std::int64_t(T);
-              if (t >= len_n) {
-                // past the end: errors pass through unchanged, no gradient at this step
-                std::fill(da, da + G, Scalar(0));
-                xh.row(brow).setZero();
-                continue;
-              }
-              // the step before t in processing order, if any: t-1 (forward) or t+1 (reverse)
-              const bool has_prev = fwd ? t > 0 : t + 1 < len_n;
-              const Index prev = fwd ? row - Nn : row + Nn;
-              const Scalar* gate = &cache.gates(row, 0);
-              const Scalar* c = &cache.c(row, 0);                                       // c(t)
-              const Scalar* cp = has_prev ? &cache.c(prev, 0) : &cache.c0(n, 0);  // c(t-1)
-              Scalar* tc = &tanh_c(n, 0);
-              // tanh(c(t)), unless the previous step (in backward order) already computed it
-              if (!have_tanh[std::size_t(n)]) detail::tanh_and_hidden<Scalar>(c, nullptr, H, tc);
-              // da(t), dL/dc(t-1) and the peephole gradients, one fused pass (detail/cell_math.hpp),
-              // with dL/dh(t) = (error from the next step) + grad_out(t)
-              detail::CellBackward<Scalar>{&dhs(r, 0), grad_out ? grad_out + row * H : nullptr, gate, cp, c,
-                                           tc, full ? p.w_ci : nullptr, full ? p.w_cf : nullptr,
-                                           full ? p.w_co : nullptr, &dcs(r, 0), da,
-                                           dims.peepholes ? &peep(ch, 0) : nullptr, H}
-                  .row();
-              // the row of the weight-gradient GEMM: [x(t), h(t-1)]
-              Scalar* xr = &xh(brow, 0);
-              std::copy(&cache.x(row, 0), &cache.x(row, 0) + I, xr);
-              if (has_prev) {
-                // h(t-1) = o(t-1) tanh(c(t-1)); tanh(c(t-1)) kept for that step
-                detail::tanh_and_hidden<Scalar>(&cache.c(prev, 0), &cache.gates(prev, 3 * H), H, tc, xr + I);
-                have_tanh[std::size_t(n)] = 1;
-              } else {
-                std::copy(&cache.h0(n, 0), &cache.h0(n, 0) + H, xr + I);
-                have_tanh[std::size_t(n)] = 0;
-              }
-            }
-            if (!whole) {
-              // grad_x(t) = da W_ih:   grad_x[nb, I] = da[nb, 4H] W_ih[4H, I]
-              Scalar* gx = grad_x + row0 * I;
-              std::fill(gx, gx + nb * I, Scalar(0));
-              gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
-            }
-            if (full) {
-              // dL/dh(t-1) = da W_hh:   dh[nb, H] = da[nb, 4H] W_hh[4H, H], straight into the carried
-              // errors: the rows of sequences still running are cleared first; a row past its
-              // sequence's end keeps its error (its da row is 0, so the product adds +0 to it)
-              for (Index r = 0; r < nb; ++r)
-                if (!(len && t >= len[n0 + r])) std::fill(&dhs(r, 0), &dhs(r, 0) + H, Scalar(0));
-              gemm_panels<Scalar>(0, nb, G, &dA(brow0, 0), G, 1, W_hhP.data(), H, 0, np_H, dhs.data(), H);
-            } else {
-              // truncated: no error flows back through W_hh
-              for (Index r = 0; r < nb; ++r)
-                if (!(len && t >= len[n0 + r])) dhs.row(r).setZero();
-            }
+            // phase 1: the pointwise backward of each row of the chunk at step t
+            for (Index r = 0; r < nb; ++r) run.row(ch, n0, r, t, t0, nb, dhs, dcs);
+            // phase 2: the step's products with W_ih (grad_x) and W_hh (the error into step t-1)
+            run.step_products(n0, nb, t, t0, dhs);
           }
-          const Index rows = nsteps * nb;
-          if (whole) {
-            // one chunk holds the whole batch: the block's rows are contiguous in grad_x too
-            // grad_x = da W_ih:   grad_x[rows, I] = da[rows, 4H] W_ih[4H, I]
-            Scalar* gx = grad_x + t0 * Nn * I;
-            std::fill(gx, gx + rows * I, Scalar(0));
-            gemm_panels<Scalar>(0, rows, G, dA.data(), G, 1, W_ihP.data(), I, 0, np_I, gx, I);
-          }
-          // [dW_ih, dW_hh, db] += da^T [x, h(t-1), 1]:   dW[4H, F] += da^T[4H, rows] [xh, 1][rows, F]
-          // (the GEMM fills the columns of xh = [x, h(t-1)]; the bias column, a plain sum of da over the
-          // rows, is added below in the same order the GEMM would sum it)
-          pack_b(xh.data(), XH, Index(1), rows, XH, xhP.data(), 0, np_XH);
-          gemm_rows_outer<Scalar>(0, G, rows, dA.data(), 1, G, xhP.data(), XH, dWc.data(), F);
-          // db += sum over the rows of da   [4H]
-          db_sum.setZero();
-          for (Index k = 0; k < rows; ++k) db_sum += dA.row(k).array();
-          dWc.col(F - 1) += db_sum.matrix().transpose();
+          // phase 3: the block's weight gradient
+          run.block_gradient(nsteps * nb, t0, dWc);
         }
       }
       // (implicit barrier) add the wave's partial sums, in chunk order, in fixed blocks of gate rows
@@ -403,15 +501,51 @@ void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar
   }
 }
 
-#define LSTMCORE_INSTANTIATE(S)                                                                                 \
-  template void lstm_layer_forward<S>(const LstmLayerDims&, const LstmLayerParams<S>&, const S*, std::size_t,  \
-                                      std::size_t, const S*, const S*, const std::int64_t*, S*, S*, S*,         \
-                                      LstmLayerCache<S>&, int);                                                 \
-  template void lstm_layer_backward<S>(const LstmLayerDims&, const LstmLayerParams<S>&, const LstmLayerCache<S>&, \
-                                       const S*, const S*, const S*, bool, S*, S*, S*, const LstmLayerGrads<S>&, \
-                                       int);
-LSTMCORE_INSTANTIATE(float)
-LSTMCORE_INSTANTIATE(double)
-#undef LSTMCORE_INSTANTIATE
+}  // namespace
+
+template <typename Scalar>
+struct LstmLayer<Scalar>::Cache : LayerCache<Scalar> {};
+
+template <typename Scalar>
+LstmLayer<Scalar>::LstmLayer(const LstmLayerDims& dims) : dims_(dims), cache_(new Cache) {
+  dims_.validate();
+}
+
+template <typename Scalar>
+LstmLayer<Scalar>::~LstmLayer() = default;
+
+template <typename Scalar>
+std::size_t LstmLayer<Scalar>::steps() const {
+  return has_forward_ ? cache_->T : 0;
+}
+
+template <typename Scalar>
+std::size_t LstmLayer<Scalar>::batch() const {
+  return has_forward_ ? cache_->N : 0;
+}
+
+template <typename Scalar>
+void LstmLayer<Scalar>::forward(const LstmLayerParams<Scalar>& params, const LstmForwardArgs<Scalar>& args,
+                                int num_threads) {
+  has_forward_ = false;
+  layer_forward<Scalar>(dims_, params, args, *cache_, num_threads);
+  has_forward_ = true;
+}
+
+template <typename Scalar>
+void LstmLayer<Scalar>::backward(const LstmLayerParams<Scalar>& params, const LstmBackwardArgs<Scalar>& args,
+                                 const LstmLayerGrads<Scalar>& grads, int num_threads) {
+  if (!has_forward_) throw std::logic_error("backward: no forward pass to differentiate");
+  layer_backward<Scalar>(dims_, params, *cache_, args, grads, num_threads);
+}
+
+template <typename Scalar>
+std::size_t LstmLayer<Scalar>::cache_size(const LstmLayerDims& dims, std::size_t T, std::size_t N) {
+  const std::size_t I = dims.input_size, H = dims.hidden_size;
+  return T * N * (I + 5 * H) + 2 * N * H;
+}
+
+template class LstmLayer<float>;
+template class LstmLayer<double>;
 
 }  // namespace lstmcore

@@ -2,6 +2,8 @@
 // The maths is in lstm_online.hpp; each line below carries its formula.
 #include "lstmcore/lstm_online.hpp"
 
+#include "lstmcore/detail/cell_step.hpp"
+
 #include <algorithm>
 #include <initializer_list>
 #include <stdexcept>
@@ -34,9 +36,17 @@ inline void axpy(Scalar* __restrict y, const Scalar* __restrict x, Scalar a, Ind
 }  // namespace
 
 template <typename Scalar>
+struct LstmOnline<Scalar>::Products {
+  detail::GateProduct<Scalar> ih, hh;
+};
+
+template <typename Scalar>
+LstmOnline<Scalar>::~LstmOnline() = default;
+
+template <typename Scalar>
 LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& params,
                                const LstmLayerGrads<Scalar>& grads, std::size_t batch)
-    : dims_(dims), p_(params), g_(grads), N_(batch) {
+    : dims_(dims), p_(params), g_(grads), N_(batch), products_(new Products) {
   dims_.validate();
   if (dims_.reverse)
     throw std::invalid_argument("reverse: online training runs forward in time; a reverse direction needs the future");
@@ -62,8 +72,8 @@ LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<
   tanh_c_ = RowMatrix::Zero(N, H);
   s_ = RowMatrix::Zero(N * 3 * H, Kp_);
   sp_ = RowMatrix::Zero(dims_.peepholes ? N * 2 : 0, H);
-  ih_ = detail::GateProduct<Scalar>(G, I, N);
-  hh_ = detail::GateProduct<Scalar>(G, H, N);
+  products_->ih = detail::GateProduct<Scalar>(G, I, N);
+  products_->hh = detail::GateProduct<Scalar>(G, H, N);
 }
 
 template <typename Scalar>
@@ -116,8 +126,8 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::gates_block(const Scalar* x, Index b)
   // a = b_ih + b_hh
   detail::init_preactivations(G, nb, p_, dims_.bias, a);
   // a += x(t) W_ih^T + h(t-1) W_hh^T      (x, h(t-1) read from u)
-  ih_.add(u_.data() + n0 * K, K, nb, b, a);
-  hh_.add(u_.data() + n0 * K + I, K, nb, b, a);
+  products_->ih.add(u_.data() + n0 * K, K, nb, a);
+  products_->hh.add(u_.data() + n0 * K + I, K, nb, a);
   // gates activated in place; c(t), tanh(c(t)), h(t)
   for (Index n = n0; n < n0 + nb; ++n)
     detail::cell_pointwise(H, p_, dims_.peepholes, a + (n - n0) * G, c_.data() + n * H, tanh_c_.data() + n * H,
@@ -239,8 +249,8 @@ void LstmOnline<Scalar>::for_each_block(int num_threads, Body body) {
 template <typename Scalar>
 void LstmOnline<Scalar>::step(const Scalar* x, Scalar* out, int num_threads) {
   const Index N = Index(N_), H = Index(dims_.hidden_size);
-  ih_.pack(p_.W_ih);
-  hh_.pack(p_.W_hh);
+  products_->ih.pack(p_.W_ih);
+  products_->hh.pack(p_.W_hh);
   for_each_block(num_threads, [&](Index b) {
     gates_block(x, b);
     units(b, true, nullptr);
@@ -263,8 +273,8 @@ void LstmOnline<Scalar>::run(const Scalar* x, const Scalar* grad_out, std::size_
                              int num_threads) {
   const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size);
   // The weights cannot change during a call: pack them once.
-  ih_.pack(p_.W_ih);
-  hh_.pack(p_.W_hh);
+  products_->ih.pack(p_.W_ih);
+  products_->hh.pack(p_.W_hh);
   for_each_block(num_threads, [&](Index b) {
     const Index n0 = b * detail::kStepRowBlock, nb = std::min(detail::kStepRowBlock, N - n0);
     for (std::size_t t = 0; t < T; ++t) {

@@ -2,6 +2,8 @@
 // state. The maths is in lstm_stream.hpp and detail/cell_step.hpp.
 #include "lstmcore/lstm_stream.hpp"
 
+#include "lstmcore/detail/cell_step.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -11,16 +13,23 @@ namespace lstmcore {
 using detail::Index;
 
 void LstmStackDims::validate() const {
-  constexpr std::size_t kMax = std::size_t(1) << 24;
-  if (input_size < 1 || input_size > kMax) throw std::invalid_argument("input_size: expected 1 .. 2^24");
-  if (hidden_size < 1 || hidden_size > kMax) throw std::invalid_argument("hidden_size: expected 1 .. 2^24");
-  if (num_layers < 1 || num_layers > 1024) throw std::invalid_argument("num_layers: expected 1 .. 1024");
+  if (input_size < 1 || input_size > kMaxSize) throw std::invalid_argument("input_size: expected 1 .. 2^24");
+  if (hidden_size < 1 || hidden_size > kMaxSize) throw std::invalid_argument("hidden_size: expected 1 .. 2^24");
+  if (num_layers < 1 || num_layers > kMaxLayers) throw std::invalid_argument("num_layers: expected 1 .. 1024");
 }
+
+template <typename Scalar>
+struct LstmStream<Scalar>::Products {
+  std::vector<detail::GateProduct<Scalar>> ih, hh;  // [L]
+};
+
+template <typename Scalar>
+LstmStream<Scalar>::~LstmStream() = default;
 
 template <typename Scalar>
 LstmStream<Scalar>::LstmStream(const LstmStackDims& dims, const std::vector<LstmLayerParams<Scalar>>& params,
                                std::size_t batch)
-    : dims_(dims), params_(params), N_(batch) {
+    : dims_(dims), params_(params), N_(batch), products_(new Products) {
   dims_.validate();
   if (params_.size() != dims_.num_layers)
     throw std::invalid_argument("params: expected " + std::to_string(dims_.num_layers) + " layers, got " +
@@ -41,8 +50,8 @@ LstmStream<Scalar>::LstmStream(const LstmStackDims& dims, const std::vector<Lstm
   a_.resize(N, G);
   tanh_c_.resize(N, H);
   for (Index k = 0; k < L; ++k) {
-    ih_.emplace_back(G, k == 0 ? I : H, N);
-    hh_.emplace_back(G, H, N);
+    products_->ih.emplace_back(G, k == 0 ? I : H, N);
+    products_->hh.emplace_back(G, H, N);
   }
 }
 
@@ -53,11 +62,11 @@ void LstmStream<Scalar>::reset(const Scalar* h0, const Scalar* c0) {
   if (c0) c_ = Eigen::Map<const RowMatrix>(c0, LN, H); else c_.setZero();
 }
 
-// Layer k on rows n0 .. n0+nb of the batch (block `block`). x_in: the layer's input, row n at
+// Layer k on rows n0 .. n0+nb of the batch. x_in: the layer's input, row n at
 // x_in + n * ldx.
 template <typename Scalar>
 LSTMCORE_NOINLINE void LstmStream<Scalar>::layer_block(std::size_t k, const Scalar* x_in, Index ldx, Index n0,
-                                                       Index nb, Index block) {
+                                                       Index nb) {
   const Index N = Index(N_), H = Index(dims_.hidden_size), G = 4 * H;
   const LstmLayerParams<Scalar>& p = params_[k];
   Scalar* a = a_.data() + n0 * G;                      // [nb, 4H]
@@ -66,9 +75,9 @@ LSTMCORE_NOINLINE void LstmStream<Scalar>::layer_block(std::size_t k, const Scal
   // a = b_ih + b_hh
   detail::init_preactivations(G, nb, p, dims_.bias, a);
   // a += x_k W_ih^T                          [nb, I_k] x [I_k, 4H]
-  ih_[k].add(x_in + n0 * ldx, ldx, nb, block, a);
+  products_->ih[k].add(x_in + n0 * ldx, ldx, nb, a);
   // a += h_k(t-1) W_hh^T                     [nb, H] x [H, 4H]
-  hh_[k].add(h, H, nb, block, a);
+  products_->hh[k].add(h, H, nb, a);
   for (Index r = 0; r < nb; ++r)
     detail::cell_pointwise(H, p, dims_.peepholes, a + r * G, c + r * H, tanh_c_.data() + (n0 + r) * H, h + r * H);
 }
@@ -79,8 +88,8 @@ void LstmStream<Scalar>::advance(const Scalar* x, std::size_t T, Scalar* out, in
   const Index n_blocks = (N + detail::kStepRowBlock - 1) / detail::kStepRowBlock;
   // The weights cannot change during a call: pack them once.
   for (Index k = 0; k < L; ++k) {
-    ih_[k].pack(params_[k].W_ih);
-    hh_[k].pack(params_[k].W_hh);
+    products_->ih[k].pack(params_[k].W_ih);
+    products_->hh[k].pack(params_[k].W_hh);
   }
   const int team = detail::team_size(num_threads, work_, n_blocks);
   // Each block of rows is independent of the others through every layer and step.
@@ -90,7 +99,7 @@ void LstmStream<Scalar>::advance(const Scalar* x, std::size_t T, Scalar* out, in
       for (Index k = 0; k < L; ++k) {
         // x_0 = x(t) [N, I];  x_k = h_{k-1}(t) [N, H]
         const Scalar* x_in = k == 0 ? x + Index(t) * N * I : h_.data() + (k - 1) * N * H;
-        layer_block(std::size_t(k), x_in, k == 0 ? I : H, n0, nb, b);
+        layer_block(std::size_t(k), x_in, k == 0 ? I : H, n0, nb);
       }
       // out(t) = h_{L-1}(t)
       if (out)

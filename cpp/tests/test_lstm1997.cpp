@@ -3,7 +3,7 @@
 // the published weight counts, configuration validation and (in the build with
 // EIGEN_RUNTIME_NO_MALLOC) the absence of heap allocation inside the time loops.
 //
-// No test framework: a tiny CHECK macro counts failures; the exit code is non-zero if any failed.
+// No test framework: CHECK macros (test_support.hpp) count failures; the exit code is non-zero if any failed.
 // Usage: test_lstm1997 [group ...]   (no argument: every group of this build). ctest runs one
 // group per test so that `ctest -j` spreads them over the cores. LSTMCORE_TEST_SEED=n draws other
 // random cases (default 0).
@@ -17,7 +17,7 @@
 //   rtrl_bptt     (c) truncated gradient by RTRL == by truncated BPTT == naive RTRL to 1e-12
 //   float_double  (d) float engine == double engine (and float naive) to float precision, 2e-5
 //                     relative (or 1000x the result's own amplification of a 6e-8 perturbation)
-//   weight_counts (e) the published weight counts (api.md §1)
+//   weight_counts (e) the paper's published weight counts (docs/ENGINE.md, "Weight counts")
 //   invalid       (f) impossible configurations throw std::invalid_argument
 //   determinism       results do not depend on buffer addresses (bit for bit)
 //   nomalloc      (g) only with EIGEN_RUNTIME_NO_MALLOC: no heap allocation inside any time loop
@@ -37,6 +37,7 @@
 
 #include "lstmcore/lstm1997.hpp"
 #include "lstmcore/naive1997.hpp"
+#include "test_support.hpp"
 
 #ifdef EIGEN_RUNTIME_NO_MALLOC
 #include <fcntl.h>
@@ -48,57 +49,6 @@
 #endif
 
 using namespace lstmcore;
-
-// ---------------------------------------------------------------------------------------------
-// A tiny check macro.
-
-static long g_checks = 0;
-static long g_failures = 0;
-
-#define CHECKF(cond, ...)                                                   \
-  do {                                                                      \
-    ++g_checks;                                                             \
-    if (!(cond)) {                                                          \
-      ++g_failures;                                                         \
-      if (g_failures <= 40) {                                               \
-        std::fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-        std::fprintf(stderr, __VA_ARGS__);                                  \
-        std::fputc('\n', stderr);                                           \
-      }                                                                     \
-    }                                                                       \
-  } while (0)
-#define CHECK(cond) CHECKF(cond, "%s", "")
-
-// ---------------------------------------------------------------------------------------------
-// No-malloc build: every operator new inside a time loop (Eigen's flag down) aborts, so std::
-// containers are caught as well as Eigen's own allocations (which Eigen asserts on itself).
-
-#ifdef EIGEN_RUNTIME_NO_MALLOC
-static void* checked_alloc(std::size_t n) {
-  if (!Eigen::internal::is_malloc_allowed()) {
-    static const char msg[] = "operator new called inside a no-malloc region (a time loop)\n";
-    (void)!write(2, msg, sizeof msg - 1);
-    std::abort();
-  }
-  void* p = std::malloc(n == 0 ? 1 : n);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-void* operator new(std::size_t n) { return checked_alloc(n); }
-void* operator new[](std::size_t n) { return checked_alloc(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try { return checked_alloc(n); } catch (...) { return nullptr; }
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  try { return checked_alloc(n); } catch (...) { return nullptr; }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-#endif
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
@@ -670,7 +620,7 @@ static void test_float_double() {
 
 // ---------------------------------------------------------------------------------------------
 // determinism: a result must not depend on where the caller's buffers or the network's own
-// parameter buffer happen to lie in memory (api.md: an int seed makes everything reproducible).
+// parameter buffer happen to lie in memory (docs/ENGINE.md: an int seed makes everything reproducible).
 // Every result is compared bit for bit.
 
 // A buffer of n Scalars starting `offset` elements past a 64-byte boundary.
@@ -788,7 +738,7 @@ static void test_determinism() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// (e) published weight counts (api.md §1).
+// (e) published weight counts (docs/ENGINE.md, "Weight counts").
 
 static void test_weight_counts() {
   struct Case {
@@ -1051,32 +1001,17 @@ static void test_nomalloc() {
 // ---------------------------------------------------------------------------------------------
 
 int main(int argc, char** argv) {
-  std::vector<std::pair<std::string, void (*)()>> groups = {
-#ifdef EIGEN_RUNTIME_NO_MALLOC
-      {"nomalloc", test_nomalloc},
-#endif
-      {"weight_counts", test_weight_counts}, {"invalid", test_invalid},     {"naive", test_naive},
-      {"rtrl_bptt", test_rtrl_bptt},         {"finite_diff", test_finite_diff}, {"float_double", test_float_double},
-      {"determinism", test_determinism},
-  };
   if (const char* env = std::getenv("LSTMCORE_TEST_SEED")) g_seed_offset = std::strtoull(env, nullptr, 10);
-  std::vector<std::string> wanted(argv + 1, argv + argc);
-  for (const auto& w : wanted) {
-    bool known = false;
-    for (const auto& g : groups) known = known || g.first == w;
-    if (!known) {
-      std::fprintf(stderr, "unknown test group '%s'; groups:", w.c_str());
-      for (const auto& g : groups) std::fprintf(stderr, " %s", g.first.c_str());
-      std::fprintf(stderr, "\n");
-      return 2;
-    }
-  }
-  for (const auto& g : groups) {
-    if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), g.first) == wanted.end()) continue;
-    std::printf("[%s]\n", g.first.c_str());
-    std::fflush(stdout);
-    g.second();
-  }
-  std::printf("%ld checks, %ld failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return run_test_groups(argc, argv, {
+#ifdef EIGEN_RUNTIME_NO_MALLOC
+                                         {"nomalloc", test_nomalloc},
+#endif
+                                         {"weight_counts", test_weight_counts},
+                                         {"invalid", test_invalid},
+                                         {"naive", test_naive},
+                                         {"rtrl_bptt", test_rtrl_bptt},
+                                         {"finite_diff", test_finite_diff},
+                                         {"float_double", test_float_double},
+                                         {"determinism", test_determinism},
+                                     });
 }

@@ -4,8 +4,8 @@
 //
 // Usage: test_streaming [group ...]   (no argument: every group of this build)
 // Groups:
-//   stream     one-step stream, run over chunks == lstm_layer_forward (double to 1e-12), with state
-//   online     LstmOnline::run gradients == lstm_layer_backward(truncated) (double to 1e-10), and
+//   stream     one-step stream, run over chunks == LstmLayer::forward (double to 1e-12), with state
+//   online     LstmOnline::run gradients == LstmLayer::backward(truncated) (double to 1e-10), and
 //              step + accumulate == run
 //   tanh       detail::tanh_and_hidden(double) within 4 ulp of std::tanh on 2^-30 .. 2^4 and the limits
 //   sigmoid    detail::sigmoid_packet(double) within 4 ulp of 1 / (1 + exp(-x)) on [-708, 40], 0/1/NaN ends
@@ -20,88 +20,14 @@
 #include <vector>
 
 #include "lstmcore/detail/cell_math.hpp"
-#include "lstmcore/detail/vector_tanh.hpp"
+#include "lstmcore/detail/squash.hpp"
 #include "lstmcore/lstm_layer.hpp"
 #include "lstmcore/lstm_online.hpp"
 #include "lstmcore/lstm_stream.hpp"
 
-#ifdef EIGEN_RUNTIME_NO_MALLOC
-#include <unistd.h>
-
-#include <new>
-// Every operator new with Eigen's malloc flag down aborts (Eigen asserts on its own allocations).
-static void* checked_alloc(std::size_t n) {
-  if (!Eigen::internal::is_malloc_allowed()) {
-    static const char msg[] = "operator new called inside a no-malloc region (a step)\n";
-    (void)!write(2, msg, sizeof msg - 1);
-    std::abort();
-  }
-  void* p = std::malloc(n == 0 ? 1 : n);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-void* operator new(std::size_t n) { return checked_alloc(n); }
-void* operator new[](std::size_t n) { return checked_alloc(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif
+#include "test_support.hpp"
 
 using namespace lstmcore;
-
-static long g_checks = 0, g_failures = 0;
-#define CHECKF(cond, ...)                                                                   \
-  do {                                                                                      \
-    ++g_checks;                                                                             \
-    if (!(cond)) {                                                                          \
-      if (++g_failures <= 40) {                                                             \
-        std::fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);       \
-        std::fprintf(stderr, __VA_ARGS__);                                                  \
-        std::fputc('\n', stderr);                                                           \
-      }                                                                                     \
-    }                                                                                       \
-  } while (0)
-
-using Vec = std::vector<double>;
-
-static Vec random_vec(std::mt19937_64& rng, std::size_t n, double scale = 1.0) {
-  std::uniform_real_distribution<double> u(-scale, scale);
-  Vec v(n);
-  for (auto& x : v) x = u(rng);
-  return v;
-}
-
-static double max_abs_diff(const Vec& a, const Vec& b) {
-  double m = 0;
-  for (std::size_t k = 0; k < a.size(); ++k) m = std::max(m, std::fabs(a[k] - b[k]));
-  return m;
-}
-
-// One layer's parameters (owned) and the pointer view of them.
-struct Layer {
-  Vec W_ih, W_hh, b_ih, b_hh, w_ci, w_cf, w_co;
-  Layer(std::mt19937_64& rng, std::size_t I, std::size_t H)
-      : W_ih(random_vec(rng, 4 * H * I, 0.8)), W_hh(random_vec(rng, 4 * H * H, 0.8)), b_ih(random_vec(rng, 4 * H)),
-        b_hh(random_vec(rng, 4 * H)), w_ci(random_vec(rng, H)), w_cf(random_vec(rng, H)), w_co(random_vec(rng, H)) {}
-  LstmLayerParams<double> params(bool bias, bool peep) const {
-    LstmLayerParams<double> p;
-    p.W_ih = W_ih.data();
-    p.W_hh = W_hh.data();
-    if (bias) p.b_ih = b_ih.data(), p.b_hh = b_hh.data();
-    if (peep) p.w_ci = w_ci.data(), p.w_cf = w_cf.data(), p.w_co = w_co.data();
-    return p;
-  }
-};
-
-struct Grads {
-  Vec W_ih, W_hh, b_ih, b_hh, w_ci, w_cf, w_co;
-  Grads(std::size_t I, std::size_t H)
-      : W_ih(4 * H * I), W_hh(4 * H * H), b_ih(4 * H), b_hh(4 * H), w_ci(H), w_cf(H), w_co(H) {}
-  LstmLayerGrads<double> view() {
-    return {W_ih.data(), W_hh.data(), b_ih.data(), b_hh.data(), w_ci.data(), w_cf.data(), w_co.data()};
-  }
-};
 
 static void test_stream() {
   std::mt19937_64 rng(1);
@@ -120,10 +46,12 @@ static void test_stream() {
           d.hidden_size = H;
           d.bias = bias;
           d.peepholes = peep;
-          LstmLayerCache<double> cache;
+          LstmLayer<double> layer(d);
           Vec out(T * N * H);
-          lstm_layer_forward<double>(d, layers[k].params(bias, peep), in.data(), T, N, h0.data() + k * N * H,
-                                     c0.data() + k * N * H, nullptr, out.data(), hn.data(), cn.data(), cache, 1);
+          LstmForwardArgs<double> fa;
+          fa.x = in.data(), fa.steps = T, fa.batch = N, fa.h0 = h0.data() + k * N * H, fa.c0 = c0.data() + k * N * H;
+          fa.out = out.data(), fa.h_n = hn.data(), fa.c_n = cn.data();
+          layer.forward(layers[k].params(bias, peep), fa, 1);
           std::copy(hn.begin(), hn.end(), ref_h.begin() + k * N * H);
           std::copy(cn.begin(), cn.end(), ref_c.begin() + k * N * H);
           in = out;
@@ -160,13 +88,17 @@ static void test_online() {
         d.bias = bias;
         d.peepholes = peep;
         const LstmLayerParams<double> p = layer.params(bias, peep);
-        LstmLayerCache<double> cache;
+        LstmLayer<double> ref_layer(d);
         Vec out(T * N * H), hn(N * H), cn(N * H), gx(T * N * I), gh0(N * H), gc0(N * H);
-        lstm_layer_forward<double>(d, p, x.data(), T, N, h0.data(), c0.data(), nullptr, out.data(), hn.data(),
-                                   cn.data(), cache, 1);
+        LstmForwardArgs<double> fa;
+        fa.x = x.data(), fa.steps = T, fa.batch = N, fa.h0 = h0.data(), fa.c0 = c0.data();
+        fa.out = out.data(), fa.h_n = hn.data(), fa.c_n = cn.data();
+        ref_layer.forward(p, fa, 1);
         Grads ref(I, H), run(I, H), steps(I, H);
-        lstm_layer_backward<double>(d, p, cache, go.data(), nullptr, nullptr, true, gx.data(), gh0.data(), gc0.data(),
-                                    ref.view(), 1);
+        LstmBackwardArgs<double> ba;
+        ba.grad_out = go.data(), ba.truncated = true, ba.grad_x = gx.data(), ba.grad_h0 = gh0.data();
+        ba.grad_c0 = gc0.data();
+        ref_layer.backward(p, ba, ref.view(), 1);
         LstmOnline<double> online(d, p, run.view(), N);
         online.reset(h0.data(), c0.data());
         Vec y(T * N * H);
@@ -253,11 +185,13 @@ static void test_sigmoid() {
   }
   CHECKF(worst <= 4 * 2.220446049250313e-16, "sigmoid relative error %g", worst);
   double ends[L] = {};
-  const double in[4] = {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(), -1e300,
-                        std::nan("")};
-  for (int k = 0; k < 4; k += L) {
-    pstoreu(ends, detail::sigmoid_packet(ploadu<P>(in + k)));
-    for (int l = 0; l < L; ++l) {
+  // the four special inputs, padded with zeros to whole packets (a packet may hold 2, 4 or 8 doubles)
+  std::vector<double> in = {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(), -1e300,
+                            std::nan("")};
+  in.resize((in.size() + L - 1) / L * L, 0.0);
+  for (std::size_t k = 0; k < 4; k += L) {
+    pstoreu(ends, detail::sigmoid_packet(ploadu<P>(in.data() + k)));
+    for (std::size_t l = 0; l < L && k + l < 4; ++l) {
       const double x = in[k + l];
       const bool ok = std::isnan(x) ? std::isnan(ends[l]) : ends[l] == (x > 0 ? 1.0 : 0.0);
       CHECKF(ok, "sigmoid(%g) = %g", x, ends[l]);
@@ -296,24 +230,13 @@ static void test_nomalloc() {
 #endif
 
 int main(int argc, char** argv) {
-  std::vector<std::pair<std::string, void (*)()>> groups = {
+  return run_test_groups(argc, argv, {
 #ifdef EIGEN_RUNTIME_NO_MALLOC
-      {"nomalloc", test_nomalloc},
+                                         {"nomalloc", test_nomalloc},
 #endif
-      {"stream", test_stream}, {"online", test_online}, {"tanh", test_tanh}, {"sigmoid", test_sigmoid},
-  };
-  std::vector<std::string> wanted(argv + 1, argv + argc);
-  for (const auto& w : wanted)
-    if (std::none_of(groups.begin(), groups.end(), [&](const auto& g) { return g.first == w; })) {
-      std::fprintf(stderr, "unknown test group '%s'\n", w.c_str());
-      return 2;
-    }
-  for (const auto& g : groups) {
-    if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), g.first) == wanted.end()) continue;
-    std::printf("[%s]\n", g.first.c_str());
-    std::fflush(stdout);
-    g.second();
-  }
-  std::printf("%ld checks, %ld failures\n", g_checks, g_failures);
-  return g_failures == 0 ? 0 : 1;
+                                         {"stream", test_stream},
+                                         {"online", test_online},
+                                         {"tanh", test_tanh},
+                                         {"sigmoid", test_sigmoid},
+                                     });
 }

@@ -95,6 +95,7 @@ def atomic_write(path: Any, mode: str = "wb", encoding: str | None = None,
     directory, name = os.path.split(dest)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     try:
+        f: IO[Any]
         if mode == "w":
             f = os.fdopen(fd, "w", encoding=encoding or "utf-8", newline=newline)
         else:

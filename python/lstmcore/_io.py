@@ -79,7 +79,7 @@ def save_model(path: Any, kind: str, config: Dict[str, Any], arrays: Mapping[str
     payload[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     # exactly this path (np.savez would append ".npz" to a bare name), replaced whole
     with atomic_write(path, "wb") as f:
-        np.savez(f, **payload)
+        np.savez(f, **payload)  # type: ignore[arg-type]  # numpy's stub reads **payload as allow_pickle
 
 
 def open_regular_file(path: str) -> io.BufferedReader:

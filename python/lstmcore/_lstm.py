@@ -1,4 +1,4 @@
-"""lstmcore.LSTM: the modern LSTM layer, compatible with torch.nn.LSTM (api.md §2)."""
+"""lstmcore.LSTM: the modern LSTM layer, compatible with torch.nn.LSTM (maths: docs/ENGINE.md, part 2)."""
 from __future__ import annotations
 
 import os
@@ -11,9 +11,12 @@ from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._live import LiveArrays
 from ._validation import (as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory,
-                          check_threads, memory_limit)
+                          check_seed, check_threads, memory_limit)
 
-_MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
+# The classes LSTM.stream() and LSTM.online() build, registered by lstmcore._stream when it is
+# imported (lstmcore's __init__ imports it): _stream builds on this module, never the reverse.
+_ON_LAYER: Dict[str, Any] = {}
+
 
 
 def _default_threads() -> int:
@@ -25,16 +28,6 @@ def _default_threads() -> int:
 
 # The state of a forward that started running its layers and did not finish (see forward).
 _INCOMPLETE: dict = {"incomplete": True}
-
-
-def _check_seed(seed: Any) -> Optional[int]:
-    if seed is None:
-        return None
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed: expected a non-negative int or None, got {seed}")
-    return int(seed)
 
 
 class LSTM:
@@ -92,22 +85,24 @@ class LSTM:
                  batch_first: bool = False, bidirectional: bool = False, peepholes: bool = False,
                  dtype: Any = np.float32, seed: Optional[int] = None, num_threads: Optional[int] = None) -> None:
         self._busy = new_lock()  # one thread at a time (see lstmcore._busy)
-        self._input_size = check_int("input_size", input_size, minimum=1, maximum=_MAX_SIZE)
-        self._hidden_size = check_int("hidden_size", hidden_size, minimum=1, maximum=_MAX_SIZE)
-        self._num_layers = check_int("num_layers", num_layers, minimum=1, maximum=1024)
+        self._input_size = check_int("input_size", input_size, minimum=1, maximum=_core.MAX_SIZE)
+        self._hidden_size = check_int("hidden_size", hidden_size, minimum=1, maximum=_core.MAX_SIZE)
+        self._num_layers = check_int("num_layers", num_layers, minimum=1, maximum=_core.MAX_LAYERS)
         self._bias = check_bool("bias", bias)
         self._batch_first = check_bool("batch_first", batch_first)
         self._bidirectional = check_bool("bidirectional", bidirectional)
         self._peepholes = check_bool("peepholes", peepholes)
         self._dtype = check_dtype("dtype", dtype, default=np.float32)
-        seed = _check_seed(seed)
+        seed = check_seed(seed)
         self.num_threads = num_threads  # validated by the setter
 
         H, D = self._hidden_size, self.num_directions
         # Refuse a layer that could never fit in memory before anything is allocated: parameters,
         # gradients and the packed weight panels of a call (in the dtype) plus the float64 draw.
         I, L = self._input_size, self._num_layers
-        n_params = D * 4 * H * ((I + H + 2) + (L - 1) * (D * H + H + 2)) + L * D * 3 * H
+        # per layer: (parameter values, values a forward keeps per step and sequence) of one direction
+        sizes = [_core.layer_sizes(I if k == 0 else D * H, H, self._bias, self._peepholes) for k in range(L)]
+        n_params = int(D * sum(p for p, _ in sizes))
         check_memory("input_size, hidden_size, num_layers", n_params * (3.0 * self._dtype.itemsize + 8),
                      f"a layer of {n_params} parameters")
         core = _core.LstmLayerF32 if self._dtype == np.float32 else _core.LstmLayerF64
@@ -131,9 +126,8 @@ class LSTM:
                         self._shapes[keys[-1]] = (H,)
                 self._dir_keys.append(keys)
                 self._dirs.append(core(n_in, H, self._bias, self._peepholes, d == 1))
-        # What a forward keeps for its backward, per step and sequence, in values: per layer and
-        # direction a copy of its input, the gates (4H), the cell states and the output (H each).
-        self._kept_per_item = sum(D * ((I if k == 0 else D * H) + 6 * H) for k in range(L))
+        # What a forward keeps for its backward, per step and sequence, in values (all layers and directions).
+        self._kept_per_item = D * sum(kept for _, kept in sizes)
         # torch's state-dict order: per layer, per direction, ih/hh weights then biases
         self._order = [name for keys in self._dir_keys for name in keys]
         rng = np.random.default_rng(seed)
@@ -297,7 +291,7 @@ class LSTM:
             raise TypeError(f"module: expected a torch.nn.LSTM, got {type(module).__name__}")
         if getattr(module, "proj_size", 0):
             raise ValueError(f"module: proj_size={module.proj_size} is not supported (expected 0)")
-        dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(module.weight_ih_l0.dtype)
+        dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(module.weight_ih_l0.dtype)  # type: ignore[arg-type]
         if dtype is None:
             raise ValueError(f"module: expected float32 or float64 parameters, got {module.weight_ih_l0.dtype}")
         layer = cls(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
@@ -422,6 +416,8 @@ class LSTM:
             raise RuntimeError("backward: load_state_dict was called after the last forward; call forward again")
         T, N, batched = self._last["T"], self._last["N"], self._last["batched"]
         D, H, LD = self.num_directions, self._hidden_size, self._num_layers * self.num_directions
+        out_shape: Tuple[int, ...]
+        state_shape: Tuple[int, ...]
         if batched:
             out_shape = (N, T, D * H) if self._batch_first else (T, N, D * H)
             state_shape = (LD, N, H)
@@ -458,6 +454,7 @@ class LSTM:
             g_above = g_below
         self._grads = {name: grads[name] for name in self._order}
         grad_x = g_above
+        assert grad_x is not None  # the first layer's directions set it
         if not batched:
             self.grad_hx = (grad_h0[:, 0, :].copy(), grad_c0[:, 0, :].copy())
             return np.ascontiguousarray(grad_x[:, 0, :])
@@ -470,16 +467,12 @@ class LSTM:
     def stream(self, batch_size: Optional[int] = None) -> Any:
         """An :class:`lstmcore.LSTMStream` over this layer: one time step per call from a carried
         state (zero), for `batch_size` streams (None: unbatched steps). Unidirectional layers only."""
-        from ._stream import LSTMStream
-
-        return LSTMStream(self, batch_size)
+        return _ON_LAYER["stream"](self, batch_size)
 
     def online(self, batch_size: Optional[int] = None) -> Any:
         """An :class:`lstmcore.LSTMOnline` over this layer: online, constant-memory training with the
         1997 truncated gradient computed forward in time. One unidirectional layer only."""
-        from ._stream import LSTMOnline
-
-        return LSTMOnline(self, batch_size)
+        return _ON_LAYER["online"](self, batch_size)
 
     # ---- helpers --------------------------------------------------------------------------------
     def _check_forward_memory(self, T: int, N: int) -> None:

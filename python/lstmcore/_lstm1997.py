@@ -1,4 +1,4 @@
-"""lstmcore.LSTM1997: the 1997 network and its online learning rule (api.md §1)."""
+"""lstmcore.LSTM1997: the 1997 network and its online learning rule (maths: docs/ENGINE.md, part 1)."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ from . import _core
 from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
-                          check_lr, check_memory, check_real)
+                          check_lr, check_memory, check_real, check_seed)
 
 _RECURRENT = {"cells+gates": _core.Recurrence.cells_and_gates, "cells": _core.Recurrence.cells,
               "none": _core.Recurrence.none}
@@ -28,7 +28,6 @@ _UPDATES = {"step": _core.UpdateSchedule.step, "sequence": _core.UpdateSchedule.
 #: (mode, method) -> core mode, for gradient()'s fast path (method is ignored with mode "full")
 _FAST_GRADIENT = {("truncated", "rtrl"): _core.GradientMode.truncated_rtrl}
 
-_MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
 
 
 def _parse_bias(bias: Any) -> frozenset:
@@ -116,10 +115,10 @@ class LSTM1997:
                  seed: Optional[int] = None) -> None:
         self._busy = new_lock()  # one thread at a time (see lstmcore._busy)
         cfg = _core.Lstm1997Config()
-        cfg.n_in = check_int("n_in", n_in, maximum=_MAX_SIZE)
-        cfg.n_out = check_int("n_out", n_out, maximum=_MAX_SIZE)
-        cfg.blocks = check_int("blocks", blocks, maximum=_MAX_SIZE)
-        cfg.cells_per_block = check_int("cells_per_block", cells_per_block, maximum=_MAX_SIZE)
+        cfg.n_in = check_int("n_in", n_in, maximum=_core.MAX_SIZE)
+        cfg.n_out = check_int("n_out", n_out, maximum=_core.MAX_SIZE)
+        cfg.blocks = check_int("blocks", blocks, maximum=_core.MAX_SIZE)
+        cfg.cells_per_block = check_int("cells_per_block", cells_per_block, maximum=_core.MAX_SIZE)
         cfg.recurrent = _RECURRENT[check_choice("recurrent", recurrent, _RECURRENT)]
         cfg.shortcut = check_bool("shortcut", shortcut)
         kinds = _parse_bias(bias)
@@ -139,19 +138,13 @@ class LSTM1997:
         # holds the weights, a gradient accumulator and the RTRL traces (about 4 copies of the
         # weights in the network's dtype, one byte per weight of layout); the initial draw makes
         # a float64 copy.
-        n_cells = cfg.blocks * cfg.cells_per_block
-        n_units = n_cells + cfg.blocks * (1 + int(cfg.output_gate) + int(cfg.forget_gate))
-        n_total = (n_units * (cfg.n_src + 1) + 3 * n_cells
-                   + cfg.n_out * (n_cells + (cfg.n_in if cfg.shortcut else 0) + 1))
-        # floats per step of the history a backward pass keeps (gradient(..., method="bptt"), mode="full")
-        self._history_per_step = (cfg.n_src + 3 * n_units + 3 * n_cells + 2 * cfg.n_out
-                                  + n_cells + (cfg.n_in if cfg.shortcut else 0))
+        # n_total: values of the parameter buffer; history: values per step a backward pass
+        # (gradient(..., method="bptt"), mode="full") records. Both from the core.
+        n_total_values, self._history_per_step = _core.lstm1997_sizes(cfg)
+        n_total = int(n_total_values)
         check_memory("n_in, n_out, blocks, cells_per_block", n_total * (4.0 * self._dtype.itemsize + 8 + 1),
                      f"a network of {n_total} weights")
-        if seed is not None and not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
-        if seed is not None and seed < 0:
-            raise ValueError(f"seed: expected a non-negative int or None, got {seed}")
+        seed = check_seed(seed)
         gate_biases = {}
         for name, value, exists in (("input_gate_bias", input_gate_bias, True),
                                     ("output_gate_bias", output_gate_bias, cfg.output_gate),
@@ -223,7 +216,7 @@ class LSTM1997:
     # ---- weights -----------------------------------------------------------------------------
     @exclusive
     def get_weights(self) -> Dict[str, np.ndarray]:
-        """Copies of all weight arrays, keyed as in api.md §1 (W_cell, W_in, ..., W_y, b_y)."""
+        """Copies of all weight arrays, keyed as in docs/ENGINE.md "Sizes and parameters" (W_cell, W_in, ..., W_y, b_y)."""
         return self._net.get_params()
 
     @exclusive

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from ._live import LiveArrays
+from . import _lstm
 from ._lstm import LSTM
 from ._validation import as_real_array, check_int, check_memory, check_threads
 
@@ -321,3 +322,5 @@ class LSTMOnline(_OnLayer):
             return h[None], c[None]
         return h.copy(), c.copy()
 
+
+_lstm._ON_LAYER.update(stream=LSTMStream, online=LSTMOnline)

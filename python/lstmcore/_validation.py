@@ -70,6 +70,17 @@ def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
     return value
 
 
+def check_seed(seed: Any) -> Optional[int]:
+    """A seed of the package's random draws: None (fresh entropy) or a non-negative int."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed: expected a non-negative int or None, got {seed}")
+    return int(seed)
+
+
 @functools.lru_cache(maxsize=None)
 def memory_limit() -> int:
     """Bytes of physical memory of this machine (2^40 where the platform does not tell); asked

@@ -13,7 +13,15 @@
 
 namespace lstmcore {
 
-// Squashing functions of units. Values and derivatives live in squash.hpp.
+// Size limits, the one source of them for the core and the Python package (lstmcore._core exports
+// them): every dimension of a network or layer (inputs, outputs, blocks, cells, hidden units) is at
+// most kMaxSize, which keeps every product of sizes far from overflowing std::size_t; a 1997
+// network has at most kMaxWeights parameter values; a layer stack at most kMaxLayers layers.
+constexpr std::size_t kMaxSize = std::size_t(1) << 24;
+constexpr std::size_t kMaxWeights = std::size_t(1) << 34;
+constexpr std::size_t kMaxLayers = 1024;
+
+// Squashing functions of units. Values and derivatives live in detail/squash.hpp.
 enum class Squash {
   Logistic,  // 1/(1+exp(-x)) in [0,1]
   G2,        // 4*sigmoid(x)-2 in [-2,2]   (the 1997 cell-input squash g)
@@ -60,6 +68,12 @@ struct Lstm1997Config {
   // Sources of the output units: [y_cells(t), x(t) if shortcut].
   std::size_t n_out_src() const { return n_cells() + (shortcut ? n_in : 0); }
 
+  // Memory estimates, computed in double so that they cannot overflow for any sizes (also before
+  // validate()): the values of the flat parameter buffer (ParamLayout::total), and the values per
+  // step of the history a backward pass records (Lstm1997::gradient with Full or TruncatedBptt).
+  double buffer_values() const;
+  double history_values_per_step() const;
+
   // First unit index of each unit kind in the unit order.
   std::size_t unit_in() const { return n_cells(); }
   std::size_t unit_out() const { return n_cells() + blocks; }  // valid if output_gate
@@ -81,7 +95,7 @@ struct ParamView {
 //   peep     [3, C]       p_in, p_out, p_forget; rows of absent peepholes stay 0
 //   W_y      [n_out, n_out_src]
 //   b_y      [n_out]      stays 0 without output biases
-// `views` lists only the arrays the configuration has (api.md names); n_weights counts them.
+// `views` lists only the arrays the configuration has (the names of docs/ENGINE.md); n_weights counts them.
 // `present` marks, per buffer entry, whether it is a real parameter (1) or a structural zero (0).
 struct ParamLayout {
   std::size_t W_hidden = 0, b_hidden = 0, peep = 0, W_y = 0, b_y = 0, total = 0;

@@ -40,6 +40,9 @@ class Lstm1997 {
 
   // Throws std::invalid_argument if the configuration is invalid. Parameters start at 0.
   explicit Lstm1997(const Lstm1997Config& config);
+  // Out of line, like the constructor: the buffers are allocated and freed by the core's own code
+  // (which may be built for another instruction set, hence another Eigen alignment, than the caller).
+  ~Lstm1997();
   Lstm1997(const Lstm1997&) = delete;  // views point into the object's own buffers
   Lstm1997& operator=(const Lstm1997&) = delete;
 
@@ -122,6 +125,22 @@ class Lstm1997 {
   // scale * (this step's truncated gradient) to `out` (needs step_output_error first).
   template <bool WithGradient>
   void rtrl_step(Scalar scale, const StepOut& out);
+  // The phases of step_forward, in order: net inputs (u(t), W_hidden u(t) + b, peepholes into the
+  // input and forget gates); gate activations and g(net_c), g'(net_c); the carousel s(t) and the
+  // output gate's peephole; h(s), h'(s) and y_c; the output units.
+  void step_net_inputs(const Scalar* x_t);
+  void step_squash_gates_and_cell_inputs();
+  void step_carousel();
+  void step_cell_outputs();
+  void step_output_units(const Scalar* x_t);
+  // The phases of rtrl_step, in order: this step's errors (output units, cells, output gates; with
+  // a gradient only), the per-cell trace factors, the weight traces, the peephole traces.
+  void rtrl_output_error(Scalar scale, const StepOut& out);
+  void rtrl_trace_factors();
+  template <bool WithGradient>
+  void rtrl_traces(const StepOut& out);
+  template <bool WithGradient>
+  void rtrl_peephole_traces(const StepOut& out);
 
   // The gradient of `mode` into grad_acc_ (see gradient()).
   double compute_gradient(const Scalar* x, const Scalar* target, const std::uint8_t* mask, std::size_t T,

@@ -23,15 +23,19 @@
 //             time loop, so a loaded machine slows it down gracefully.
 #pragma once
 
-#include <Eigen/Core>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <memory>
+
+#include "lstmcore/config.hpp"
 
 namespace lstmcore {
 
 // Sequences per chunk of the batch in backward (one thread runs a chunk through all steps).
 constexpr std::size_t kLstmBatchChunk = 16;
+// Multiply-adds of one step (LstmStream, LstmOnline) from which the step runs on its thread team;
+// the Python bindings release the GIL from there too.
+constexpr double kLstmStepParallelWork = double(1 << 15);
 // Rows (steps x sequences) per block of backward's weight-gradient GEMMs: backward keeps the
 // pre-activation errors of one block of about this many rows, not of the whole sequence.
 constexpr std::size_t kLstmBackwardBlockRows = 256;
@@ -42,8 +46,13 @@ struct LstmLayerDims {
   bool bias = true;             // b_ih, b_hh present
   bool peepholes = false;       // w_ci, w_cf, w_co present
   bool reverse = false;         // process t = T-1 .. 0
-  // Throws std::invalid_argument naming the field.
+  // Throws std::invalid_argument naming the field (sizes 1 .. kMaxSize).
   void validate() const;
+  // Parameter values of the direction: 4H (I + H) weights, 8H biases, 3H peephole weights.
+  double param_values() const;
+  // Values a forward keeps per step and sequence: the cache (x, the gates, c: I + 5H) and the
+  // output h (H). In double: no overflow for any sizes.
+  double forward_values_per_item() const;
 };
 
 // Parameters of one layer direction (not owned). Absent ones are nullptr.
@@ -70,41 +79,78 @@ struct LstmLayerGrads {
   Scalar* w_co = nullptr;
 };
 
-// What backward needs from forward; resized by forward (never inside the time loop). Per step and
-// sequence it keeps I + 5H numbers: h(t-1), c(t-1) and tanh(c(t)) are recomputed by backward from
-// the stored gates and cells instead of being stored (h(t-1) = o(t-1) tanh(c(t-1))).
+// The data of one forward call. Shapes use T = steps, N = batch, I = input_size, H = hidden_size.
 template <typename Scalar>
-struct LstmLayerCache {
-  using RowMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  std::size_t T = 0, N = 0;
-  RowMatrix x;       // [T*N, I]   input (copy)
-  RowMatrix gates;   // [T*N, 4H]  activated i, f, g, o
-  RowMatrix c;       // [T*N, H]   c after each step
-  RowMatrix h0, c0;  // [N, H]     initial state
-  std::vector<std::int64_t> lengths;  // [N]; empty: every sequence has length T
+struct LstmForwardArgs {
+  const Scalar* x = nullptr;              // [T, N, I]   input (required)
+  std::size_t steps = 0;                  // T >= 1
+  std::size_t batch = 0;                  // N >= 1
+  const Scalar* h0 = nullptr;             // [N, H]      initial hidden state, or nullptr (zeros)
+  const Scalar* c0 = nullptr;             // [N, H]      initial cell state, or nullptr (zeros)
+  const std::int64_t* lengths = nullptr;  // [N]         lengths in [0, T], or nullptr (all T)
+  Scalar* out = nullptr;                  // [T, N, H]   h(t) of every step (0 past a sequence's end)
+  Scalar* h_n = nullptr;                  // [N, H]      h after the last valid step of each sequence
+  Scalar* c_n = nullptr;                  // [N, H]      c after the last valid step of each sequence
 };
 
-// Forward of one layer direction.
-//   x: [T, N, I]; h0, c0: [N, H] or nullptr (zeros); lengths: [N] in [0, T] or nullptr (all T);
-//   out: [T, N, H]; h_n, c_n: [N, H] (state after the last valid step of each sequence).
+// The data of one backward call (inputs: errors arriving at the layer's outputs; outputs: errors
+// at its inputs). T, N are those of the forward that filled the cache.
 template <typename Scalar>
-void lstm_layer_forward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p, const Scalar* x,
-                        std::size_t T, std::size_t N, const Scalar* h0, const Scalar* c0,
-                        const std::int64_t* lengths, Scalar* out, Scalar* h_n, Scalar* c_n,
-                        LstmLayerCache<Scalar>& cache, int num_threads);
+struct LstmBackwardArgs {
+  const Scalar* grad_out = nullptr;  // [T, N, H]   dL/d out, or nullptr (zeros)
+  const Scalar* grad_h_n = nullptr;  // [N, H]      dL/d h_n, or nullptr (zeros)
+  const Scalar* grad_c_n = nullptr;  // [N, H]      dL/d c_n, or nullptr (zeros)
+  // false: exact gradient (BPTT through every connection). true: the 1997 truncated gradient: no
+  // error flows back in time through W_hh or the peepholes; only the cell state path
+  // c(t-1) -> c(t) (through f) carries error across steps. Then grad_h0 is 0 and the state error
+  // is dh * o * tanh'(c) + dc(t+1) * f(t+1).
+  bool truncated = false;
+  Scalar* grad_x = nullptr;   // [T, N, I]   dL/dx (required)
+  Scalar* grad_h0 = nullptr;  // [N, H]      dL/dh0 (required)
+  Scalar* grad_c0 = nullptr;  // [N, H]      dL/dc0 (required)
+};
 
-// Backward of the most recent forward that filled `cache` (with the same dims and params).
-//   grad_out: [T, N, H] or nullptr (zeros); grad_hn, grad_cn: [N, H] or nullptr (zeros);
-//   grad_x: [T, N, I]; grad_h0, grad_c0: [N, H]; grads overwritten.
-// truncated = false: exact gradient (BPTT through every connection).
-// truncated = true: the 1997 truncated gradient: no error flows back in time through W_hh or the
-// peepholes; only the cell state path c(t-1) -> c(t) (through f) carries error across steps.
-// Then grad_h0 is 0 and the state error is dh * o * tanh'(c) + dc(t+1) * f(t+1).
+// One layer direction that owns what its backward needs from its forward (haste's ForwardPass /
+// BackwardPass pair in one object). forward() fills the cache; backward() differentiates the most
+// recent forward and must get the same parameters. Per step and sequence the cache keeps I + 5H
+// numbers (x, the activated gates, c); h(t-1), c(t-1) and tanh(c(t)) are recomputed by backward
+// from them (h(t-1) = o(t-1) tanh(c(t-1))). Buffers are resized by forward, never inside a time
+// loop. Not thread-safe: one object per thread; distinct objects may run concurrently.
 template <typename Scalar>
-void lstm_layer_backward(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& p,
-                         const LstmLayerCache<Scalar>& cache, const Scalar* grad_out, const Scalar* grad_hn,
-                         const Scalar* grad_cn, bool truncated, Scalar* grad_x, Scalar* grad_h0, Scalar* grad_c0,
-                         const LstmLayerGrads<Scalar>& grads, int num_threads);
+class LstmLayer {
+ public:
+  // Throws std::invalid_argument naming the field of `dims` that is out of range.
+  explicit LstmLayer(const LstmLayerDims& dims);
+  ~LstmLayer();
+  LstmLayer(const LstmLayer&) = delete;
+  LstmLayer& operator=(const LstmLayer&) = delete;
+
+  const LstmLayerDims& dims() const { return dims_; }
+  // Whether the cache holds a forward pass (false after construction or a forward that threw).
+  bool has_forward() const { return has_forward_; }
+  std::size_t steps() const;  // T of the cached forward (0 without one)
+  std::size_t batch() const;  // N of the cached forward (0 without one)
+
+  // Forward of this direction; fills args.out, args.h_n, args.c_n and the cache.
+  void forward(const LstmLayerParams<Scalar>& params, const LstmForwardArgs<Scalar>& args, int num_threads);
+
+  // Backward of the cached forward; fills args.grad_x, grad_h0, grad_c0 and `grads` (overwritten,
+  // never accumulated). Throws std::logic_error without a cached forward.
+  void backward(const LstmLayerParams<Scalar>& params, const LstmBackwardArgs<Scalar>& args,
+                const LstmLayerGrads<Scalar>& grads, int num_threads);
+
+  // Scalars the cache holds after a forward of T steps over N sequences: T N (I + 5H) + 2 N H.
+  static std::size_t cache_size(const LstmLayerDims& dims, std::size_t T, std::size_t N);
+
+ private:
+  struct Cache;  // defined in lstm_layer.cpp
+  LstmLayerDims dims_;
+  std::unique_ptr<Cache> cache_;
+  bool has_forward_ = false;
+};
+
+extern template class LstmLayer<float>;
+extern template class LstmLayer<double>;
 
 // Which GEMM micro-kernel the layer runs in this process: "avx2+fma (build)", "avx2+fma (run-time
 // dispatch)" or "generic ..." (see cpp/src/gemm_panel.cpp).

@@ -4,7 +4,7 @@
 // independent of the sequence length: N x 3H x (I + H + 1) trace entries in rows padded to 64
 // bytes, plus the per-block gradient sums and per-stream scratch listed with the members below.
 //
-// Truncation (as lstm_layer_backward with truncated = true): no error flows back in time through
+// Truncation (as LstmLayer::backward with truncated = true): no error flows back in time through
 // W_hh or the peepholes; only through c(t-1) -> c(t), via f. Then, with u(t) = [x(t), h(t-1), 1]
 // (the 1 for both biases, present with bias only), per sequence n and unit j the derivative of
 // c_j(t) with respect to a weight w feeding gate i, f or g of unit j (or a peephole w_ci_j, w_cf_j)
@@ -32,8 +32,8 @@
 
 #include <Eigen/Core>
 #include <cstddef>
+#include <memory>
 
-#include "lstmcore/detail/cell_step.hpp"
 #include "lstmcore/lstm_layer.hpp"
 
 namespace lstmcore {
@@ -47,6 +47,9 @@ class LstmOnline {
   // LstmLayerParams; grads: same shapes, accumulated into; batch: N >= 1. State and traces zero.
   LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<Scalar>& params, const LstmLayerGrads<Scalar>& grads,
              std::size_t batch);
+  ~LstmOnline();
+  LstmOnline(const LstmOnline&) = delete;
+  LstmOnline& operator=(const LstmOnline&) = delete;
 
   // h0, c0: [N, H] or nullptr (zeros). Traces to zero; no step to accumulate until the next step.
   void reset(const Scalar* h0, const Scalar* c0);
@@ -101,7 +104,8 @@ class LstmOnline {
   RowMatrix tanh_c_;  // [N, H]
   RowMatrix s_;       // [N*3*H, Kp] traces s_q[n, j, :] at row (n*3 + q)*H + j, q = i, f, g
   RowMatrix sp_;      // [N*2, H]    peephole traces s_ci[n, :], s_cf[n, :] at rows 2n, 2n+1 (peepholes only)
-  detail::GateProduct<Scalar> ih_, hh_;
+  struct Products;  // the products with W_ih, W_hh (lstm_online.cpp)
+  std::unique_ptr<Products> products_;
 };
 
 }  // namespace lstmcore

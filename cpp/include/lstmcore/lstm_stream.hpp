@@ -19,9 +19,9 @@
 
 #include <Eigen/Core>
 #include <cstddef>
+#include <memory>
 #include <vector>
 
-#include "lstmcore/detail/cell_step.hpp"
 #include "lstmcore/lstm_layer.hpp"
 
 namespace lstmcore {
@@ -44,6 +44,9 @@ class LstmStream {
   // params: [L] parameters of each layer (W_ih [4H, I] for layer 0, [4H, H] above; W_hh [4H, H];
   // b_ih, b_hh [4H] with bias; w_ci, w_cf, w_co [H] with peepholes); batch: N >= 1. State zero.
   LstmStream(const LstmStackDims& dims, const std::vector<LstmLayerParams<Scalar>>& params, std::size_t batch);
+  ~LstmStream();
+  LstmStream(const LstmStream&) = delete;
+  LstmStream& operator=(const LstmStream&) = delete;
 
   // h0, c0: [L, N, H] or nullptr (zeros).
   void reset(const Scalar* h0, const Scalar* c0);
@@ -64,8 +67,7 @@ class LstmStream {
 
  private:
   void advance(const Scalar* x, std::size_t T, Scalar* out, int num_threads);
-  void layer_block(std::size_t k, const Scalar* x_in, Eigen::Index ldx, Eigen::Index n0, Eigen::Index nb,
-                   Eigen::Index block);
+  void layer_block(std::size_t k, const Scalar* x_in, Eigen::Index ldx, Eigen::Index n0, Eigen::Index nb);
 
   LstmStackDims dims_;
   std::vector<LstmLayerParams<Scalar>> params_;
@@ -74,7 +76,8 @@ class LstmStream {
   RowMatrix h_, c_;   // [L*N, H] carried state
   RowMatrix a_;       // [N, 4H] gate scratch (each block of rows its own rows)
   RowMatrix tanh_c_;  // [N, H]
-  std::vector<detail::GateProduct<Scalar>> ih_, hh_;  // [L] products with W_ih, W_hh
+  struct Products;                    // [L] products with W_ih, W_hh (lstm_stream.cpp)
+  std::unique_ptr<Products> products_;
 };
 
 }  // namespace lstmcore

@@ -4,7 +4,7 @@
 // AVX2, SSE2, NEON, ... as built). Per packet of units j:
 //   i = sigmoid(a_i + w_ci * c(t-1)),  f = sigmoid(a_f + w_cf * c(t-1)),  g = tanh(a_g)
 //   c = f * c(t-1) + i * g,  o = sigmoid(a_o + w_co * c),  h = o * tanh(c)
-// with the vectorised sigmoid and tanh of detail/vector_tanh.hpp (one division each in double).
+// with the vectorised sigmoid and tanh of detail/squash.hpp (one division each in double).
 // A tail of fewer than a packet of units goes through the same packet code via small buffers, so
 // every unit gets the same formula wherever it sits.
 #pragma once
@@ -12,26 +12,10 @@
 #include <Eigen/Core>
 #include <algorithm>
 
-#include "lstmcore/detail/vector_tanh.hpp"
+#include "lstmcore/detail/squash.hpp"
 
 namespace lstmcore {
 namespace detail {
-
-template <typename Scalar>
-using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
-
-// float: sigmoid(x) = 1/2 + tanh(x / 2) / 2 with Eigen's rational packet tanh (one division, no exp:
-// about half the instructions of 1 / (1 + exp(-x))). Eigen's float tanh saturates at |x| = 8, so the
-// result stays within [1.2e-7, 1 - 1.2e-7]: an absolute error below float32's resolution near 1.
-// double: the one-division sigmoid_packet of detail/vector_tanh.hpp.
-inline Packet<float> sigmoid_packet(const Packet<float>& x) {
-  using namespace Eigen::internal;
-  const Packet<float> half = pset1<Packet<float>>(0.5f);
-  return pmadd(half, ptanh(pmul(half, x)), half);
-}
-
-inline Packet<float> tanh_any(const Packet<float>& x) { return Eigen::internal::ptanh(x); }
-inline Packet<double> tanh_any(const Packet<double>& x) { return tanh_packet(x); }
 
 // One packet of units. ai, af, ag, ao: pre-activations in, activated gates out; c_prev: c(t-1) in;
 // c: c(t) out (may be c_prev); h: out; tc: tanh(c(t)) out, or nullptr. w_ci, w_cf, w_co: peephole
@@ -98,7 +82,7 @@ inline void cell_row(Eigen::Index H, const Scalar* w_ci, const Scalar* w_cf, con
   }
 }
 
-// Pointwise part of one backward step for one row (lstm_layer_backward). In: dL/dh(t) = dh + go
+// Pointwise part of one backward step for one row (the layer's backward, lstm_layer.cpp). In: dL/dh(t) = dh + go
 // (dh: the error from the next step; go: grad_out of this step, or nullptr), dc = dL/dc(t) from
 // the next step, the gates i, f, g, o [4H], c(t-1), c(t), tanh(c(t)). Out: da [4H] =
 // dL/d(a_i, a_f, a_g, a_o); dc becomes dL/dc(t-1); peep (or nullptr) [3H] += (da_i c(t-1),

@@ -1,6 +1,6 @@
 // Internal (not API): one time step of a torch-style LSTM cell (gate order i, f, g, o) for a block
 // of rows of a batch, shared by the streaming layer (lstm_stream.cpp) and the online trainer
-// (lstm_online.cpp). The maths is that of lstm_layer.hpp (tanh: detail/vector_tanh.hpp):
+// (lstm_online.cpp). The maths is that of lstm_layer.hpp (sigmoid, tanh: detail/squash.hpp):
 //   a = x W_ih^T + h(t-1) W_hh^T + b_ih + b_hh                  [nb, 4H]
 //   i = sigmoid(a_i + w_ci * c(t-1)), f = sigmoid(a_f + w_cf * c(t-1)), g = tanh(a_g)
 //   c = f * c(t-1) + i * g,  o = sigmoid(a_o + w_co * c),  h = o * tanh(c)
@@ -13,7 +13,6 @@
 
 #include "lstmcore/detail/cell_math.hpp"
 #include "lstmcore/detail/gemm_panel.hpp"
-#include "lstmcore/detail/vector_tanh.hpp"
 #include "lstmcore/lstm_layer.hpp"
 #include "lstmcore/threads.hpp"
 
@@ -43,7 +42,7 @@ using Index = Eigen::Index;
 constexpr Index kStepRowBlock = 8;
 
 // Work per step (multiply-adds) from which a call uses its thread team and releases the GIL.
-constexpr double kParallelWork = double(1 << 15);
+constexpr double kParallelWork = kLstmStepParallelWork;
 
 template <typename Scalar>
 using RowMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -73,8 +72,8 @@ class GateProduct {
     if (!gemv_) gemm::pack_b(W, Index(1), K_, K_, M_, packed_.data(), 0, gemm::panels_of<Scalar>(M_));
   }
 
-  // Rows n0 .. n0+nb of the batch: X at row n0, A at row n0. (`block` is unused, kept for callers.)
-  void add(const Scalar* X, Index ldx, Index nb, Index /*block*/, Scalar* A) {
+  // Rows n0 .. n0+nb of the batch: X at row n0, A at row n0.
+  void add(const Scalar* X, Index ldx, Index nb, Scalar* A) {
     if (gemv_) {
       // a[M] += W[M, K] x[K]
       Eigen::Map<Vec>(A, M_).noalias() +=

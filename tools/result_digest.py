@@ -1,0 +1,86 @@
+"""Digests of many results of the compiled core, to show that two builds compute bit for bit the same.
+
+Usage: run it once with each build (for example the commit before a refactoring, built as a wheel
+and unpacked into a directory put first on PYTHONPATH of an interpreter without an editable install
+of lstmcore, and the current tree) and compare the printed lines:
+
+    python tools/result_digest.py
+
+It prints which lstmcore it imported. "layer" covers LSTM forward and backward (exact and
+truncated, with and without lengths, bidirectional, stacked, peepholes, biases on and off, 1 and 2
+threads, float32 and float64), LSTMStream and LSTMOnline; "lstm1997" covers LSTM1997 forward, the
+three gradients and both online training schedules.
+"""
+import hashlib
+
+import numpy as np
+
+import lstmcore
+
+
+def digest_of(results):
+    h = hashlib.sha256()
+
+    def add(value):
+        if isinstance(value, dict):
+            for key in sorted(value):
+                add(value[key])
+        elif isinstance(value, (tuple, list)):
+            for v in value:
+                add(v)
+        else:
+            h.update(np.ascontiguousarray(np.asarray(value)).tobytes())
+
+    add(results)
+    return h.hexdigest()
+
+
+def layer_results(rng):
+    out = []
+    shapes = ((7, 3, 5, 4, 2), (33, 40, 16, 24, 1), (5, 1, 3, 9, 1), (120, 20, 64, 128, 1))  # T, N, I, H, L
+    for dtype in (np.float32, np.float64):
+        for peep in (False, True):
+            for bidir in (False, True):
+                for bias in (True, False):
+                    for T, N, I, H, L in shapes:
+                        for threads in (1, 2):
+                            net = lstmcore.LSTM(I, H, L, bias=bias, bidirectional=bidir, peepholes=peep,
+                                                dtype=dtype, seed=1, num_threads=threads)
+                            x = rng.standard_normal((T, N, I)).astype(dtype)
+                            lengths = rng.integers(1, T + 1, N)
+                            lengths[0] = T
+                            for lens in (None, lengths):
+                                y, (hn, cn) = net.forward(x, lengths=lens)
+                                go = rng.standard_normal(y.shape).astype(dtype)
+                                for truncated in (False, True):
+                                    gx = net.backward(go, truncated=truncated)
+                                    out += [y, hn, cn, gx, net.grads]
+                            if not bidir:
+                                s = net.stream(N)
+                                out += [s.run(x), s.step(x[0]), s.state]
+                                if L == 1:
+                                    o = net.online(N)
+                                    out += [o.run(x, go), o.grads]
+    return out
+
+
+def lstm1997_results(rng):
+    out = []
+    for dtype in (np.float32, np.float64):
+        for kw in (dict(), dict(forget_gate=True, peepholes=True), dict(recurrent="cells", bias="all")):
+            net = lstmcore.LSTM1997(7, 7, 3, 2, dtype=dtype, seed=3, **kw)
+            x = rng.standard_normal((50, 7)).astype(dtype)
+            t = rng.random((50, 7)).astype(dtype)
+            out.append(net.forward(x))
+            for mode, method in (("full", "bptt"), ("truncated", "bptt"), ("truncated", "rtrl")):
+                out.append(net.gradient(x, t, mode=mode, method=method))
+            for update in ("step", "sequence"):
+                out += [net.train_sequence(x, t, lr=0.1, update=update), net.get_weights()]
+    return out
+
+
+if __name__ == "__main__":
+    print("lstmcore from", lstmcore.__file__, "core", lstmcore._core.__file__)
+    rng = np.random.default_rng(0)
+    print("layer", digest_of(layer_results(rng)))
+    print("lstm1997", digest_of(lstm1997_results(rng)))
