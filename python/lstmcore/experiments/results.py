@@ -1,8 +1,11 @@
 """JSONL results files of experiment runs: one finished trial per line, appended as it finishes.
 
-A run killed mid-write leaves a torn last line (no newline, not valid JSON). Reading skips such a
-line with a :class:`ResultsFileWarning`; appending first ends it with a newline, so that new
-records stay on lines of their own and the file remains one record per line.
+A run killed mid-write leaves a torn last line (no newline, not valid JSON). Reading checks every
+line against the trial record's schema (:func:`record_problem`) and skips a line that fails (a
+torn line, bytes that are not UTF-8, a missing or mistyped field) with a
+:class:`ResultsFileWarning` naming the file and the line; appending first ends a torn line with a
+newline, so that new records stay on lines of their own. A run holds the file's lock
+(:func:`locked_results`) while it reads and appends it. docs/RUNS.md describes the whole contract.
 """
 from __future__ import annotations
 
