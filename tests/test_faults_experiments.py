@@ -285,3 +285,15 @@ def test_numbers_are_the_same_with_the_checks(tmp_path):
     b = runner.run_trial(EXP, 0, quick=True, overrides={"lr": EXPERIMENTS[EXP].lr})
     assert a["sequences"] == b["sequences"]
     assert np.allclose([p[1] for p in a["curve"]], [p[1] for p in b["curve"]])
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 2.0, "2"])
+def test_jobs_are_checked_with_any_executor(jobs):
+    with pytest.raises((ValueError, TypeError), match="^jobs"):
+        runner.run_experiment(EXP, 1, None, quick=True, jobs=jobs, executor=_NoSubmit())
+
+
+def test_in_flight_follows_the_executors_worker_count():
+    with cf.ThreadPoolExecutor(3) as pool:
+        assert runner._executor_workers(pool) == 3
+    assert runner._executor_workers(_NoSubmit()) == 32

@@ -193,7 +193,7 @@ def run_experiments(plan: Sequence[Tuple[Union[str, Experiment], Optional[int]]]
     quick = check_bool("quick", quick)
     _check_executor(executor)
     _check_callable("on_result", on_result)
-    if executor is None and jobs is not None:
+    if jobs is not None:
         jobs = check_int("jobs", jobs, minimum=1, maximum=4096)
     if results is not None:
         results = check_file_path("results", results)
@@ -234,7 +234,7 @@ def _run_locked(plan: List[Tuple[Experiment, int]], results: Optional[str], exec
             workers = min(jobs if jobs is not None else (os.cpu_count() or 1), n_todo)
             pool = cf.ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
         else:
-            workers = max(1, jobs or os.cpu_count() or 1)
+            workers = jobs if jobs is not None else _executor_workers(executor)
             pool = executor
         over = _canonical(overrides) or None
         running: set = set()
@@ -283,7 +283,9 @@ def run_experiment(name_or_exp: Union[str, Experiment], trials: Optional[int] = 
         Runs the trials, e.g. ``dask.distributed.Client(...).get_executor()``; it is not shut
         down. Default: a process pool of ``jobs`` workers.
     jobs : int, optional
-        Worker processes of the default pool (default: the number of cores).
+        Worker processes of the default pool (default: the number of cores). With ``executor``:
+        how many trials it runs at once (default: what the executor tells, else 32); twice as
+        many are submitted at a time, the rest as trials finish.
     seed : int
         Seed of the run; trial i is seeded by (seed, i) alone, so results do not depend on the
         executor, the number of workers or the order in which trials finish.
@@ -302,6 +304,20 @@ def run_experiment(name_or_exp: Union[str, Experiment], trials: Optional[int] = 
     exp = get_experiment(name_or_exp)
     return run_experiments([(exp, trials)], results, executor=executor, jobs=jobs, seed=seed, quick=quick,
                            on_result=on_result, overrides=overrides)[exp.name]
+
+
+def _executor_workers(executor: Any) -> int:
+    """How many trials an executor runs at once, where it tells (a concurrent.futures pool, a Dask
+    client's executor); else 32. Twice as many trials are kept in flight."""
+    n = getattr(executor, "_max_workers", None)
+    if isinstance(n, int) and n >= 1:
+        return n
+    client = getattr(executor, "_client", None)
+    try:
+        n = sum(client.nthreads().values()) if client is not None else None
+    except Exception:  # a client that cannot tell: the default below
+        n = None
+    return n if isinstance(n, int) and n >= 1 else 32
 
 
 def _worker_init(parent: int) -> None:
