@@ -215,3 +215,20 @@ def test_report_on_damaged_records_warns_once_per_line_and_writes_the_report(tmp
     code, out, err = run(capsys, *quick_run(results, "--trials", "2"))
     assert code == 0
     assert "1 to run" in err
+
+
+def test_plot_with_an_unknown_image_format_exits_2_before_any_trial(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    code, out, err = run(capsys, *quick_run(tmp_path / "r.jsonl", "--plot", str(tmp_path / "curves.xyz")))
+    assert code == 2 and err.startswith("lstmcore: error: --plot:"), err
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_plot_is_written_whole(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "curves.png"
+    png.write_bytes(b"old")
+    code, out, err = run(capsys, *quick_run(tmp_path / "r.jsonl", "--plot", str(png)))
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

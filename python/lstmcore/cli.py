@@ -372,6 +372,12 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
             print("lstmcore: error: --plot needs matplotlib, which is not installed: "
                   "pip install 'lstmcore[plot]'", file=sys.stderr)
             return 2
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        kinds = FigureCanvasBase.get_supported_filetypes()
+        suffix = os.path.splitext(a.plot)[1].lstrip(".").lower() or "png"
+        if suffix not in kinds:
+            raise ValueError(f"--plot: expected a file name ending in one of {', '.join(sorted(kinds))}, got {a.plot!r}")
     for e in exps:
         resolve(e, quick=a.quick, overrides=overrides)  # bad settings fail before anything runs
     records = load_records(a.results)
