@@ -146,6 +146,18 @@ class Online {
     return py::make_tuple(h, c);
   }
 
+  // The carried state (lstm_online.hpp: carried) as a flat array, and back.
+  CArray<Scalar> carried() const {
+    CArray<Scalar> out({py::ssize_t(core_->carried_size())});
+    core_->carried(out.mutable_data());
+    return out;
+  }
+  void set_carried(const CArray<Scalar>& in) {
+    BusyGuard guard(busy_);
+    require_shape(in, "carried", {py::ssize_t(core_->carried_size())});
+    core_->set_carried(in.data());
+  }
+
   bool stepped() const { return core_->stepped(); }
   std::size_t trace_size() const { return core_->trace_size(); }
   int num_threads() const { return num_threads_; }
@@ -180,6 +192,8 @@ void bind_online(py::module_& m, const char* name) {
            "T steps of step + accumulate; x (T, N, I), grad_output (T, N, H) -> output (T, N, H).")
       .def("reset", &O::reset, py::arg("h0"), py::arg("c0"))
       .def("state", &O::state)
+      .def("carried", &O::carried)
+      .def("set_carried", &O::set_carried, py::arg("carried"))
       .def_property_readonly("stepped", &O::stepped)
       .def_property_readonly("trace_size", &O::trace_size)
       .def_property("num_threads", &O::num_threads, &O::set_num_threads);

@@ -178,5 +178,6 @@ void bind_lstm_layer(py::module_& m);
 void bind_lstm_stream(py::module_& m);
 void bind_lstm_online(py::module_& m);
 void bind_checks(py::module_& m);
+void bind_threads(py::module_& m);
 
 }  // namespace lstmcore_py

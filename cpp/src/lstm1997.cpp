@@ -3,7 +3,9 @@
 #include "lstmcore/lstm1997.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "lstmcore/squash.hpp"
 
@@ -700,9 +702,20 @@ double Lstm1997<Scalar>::backward(const Scalar* target, const std::uint8_t* mask
   return loss;
 }
 
+namespace {
+// An lr finite as a double can overflow to Inf in float (every weight would turn NaN).
+template <typename Scalar>
+void check_learning_rate(Scalar lr) {
+  if (!(lr >= Scalar(0)) || !std::isfinite(lr))
+    throw std::invalid_argument("lr: expected a finite number >= 0 in the network's precision, got " +
+                                std::to_string(double(lr)));
+}
+}  // namespace
+
 template <typename Scalar>
 double Lstm1997<Scalar>::train_sequence(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
                                         std::size_t T, Scalar lr, UpdateSchedule update) {
+  check_learning_rate(lr);
   const std::size_t n_in = cfg_.n_in, K = cfg_.n_out;
   pack_params();
   reset_state();
@@ -745,6 +758,7 @@ double Lstm1997<Scalar>::train_sequence(const Scalar* x, const Scalar* target, c
 template <typename Scalar>
 double Lstm1997<Scalar>::train_sequence_full(const Scalar* x, const Scalar* target, const std::uint8_t* mask,
                                              std::size_t T, Scalar lr) {
+  check_learning_rate(lr);
   const double loss = compute_gradient(x, target, mask, T, GradientMode::Full);
   // w -= lr dL/dw   (structural zeros have zero gradient and stay 0)
   params_ -= lr * grad_acc_;

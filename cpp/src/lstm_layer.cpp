@@ -4,6 +4,7 @@
 
 #include "lstmcore/detail/gemm_panel.hpp"
 #include "lstmcore/detail/cell_math.hpp"
+#include "lstmcore/threads.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -35,9 +36,10 @@ void check_params(const LstmLayerDims& d, const LstmLayerParams<Scalar>& p) {
 // Threads for a call with `macs` multiply-adds: a thread needs about 2^20 of them (some tens of
 // microseconds) to repay starting the team and meeting at its barriers. The result is the same for
 // any thread count, so this is only about speed.
+// (usable_threads: bounded, creatable and fork-safe; threads.hpp)
 int threads(int num_threads, double macs) {
   const double useful = std::max(1.0, macs / double(1 << 20));
-  return int(std::max(1.0, std::min(double(std::max(1, num_threads)), useful)));
+  return usable_threads(int(std::max(1.0, std::min(double(std::max(1, num_threads)), useful))));
 }
 
 template <typename Scalar>

@@ -3,6 +3,7 @@
 #include "lstmcore/lstm_online.hpp"
 
 #include <algorithm>
+#include <initializer_list>
 #include <stdexcept>
 
 namespace lstmcore {
@@ -63,6 +64,28 @@ LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<
   sp_ = RowMatrix::Zero(dims_.peepholes ? N * 2 : 0, H);
   ih_ = detail::GateProduct<Scalar>(G, I, N);
   hh_ = detail::GateProduct<Scalar>(G, H, N);
+}
+
+template <typename Scalar>
+std::size_t LstmOnline<Scalar>::carried_size() const {
+  return 1 + std::size_t(u_.size() + gates_.size() + c_prev_.size() + h_.size() + c_.size() + tanh_c_.size() +
+                         s_.size() + sp_.size());
+}
+
+template <typename Scalar>
+void LstmOnline<Scalar>::carried(Scalar* out) const {
+  *out++ = stepped_ ? Scalar(1) : Scalar(0);
+  for (const RowMatrix* m : {&u_, &gates_, &c_prev_, &h_, &c_, &tanh_c_, &s_, &sp_})
+    out = std::copy(m->data(), m->data() + m->size(), out);
+}
+
+template <typename Scalar>
+void LstmOnline<Scalar>::set_carried(const Scalar* in) {
+  stepped_ = *in++ != Scalar(0);
+  for (RowMatrix* m : {&u_, &gates_, &c_prev_, &h_, &c_, &tanh_c_, &s_, &sp_}) {
+    std::copy(in, in + m->size(), m->data());
+    in += m->size();
+  }
 }
 
 template <typename Scalar>

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
+import threading
 from typing import IO, Any, Iterator
 
 __all__ = ["atomic_write", "fsync_directory"]
@@ -37,6 +39,25 @@ def fsync_directory(directory: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _current_umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux: a
+    set-and-restore would leave other threads a window of umask 0, creating world-writable files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        umask = os.umask(0o077)  # the restrictive side while it is read
+        os.umask(umask)
+    return umask
+
+
+_UMASK_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -58,13 +79,19 @@ def atomic_write(path: Any, mode: str = "wb", encoding: str | None = None,
     Raises
     ------
     ValueError
-        If `mode` is not "wb" or "w", or `path` names a directory.
+        If `mode` is not "wb" or "w", or `path` names a directory, a FIFO, a device or a socket
+        (a symbolic link is followed: its target is replaced, the link stays).
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"mode: expected 'wb' or 'w', got {mode!r}")
-    dest = os.path.abspath(os.fspath(path))
+    # A symbolic link stays a link: its target is the file replaced.
+    dest = os.path.realpath(os.fspath(path))
     if os.path.isdir(dest):
         raise ValueError(f"path: {os.fspath(path)!r} is a directory, expected a file path")
+    if os.path.exists(dest) and not stat.S_ISREG(os.stat(dest).st_mode):
+        # a rename would replace the FIFO or device node itself (/dev/null, say) by a plain file
+        raise ValueError(f"path: {os.fspath(path)!r} is not a regular file (a FIFO, device or socket); "
+                         "expected a regular file or a new path")
     directory, name = os.path.split(dest)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     try:
@@ -77,9 +104,7 @@ def atomic_write(path: Any, mode: str = "wb", encoding: str | None = None,
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates the file 0600; give it the permissions a plain open() would have
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -9,7 +9,9 @@ import numpy as np
 from . import _core
 from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
-from ._validation import as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory
+from ._live import LiveArrays
+from ._validation import (as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory,
+                          check_threads, memory_limit)
 
 _MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
 
@@ -19,6 +21,10 @@ def _default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
         return max(1, os.cpu_count() or 1)
+
+
+# The state of a forward that started running its layers and did not finish (see forward).
+_INCOMPLETE: dict = {"incomplete": True}
 
 
 def _check_seed(seed: Any) -> Optional[int]:
@@ -59,12 +65,13 @@ class LSTM:
         A reverse direction per layer; outputs are concatenated [forward, reverse] on the last axis.
     peepholes : bool, default False
         Peephole weights ``weight_ci``, ``weight_cf``, ``weight_co`` (H,) per layer and direction.
-    dtype : numpy.float32 or numpy.float64, default numpy.float32
+    dtype : numpy.float32 or numpy.float64 (or None: float32), default numpy.float32
     seed : int or None
         Every parameter is drawn uniformly from [-1/sqrt(H), 1/sqrt(H)], in state-dict order.
     num_threads : int or None
-        Threads of each call (None: the cores available to the process). Results are bitwise
-        identical for any thread count.
+        Threads of each call (None: the cores available to the process), at most
+        ``lstmcore.max_threads()`` (4 per core of the machine). Results are bitwise identical for
+        any thread count.
 
     Parameter names and shapes are torch's: ``weight_ih_l{k}[_reverse]`` (4H, I or D*H),
     ``weight_hh_l{k}[_reverse]`` (4H, H), ``bias_ih_l{k}[_reverse]``, ``bias_hh_l{k}[_reverse]`` (4H,),
@@ -75,6 +82,10 @@ class LSTM:
     one thread at a time: forward, backward or load_state_dict finding the layer busy in another
     thread raise RuntimeError at once ("in use by another thread"). Do not change the arrays of
     ``parameters()`` (e.g. an optimizer step) while another thread runs the layer.
+
+    Copies and pickles: ``copy.copy``, ``copy.deepcopy`` and ``pickle`` give an independent layer
+    with the same configuration, parameters and gradients (the state of the last forward is not
+    carried: backward needs a forward of the copy); a pickle holds the configuration and arrays only.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
@@ -88,7 +99,7 @@ class LSTM:
         self._batch_first = check_bool("batch_first", batch_first)
         self._bidirectional = check_bool("bidirectional", bidirectional)
         self._peepholes = check_bool("peepholes", peepholes)
-        self._dtype = check_dtype("dtype", dtype)
+        self._dtype = check_dtype("dtype", dtype, default=np.float32)
         seed = _check_seed(seed)
         self.num_threads = num_threads  # validated by the setter
 
@@ -131,6 +142,7 @@ class LSTM:
             name: np.ascontiguousarray(rng.uniform(-bound, bound, self._shapes[name]), dtype=self._dtype)
             for name in self._order}
         self._grads: Dict[str, np.ndarray] = {name: np.zeros(self._shapes[name], self._dtype) for name in self._order}
+        self._live = LiveArrays(self._params, "parameters()")
         self._last: Optional[dict] = None  # what backward needs to know about the last forward
         self._version = 0  # bumped by load_state_dict: a backward refuses a forward of older parameters
         self.grad_hx: Optional[Tuple[np.ndarray, np.ndarray]] = None
@@ -155,8 +167,7 @@ class LSTM:
 
     @num_threads.setter
     def num_threads(self, value: Optional[int]) -> None:
-        self._num_threads = _default_threads() if value is None else check_int("num_threads", value, minimum=1,
-                                                                                maximum=4096)
+        self._num_threads = _default_threads() if value is None else check_threads("num_threads", value)
 
     def __repr__(self) -> str:
         return (f"LSTM({self._input_size}, {self._hidden_size}, num_layers={self._num_layers}, bias={self._bias}, "
@@ -182,21 +193,65 @@ class LSTM:
                 value = value.detach().cpu().numpy()
             new[name] = as_real_array(f"state_dict[{name!r}]", value, self._dtype, self._shapes[name]).copy()
         # Copied into the live arrays (so parameters() views, optimizers and streams stay bound to
-        # them); the last forward can no longer be differentiated.
+        # them), all or nothing: every array is checked writeable first, and an interrupt between
+        # two copies puts the old values back. The last forward can no longer be differentiated.
         for name in self._order:
-            np.copyto(self._params[name], new[name])
+            if not self._params[name].flags.writeable:
+                raise ValueError(f"parameters()[{name!r}]: the live array is read-only (its writeable flag was "
+                                 "cleared); nothing was loaded")
+        old = {name: self._params[name].copy() for name in self._order}
+        try:
+            for name in self._order:
+                np.copyto(self._params[name], new[name])
+        except BaseException:
+            for name in self._order:
+                np.copyto(self._params[name], old[name])
+            raise
         self._version += 1
 
-    def parameters(self) -> Dict[str, np.ndarray]:
-        """The live parameter arrays, by torch's names (not copies): optimizers update them in place,
-        e.g. ``lstmcore.optim.Adam(lstm.parameters())``. Change them between a forward and its
-        backward and the backward differentiates the changed parameters."""
-        return self._params
+    def parameters(self) -> Mapping[str, np.ndarray]:
+        """The live parameter arrays, by torch's names (not copies), as a read-only mapping.
+
+        Forward, every stream and online trainer of this layer and every optimizer built on this
+        mapping read these very arrays, so changes must be made in place: ``p[k] -= lr * g``,
+        ``p[k][...] = new``, ``np.copyto(p[k], new)``, an optimizer step
+        (``lstmcore.optim.Adam(lstm.parameters())``) or :meth:`load_state_dict` reach all of them
+        at their next call. Rebinding an entry (``p[k] = p[k] - lr * g``) would give the layer an
+        array its streams and optimizers never see, and raises TypeError. Change the parameters
+        between a forward and its backward and the backward differentiates the changed ones.
+        """
+        return self._live
 
     @property
     def grads(self) -> Dict[str, np.ndarray]:
         """Gradients of the most recent backward (same keys and shapes as state_dict())."""
         return self._grads
+
+    # ---- copies and pickles ---------------------------------------------------------------------
+    def __getstate__(self) -> Dict[str, Any]:
+        """Configuration and arrays only: no lock, no core object, not the last forward."""
+        return {"config": self._config(), "num_threads": self._num_threads,
+                "params": {name: self._params[name] for name in self._order},
+                "grads": {name: self._grads[name] for name in self._order if name in self._grads}}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        # A new layer of the configuration (its own cores and lock), on at most this machine's threads.
+        threads = min(check_int("num_threads", state["num_threads"], minimum=1), _core.max_threads())
+        self.__dict__.update(type(self)(**state["config"], num_threads=threads, seed=0).__dict__)
+        for name in self._order:
+            # The given arrays become the live ones when they can be (copy.copy shares the
+            # parameters, as a shallow copy does; deepcopy and pickle give new arrays, shared with
+            # whatever else was copied along, e.g. an optimizer), else their values are copied in.
+            arr = state["params"][name]
+            if (type(arr) is np.ndarray and arr.dtype == self._dtype and arr.shape == self._shapes[name]
+                    and arr.flags.c_contiguous and arr.flags.aligned and arr.flags.writeable):
+                self._params[name] = arr
+            else:
+                np.copyto(self._params[name], as_real_array(f"params[{name!r}]", arr, self._dtype,
+                                                            self._shapes[name], finite=False))
+            if name in state["grads"]:
+                np.copyto(self._grads[name], as_real_array(f"grads[{name!r}]", state["grads"][name], self._dtype,
+                                                           self._shapes[name], finite=False))
 
     # ---- persistence and torch interop ----------------------------------------------------------
     def _config(self) -> Dict[str, Any]:
@@ -207,19 +262,27 @@ class LSTM:
     def save(self, path: Any) -> None:
         """Write the configuration and parameters to `path` (.npz, no pickle, format version and
         checksum; see :func:`LSTM.load`). The round trip is exact."""
-        save_model(path, "LSTM", self._config(), self._params)
+        save_model(path, "LSTM", self._config(), {name: self._params[name] for name in self._order})
 
     @classmethod
     def load(cls, path: Any, *, num_threads: Optional[int] = None) -> "LSTM":
         """Read a layer written by :meth:`save`. Truncated, corrupted, foreign, version-mismatched
         or pickle-bearing files raise ValueError; nothing in a file is ever executed."""
-        config, arrays = load_model(path, "LSTM")
-        try:
-            layer = cls(**config, num_threads=num_threads)
-        except (TypeError, ValueError, MemoryError) as exc:
-            raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
-        layer.load_state_dict(arrays)
-        return layer
+        if num_threads is not None:
+            check_threads("num_threads", num_threads)  # an argument of load, not of the file
+        built: List["LSTM"] = []
+
+        def shapes_for(config: Dict[str, Any]) -> Dict[str, Tuple[int, ...]]:
+            # the layer of the file's configuration, built before any array is read
+            try:
+                built.append(cls(**config, num_threads=num_threads))
+            except (TypeError, ValueError, MemoryError) as exc:
+                raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
+            return dict(built[0]._shapes)
+
+        _, arrays = load_model(path, "LSTM", shapes_for)
+        built[0].load_state_dict(arrays)
+        return built[0]
 
     @classmethod
     def from_torch(cls, module: Any, *, num_threads: Optional[int] = None) -> "LSTM":
@@ -279,6 +342,9 @@ class LSTM:
         output : (T, N, D*H) ((N, T, D*H) with batch_first, (T, D*H) unbatched)
         (h_n, c_n) : each (L*D, N, H) ((L*D, H) unbatched)
         """
+        if type(x) is np.ndarray and x.ndim == 3:
+            # before the conversion, which would materialise a broadcast view
+            self._check_forward_memory(*((x.shape[1], x.shape[0]) if self._batch_first else x.shape[:2]))
         arr = self._as_input(x)
         batched = arr.ndim == 3
         if batched and self._batch_first:
@@ -296,12 +362,15 @@ class LSTM:
             h0 = as_real_array("hx[0]", hx[0], self._dtype, shape).reshape(LD, N, H)
             c0 = as_real_array("hx[1]", hx[1], self._dtype, shape).reshape(LD, N, H)
         lens = None if lengths is None else self._as_lengths(lengths, T, N)
-        check_memory("x", float(T) * N * self._kept_per_item * self._dtype.itemsize,
-                     f"the forward pass over {T} steps of {N} sequences")
+        self._check_forward_memory(T, N)
 
         D = self.num_directions
         h_n = np.empty((LD, N, H), self._dtype)
         c_n = np.empty((LD, N, H), self._dtype)
+        # Until every layer and direction has run, the directions' caches hold two different
+        # forwards: a forward that raises or is interrupted (Ctrl-C) from here on leaves a marker
+        # that backward refuses.
+        self._last = _INCOMPLETE
         inp = xs
         for k in range(self._num_layers):
             outs = []
@@ -345,6 +414,10 @@ class LSTM:
         truncated = check_bool("truncated", truncated)
         if self._last is None:
             raise RuntimeError("backward: call forward first")
+        if self._last is _INCOMPLETE:
+            raise RuntimeError("backward: the last forward did not complete (it raised or was interrupted after "
+                               "some layers had run, so their saved activations belong to different forwards); "
+                               "call forward again")
         if self._last["version"] != self._version:
             raise RuntimeError("backward: load_state_dict was called after the last forward; call forward again")
         T, N, batched = self._last["T"], self._last["N"], self._last["batched"]
@@ -409,6 +482,11 @@ class LSTM:
         return LSTMOnline(self, batch_size)
 
     # ---- helpers --------------------------------------------------------------------------------
+    def _check_forward_memory(self, T: int, N: int) -> None:
+        n_bytes = float(T) * N * self._kept_per_item * self._dtype.itemsize
+        if n_bytes > memory_limit():  # the message only when it is needed (this runs every call)
+            check_memory("x", n_bytes, f"the forward pass over {T} steps of {N} sequences")
+
     def _as_input(self, x: Any) -> np.ndarray:
         if isinstance(x, (str, bytes)) or x is None:
             raise TypeError(f"x: expected a real numeric array, got {type(x).__name__}")
@@ -419,9 +497,10 @@ class LSTM:
         if ndim == 2:
             return as_real_array("x", x, self._dtype, (None, self._input_size))
         if ndim == 3:
-            return as_real_array("x", x, self._dtype, (None, None, self._input_size))
-        layout = "(N, T, I)" if self._batch_first else "(T, N, I)"
-        raise ValueError(f"x: expected shape (T, {self._input_size}) or {layout} with I = {self._input_size}, "
+            batch_time = ("N", "T") if self._batch_first else ("T", "N")
+            return as_real_array("x", x, self._dtype, (*batch_time, self._input_size))
+        layout = f"(N, T, {self._input_size})" if self._batch_first else f"(T, N, {self._input_size})"
+        raise ValueError(f"x: expected shape (T, {self._input_size}) or {layout}, "
                          f"got {np.shape(x)}")
 
     @staticmethod

@@ -10,7 +10,7 @@ from . import _core
 from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
-                          check_memory, check_real)
+                          check_lr, check_memory, check_real)
 
 _RECURRENT = {"cells+gates": _core.Recurrence.cells_and_gates, "cells": _core.Recurrence.cells,
               "none": _core.Recurrence.none}
@@ -101,6 +101,9 @@ class LSTM1997:
     threads run in parallel (and give exactly the results of sequential use). One network is used
     by one thread at a time: a call that finds the network busy in another thread raises
     RuntimeError at once ("in use by another thread") and changes nothing.
+
+    ``copy.copy``, ``copy.deepcopy`` and ``pickle`` give an independent network with the same
+    configuration and weights (the pickle holds them as plain arrays; model files never pickle).
     """
 
     def __init__(self, n_in: int, n_out: int, blocks: int, cells_per_block: int = 1, *,
@@ -242,24 +245,43 @@ class LSTM1997:
             self._net.set_param(name, arr)
 
     # ---- persistence -------------------------------------------------------------------------
+    def _config(self) -> Dict[str, Any]:
+        return dict(n_in=self.n_in, n_out=self.n_out, blocks=self.blocks, cells_per_block=self.cells_per_block,
+                    dtype=self._dtype.name, **self._options)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """copy.copy, copy.deepcopy and pickle: the configuration and the weights (copies), never the
+        lock or the core object; every copy is an independent network."""
+        return {"config": self._config(), "weights": self._net.get_params()}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(type(self)(**state["config"], seed=0).__dict__)
+        for name, shape in self._shapes.items():  # as they were, NaN and Inf included
+            self._net.set_param(name, as_real_array(f"weights[{name!r}]", state["weights"][name], self._dtype, shape,
+                                                    finite=False))
+
     def save(self, path: Any) -> None:
         """Write the configuration and weights to `path` (.npz, no pickle, format version and
         checksum; see :meth:`LSTM1997.load`). The round trip is exact."""
-        config = dict(n_in=self.n_in, n_out=self.n_out, blocks=self.blocks, cells_per_block=self.cells_per_block,
-                      dtype=self._dtype.name, **self._options)
-        save_model(path, "LSTM1997", config, self.get_weights())
+        save_model(path, "LSTM1997", self._config(), self.get_weights())
 
     @classmethod
     def load(cls, path: Any) -> "LSTM1997":
         """Read a network written by :meth:`save`. Truncated, corrupted, foreign,
         version-mismatched or pickle-bearing files raise ValueError; nothing in a file is executed."""
-        config, arrays = load_model(path, "LSTM1997")
-        try:
-            net = cls(**config, seed=0)
-        except (TypeError, ValueError, MemoryError) as exc:
-            raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
-        net.set_weights(arrays)
-        return net
+        built = []
+
+        def shapes_for(config: Dict[str, Any]) -> Dict[str, Tuple[int, ...]]:
+            # the network of the file's configuration, built before any array is read
+            try:
+                built.append(cls(**config, seed=0))
+            except (TypeError, ValueError, MemoryError) as exc:
+                raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
+            return built[0].weight_shapes
+
+        _, arrays = load_model(path, "LSTM1997", shapes_for)
+        built[0].set_weights(arrays)
+        return built[0]
 
     # ---- computation -------------------------------------------------------------------------
     def _x(self, x: Any) -> np.ndarray:
@@ -360,7 +382,7 @@ class LSTM1997:
             loss = self._net.train_sequence_fast(x, target, mask, lr, _UPDATES[update])
             if loss is not None:  # x, target, mask, lr were already what the core takes
                 return loss
-        lr = check_real("lr", lr, minimum=0.0)
+        lr = check_lr("lr", lr, (self._dtype,))
         update_kind = _UPDATES[check_choice("update", update, _UPDATES)]
         check_choice("mode", mode, _MODES)
         if mode == "full" and update != "sequence":
@@ -411,7 +433,7 @@ class LSTM1997:
         last_abs_error : ndarray of float64, shape (n,), or None
             ``max_k |target[last, k] - y[last, k]|`` per sequence if ``last_error``.
         """
-        lr = check_real("lr", lr, minimum=0.0)
+        lr = check_lr("lr", lr, (self._dtype,))
         update_kind = _UPDATES[check_choice("update", update, _UPDATES)]
         offsets = self._offsets(offsets)
         x = self._x(x)

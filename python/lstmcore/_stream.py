@@ -4,15 +4,49 @@ Create them with ``lstm.stream(batch_size)`` and ``lstm.online(batch_size)``; do
 has the maths."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
 from . import _core
+from ._live import LiveArrays
 from ._lstm import LSTM
-from ._validation import as_real_array, check_int
+from ._validation import as_real_array, check_int, check_memory, check_threads
 
 _MAX_BATCH = 1 << 31
+_ROW_BLOCK = 8  # sequences per block of the core's step loops (detail::kStepRowBlock)
+
+
+def stream_bytes(layer: LSTM, batch: int) -> int:
+    """Bytes an LSTMStream of `batch` streams over `layer` allocates in the core: per layer the
+    carried h and c and, shared by the layers, the preactivations and tanh(c) of one step; the
+    weights packed for the step products (independent of the batch)."""
+    I, H, L, N = layer.input_size, layer.hidden_size, layer.num_layers, batch
+    packed = 4 * H * (I + H) + (L - 1) * 4 * H * 2 * H
+    values = 2 * L * N * H + N * 4 * H + N * H + packed
+    return values * layer.dtype.itemsize
+
+
+def online_bytes(layer: LSTM, batch: int) -> int:
+    """Bytes an LSTMOnline of `batch` streams over the one-layer `layer` allocates: the traces
+    (3H rows of K = I + H + 1 values per stream, K rounded up to whole 64-byte vectors: Kp), the
+    input row u(t) (Kp), the gradient sums of each block of 8 streams (4H x Kp per block), gates,
+    states and scratch (8H per stream), peephole traces and sums, the packed weights and the
+    gradients the trainer accumulates into."""
+    I, H, N, item = layer.input_size, layer.hidden_size, batch, layer.dtype.itemsize
+    lanes = 64 // item
+    K = I + H + (1 if layer.bias else 0)
+    Kp = -(-K // lanes) * lanes
+    blocks = -(-N // _ROW_BLOCK)
+    values = (3 * N * H * Kp          # traces s_q[n, j, :], q = i, f, g
+              + N * Kp                # u(t) = [x(t), h(t-1), 1]
+              + blocks * 4 * H * Kp   # per block: gradient of [W_ih | W_hh | b] summed during a call
+              + N * 4 * H             # activated gates
+              + 4 * N * H)            # c(t-1), h, c, tanh(c)
+    if layer.peepholes:
+        values += 2 * N * H + blocks * 3 * H + 3 * H
+    values += 4 * H * (I + H) + 4 * H * (I + H + 2)  # packed weights, accumulated gradients
+    return values * item
 
 
 def _check_layer(layer: Any) -> LSTM:
@@ -73,10 +107,19 @@ class _OnLayer:
 
     @num_threads.setter
     def num_threads(self, value: int) -> None:
-        self._core.num_threads = check_int("num_threads", value, minimum=1, maximum=4096)
+        self._core.num_threads = check_threads("num_threads", value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._layer!r}, batch_size={self.batch_size})"
+
+    # copy.copy (the same layer), copy.deepcopy and pickle (a copy of the layer): the layer, the
+    # batch size, the thread count and the carried arrays; never the core object.
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"layer": self._layer, "batch_size": self.batch_size, "num_threads": self.num_threads}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        type(self).__init__(self, state["layer"], state["batch_size"])  # type: ignore[call-arg]
+        self.num_threads = min(check_int("num_threads", state["num_threads"], minimum=1), _core.max_threads())
 
 
 class LSTMStream(_OnLayer):
@@ -104,6 +147,7 @@ class LSTMStream(_OnLayer):
                              "bidirectional layer reads the whole sequence from its end; use a unidirectional LSTM")
         self._layer = layer  # keeps the live parameter arrays alive
         self._N, self._batched = _check_batch(batch_size)
+        check_memory("batch_size", float(stream_bytes(layer, self._N)), f"a stream of {self._N} sequences")
         core = _core.LstmStreamF32 if layer.dtype == np.float32 else _core.LstmStreamF64
         params = [[layer._params[name] for name in keys] for keys in layer._dir_keys]
         self._core = core(layer.input_size, layer.hidden_size, layer.num_layers, layer.bias, layer.peepholes,
@@ -143,6 +187,16 @@ class LSTMStream(_OnLayer):
         h0, c0 = _as_state(hx, self._layer.dtype, L, self._N, H, self._batched)
         self._core.reset(h0, c0)
 
+    def __getstate__(self) -> Dict[str, Any]:
+        h, c = self._core.state()
+        return {**super().__getstate__(), "h": h, "c": c}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        super().__setstate__(state)
+        dtype, shape = self._layer.dtype, (self._layer.num_layers, self._N, self._layer.hidden_size)
+        self._core.reset(as_real_array("h", state["h"], dtype, shape, finite=False),
+                         as_real_array("c", state["c"], dtype, shape, finite=False))
+
     @property
     def state(self) -> Tuple[np.ndarray, np.ndarray]:
         """Copies of the carried state (h, c), each (L, N, H) ((L, H) with batch_size None)."""
@@ -157,10 +211,16 @@ class LSTMOnline(_OnLayer):
     """Online, constant-memory training of a one-layer unidirectional :class:`LSTM` with the 1997
     truncated gradient, computed forward in time (RTRL-style traces) for N streams at once.
 
-    Memory is N x 3H x (I + H + 1) trace values, independent of the sequence length. The gradient
-    over a sequence equals ``layer.backward(grad_output, truncated=True)`` after ``layer.forward``:
-    no error flows back in time through the recurrent weights or the peepholes, only along the
-    cell state (through the forget gate). Per step::
+    Memory is independent of the sequence length: per stream 3H x Kp trace values plus
+    Kp x (1 + H/2) of input row and gradient sums and 8H of gates and states, where Kp is
+    K = I + H + 1 rounded up to whole 64-byte vectors (16 float32 or 8 float64 values): about
+    3.5 H Kp values per stream for a batch of a multiple of 8 streams (1.83 times the trace values
+    alone for I = H = 16 in float32; :func:`online_bytes` is the exact figure). A batch whose
+    trainer could never fit in memory is refused with a MemoryError naming ``batch_size``.
+
+    The gradient over a sequence equals ``layer.backward(grad_output, truncated=True)`` after
+    ``layer.forward``: no error flows back in time through the recurrent weights or the peepholes,
+    only along the cell state (through the forget gate). Per step::
 
         h = online.step(x_t)          # advances state and traces
         online.accumulate(dL_dh)      # grads += this step's contribution
@@ -190,6 +250,8 @@ class LSTMOnline(_OnLayer):
                              "step t depends on future inputs")
         self._layer = layer
         self._N, self._batched = _check_batch(batch_size)
+        check_memory("batch_size", float(online_bytes(layer, self._N)),
+                     f"online training of {self._N} sequences (traces and buffers)")
         keys = layer._dir_keys[0]
         self._grads: Dict[str, np.ndarray] = {name: np.zeros(layer._params[name].shape, layer.dtype)
                                               for name in keys}
@@ -197,6 +259,7 @@ class LSTMOnline(_OnLayer):
         self._core = core(layer.input_size, layer.hidden_size, layer.bias, layer.peepholes, self._N,
                           not self._batched, [layer._params[name] for name in keys],
                           [self._grads[name] for name in keys], layer.num_threads)
+        self._live_grads = LiveArrays(self._grads, "grads")
         # The hot path: the bound C++ methods themselves.
         self.step = self._core.step  # type: ignore[method-assign]
         self.accumulate = self._core.accumulate  # type: ignore[method-assign]
@@ -222,10 +285,22 @@ class LSTMOnline(_OnLayer):
         return out if b else out.reshape(out.shape[0], out.shape[2])
 
     @property
-    def grads(self) -> Dict[str, np.ndarray]:
-        """Accumulated gradients (same keys and shapes as ``layer.state_dict()``); live arrays, cleared
-        only by :meth:`zero_grad`."""
-        return self._grads
+    def grads(self) -> Mapping[str, np.ndarray]:
+        """Accumulated gradients (same keys and shapes as ``layer.state_dict()``): the live arrays the
+        core adds into, as a read-only mapping (an entry cannot be rebound; change values in place,
+        e.g. ``online.grads[k] *= 0.5``), cleared only by :meth:`zero_grad`."""
+        return self._live_grads
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # the accumulated gradients and everything a step carries to the next (state, traces)
+        return {**super().__getstate__(), "grads": dict(self._grads), "carried": self._core.carried()}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        super().__setstate__(state)
+        dtype = self._layer.dtype
+        for name, g in self._grads.items():
+            np.copyto(g, as_real_array(f"grads[{name!r}]", state["grads"][name], dtype, g.shape, finite=False))
+        self._core.set_carried(as_real_array("carried", state["carried"], dtype, (None,), finite=False))
 
     def zero_grad(self) -> None:
         """Set every accumulated gradient to 0 (in place)."""

@@ -50,6 +50,18 @@ def check_real(name: str, value: Any, *, minimum: Optional[float] = None,
     return value
 
 
+def check_lr(name: str, value: Any, dtypes: Collection[np.dtype]) -> float:
+    """A learning rate (or another step factor) that is finite and >= 0 as a double and stays
+    finite in every one of `dtypes` (an lr of 1e39 is Inf in float32 and turns every weight NaN)."""
+    value = check_real(name, value, minimum=0.0)
+    for dt in dtypes:
+        largest = float(np.finfo(dt).max)
+        if value > largest:
+            raise ValueError(f"{name}: expected a number <= {largest:g} (the largest {np.dtype(dt).name}, the "
+                             f"precision of the weights), got {value:g}")
+    return value
+
+
 def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name}: expected one of {sorted(choices)}, got {type(value).__name__} {value!r}")
@@ -85,7 +97,23 @@ def check_task_size(name: str, task: Any) -> None:
     check_memory(name, 3.0 * length * per_step, f"one sequence of {length} steps with {task.n_in} inputs")
 
 
-def check_dtype(name: str, value: Any) -> np.dtype:
+def check_threads(name: str, value: Any) -> int:
+    """A thread count in [1, max_threads()]: at most 4 threads per core of the machine (more only
+    cost memory and switching, and thousands of threads can exhaust a process's limits)."""
+    limit = _core.max_threads()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
+    value = operator.index(value)
+    if value < 1 or value > limit:
+        raise ValueError(f"{name}: expected an integer in [1, {limit}] (at most 4 threads per core; this machine "
+                         f"has {_core.hardware_cores()} cores), got {value}")
+    return value
+
+
+def check_dtype(name: str, value: Any, default: Any = np.float64) -> np.dtype:
+    """numpy.float32 or numpy.float64 (anything np.dtype maps to them); None means `default`."""
+    if value is None:
+        return np.dtype(default)
     try:
         dt = np.dtype(value)
     except TypeError as exc:
@@ -106,7 +134,7 @@ def check_keys(name: str, given: Collection[str], expected: Collection[str]) -> 
 def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finite: bool = True) -> np.ndarray:
     """Convert once to a C-contiguous array of `dtype` with exactly `shape`.
 
-    `shape` entries that are None match any length. Non-numeric data raises TypeError; wrong
+    `shape` entries that are None or a str (its name in messages, e.g. "T") match any length. Non-numeric data raises TypeError; wrong
     ndim/shape and NaN/Inf (when `finite`) raise ValueError.
     """
     if (type(value) is np.ndarray and value.dtype == dtype and value.flags.c_contiguous
@@ -125,6 +153,9 @@ def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finit
         raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
     if not _shape_matches(arr.shape, shape):
         raise ValueError(f"{name}: expected shape {_fmt(shape)}, got {arr.shape}")
+    if (not arr.flags.c_contiguous or arr.dtype != dtype) and float(arr.size) * dtype.itemsize > memory_limit():
+        # a broadcast view (np.broadcast_to) or a strided one is materialised by the conversion below
+        check_memory(name, float(arr.size) * dtype.itemsize, f"a contiguous {dtype} copy of shape {arr.shape}")
     with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as Inf, reported below
         out = np.ascontiguousarray(arr, dtype=dtype)
     if finite and not _all_finite(out):
@@ -134,11 +165,11 @@ def as_real_array(name: str, value: Any, dtype: np.dtype, shape: tuple, *, finit
 
 
 def _shape_matches(got: tuple, expected: tuple) -> bool:
-    """`got` has the entries of `expected`, None in `expected` matching any length."""
+    """`got` has the entries of `expected`, None or a name in `expected` matching any length."""
     if len(got) != len(expected):
         return False
     for e, g in zip(expected, got):  # a plain loop: a generator costs a microsecond per call
-        if e is not None and e != g:
+        if e is not None and e.__class__ is not str and e != g:
             return False
     return True
 
@@ -175,5 +206,5 @@ def as_mask(value: Any, length: int) -> Optional[np.ndarray]:
 
 
 def _fmt(shape: tuple) -> str:
-    inner = ", ".join("T" if s is None else str(s) for s in shape)
+    inner = ", ".join("T" if s is None else str(s) for s in shape)  # a str entry is its own name
     return f"({inner},)" if len(shape) == 1 else f"({inner})"

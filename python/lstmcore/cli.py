@@ -477,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="first gather the trials of all files, without learning curves, into FILE (small enough "
                           "to keep in the repository) and build the report from it")
     rep.set_defaults(func=_cmd_report)
+
+    from .analysis._cli import add_error_flow_parser  # lstmcore error-flow (section 3), self-contained
+    add_error_flow_parser(sub)
     return p
 
 

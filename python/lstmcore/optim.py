@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
 
-from ._validation import as_real_array, check_bool, check_keys, check_real
+from ._validation import as_real_array, check_bool, check_keys, check_lr, check_real
 
 __all__ = ["SGD", "Adam", "clip_grad_norm", "clip_grad_value"]
 
@@ -109,7 +109,7 @@ class _Optimizer:
 
     def __init__(self, params: Any, hyper: Dict[str, Any]) -> None:
         self._params = _check_params(params)
-        self._hyper = self._check_hyper(hyper, "")
+        self._hyper = self._check_precision(self._check_hyper(hyper, ""), "")
         self._step = 0
         self._buffers: Dict[str, Dict[str, np.ndarray]] = {}
         self._allocate_buffers()
@@ -122,6 +122,21 @@ class _Optimizer:
         self._scratch = {name: (flat[p.dtype][0][:p.size].reshape(p.shape), flat[p.dtype][1][:p.size].reshape(p.shape))
                          for name, p in self._params.items()}
 
+    # ---- copies and pickles ---------------------------------------------------------------------
+    # copy.copy shares the parameter arrays and copies nothing else deeply; copy.deepcopy and
+    # pickle copy parameters and buffers (shared with a layer copied along, e.g.
+    # ``copy.deepcopy((lstm, opt))``). The scratch arrays are not part of the state.
+    def __getstate__(self) -> Dict[str, Any]:
+        return {"params": self._params, "hyper": dict(self._hyper), "step": self._step,
+                "buffers": {kind: dict(bufs) for kind, bufs in self._buffers.items()}}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        type(self).__init__(self, state["params"], **state["hyper"])
+        self._step = state["step"]
+        for kind, bufs in state["buffers"].items():
+            for name, b in bufs.items():
+                np.copyto(self._buffers[kind][name], b)
+
     # ---- hyperparameters ------------------------------------------------------------------------
     @staticmethod
     def _arg(prefix: str, key: str) -> str:
@@ -130,14 +145,26 @@ class _Optimizer:
     def _check_hyper(self, hyper: Dict[str, Any], prefix: str) -> Dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # Factors that multiply the parameters' arrays in their own precision: a value finite as a
+    # double but Inf in float32 (lr = 1e39) would turn every float32 parameter into NaN or Inf.
+    _SCALED = ("lr", "eps", "weight_decay", "momentum")
+
+    def _check_precision(self, hyper: Dict[str, Any], prefix: str) -> Dict[str, Any]:
+        dtypes = {p.dtype for p in self._params.values()}
+        for key in self._SCALED:
+            if key in hyper:
+                check_lr(self._arg(prefix, key), hyper[key], dtypes)
+        return hyper
+
     @property
     def lr(self) -> float:
-        """Learning rate; may be changed between steps (validated: a finite number >= 0)."""
+        """Learning rate; may be changed between steps (validated: a number >= 0, finite in the
+        parameters' dtype)."""
         return self._hyper["lr"]
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._hyper["lr"] = check_real("lr", value, minimum=0.0)
+        self._hyper["lr"] = check_lr("lr", value, {p.dtype for p in self._params.values()})
 
     @property
     def params(self) -> Dict[str, np.ndarray]:
@@ -191,7 +218,8 @@ class _Optimizer:
 
         Accepts what ``np.load`` returns for an ``np.savez`` of the state (0-d arrays for scalars).
         Everything is validated before anything changes; buffers are copied into this optimizer's
-        arrays.
+        arrays. Buffers are taken as they are, NaN and Inf included (as torch keeps them: an Adam
+        second moment can overflow to Inf in float32), so whatever :meth:`state_dict` gave loads.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict: expected a mapping (from state_dict()), got {type(state_dict).__name__}")
@@ -201,7 +229,8 @@ class _Optimizer:
         missing = [k for k in ("step",) + self._HYPER if k not in state_dict]
         if missing:
             raise ValueError(f"state_dict: expected keys {['optimizer', 'step', *self._HYPER]}; missing {missing}")
-        hyper = self._check_hyper({k: _plain(state_dict[k]) for k in self._HYPER}, "state_dict")
+        hyper = self._check_precision(self._check_hyper({k: _plain(state_dict[k]) for k in self._HYPER},
+                                                        "state_dict"), "state_dict")
         kinds = self._buffer_kinds(hyper)
         check_keys("state_dict", state_dict, ["optimizer", "step", *self._HYPER,
                                               *[f"{kind}.{name}" for kind in kinds for name in self._params]])
@@ -213,7 +242,7 @@ class _Optimizer:
         if step < 0:
             raise ValueError(f"state_dict['step']: expected an integer >= 0, got {step}")
         new = {kind: {name: as_real_array(f"state_dict['{kind}.{name}']", state_dict[f"{kind}.{name}"], p.dtype,
-                                          p.shape)
+                                          p.shape, finite=False)
                       for name, p in self._params.items()}
                for kind in kinds}
         self._hyper, self._step = hyper, int(step)
@@ -269,7 +298,8 @@ class SGD(_Optimizer):
         The live parameter arrays (float32 or float64, writeable), e.g. ``lstm.parameters()``;
         updated in place.
     lr : float >= 0
-        Learning rate (settable between steps: ``opt.lr = ...``).
+        Learning rate (settable between steps: ``opt.lr = ...``). Like ``momentum`` and
+        ``weight_decay``, at most the largest value of the parameters' dtype (3.4e38 for float32).
     momentum : float >= 0, default 0.0
     dampening : float in [0, 1], default 0.0
     nesterov : bool, default False
@@ -366,7 +396,8 @@ class Adam(_Optimizer):
         The live parameter arrays (float32 or float64, writeable), e.g. ``lstm.parameters()``;
         updated in place.
     lr : float >= 0, default 1e-3
-        Learning rate (settable between steps: ``opt.lr = ...``).
+        Learning rate (settable between steps: ``opt.lr = ...``). Like ``eps`` and
+        ``weight_decay``, at most the largest value of the parameters' dtype (3.4e38 for float32).
     betas : (float, float), each in [0, 1), default (0.9, 0.999)
         Decay rates of the first and second moment estimates.
     eps : float >= 0, default 1e-8

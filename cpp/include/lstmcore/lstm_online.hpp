@@ -1,7 +1,8 @@
 // Online, constant-memory training of one unidirectional torch-style LSTM layer (lstm_layer.hpp's
 // cell: gate order i, f, g, o, optional bias and peepholes) with the 1997 truncated gradient,
 // computed FORWARD in time (RTRL-style traces), for N independent streams at once. Memory is
-// N x 3H x (I + H + 1) trace entries, independent of the sequence length.
+// independent of the sequence length: N x 3H x (I + H + 1) trace entries in rows padded to 64
+// bytes, plus the per-block gradient sums and per-stream scratch listed with the members below.
 //
 // Truncation (as lstm_layer_backward with truncated = true): no error flows back in time through
 // W_hh or the peepholes; only through c(t-1) -> c(t), via f. Then, with u(t) = [x(t), h(t-1), 1]
@@ -59,6 +60,13 @@ class LstmOnline {
 
   // T steps of step + accumulate. x: [T, N, I]; grad_out: [T, N, H]; out: [T, N, H] or nullptr.
   void run(const Scalar* x, const Scalar* grad_out, std::size_t T, Scalar* out, int num_threads);
+
+  // Everything one step carries to the next (whether a step can be accumulated, u(t), the gates,
+  // c(t-1), h, c, tanh(c), the traces), as carried_size() values: what a copy of the trainer
+  // needs. set_carried takes what carried() wrote for the same dims and batch.
+  std::size_t carried_size() const;
+  void carried(Scalar* out) const;
+  void set_carried(const Scalar* in);
 
   bool stepped() const { return stepped_; }
   const Scalar* h() const { return h_.data(); }  // [N, H]

@@ -15,6 +15,7 @@
 #include "lstmcore/detail/gemm_panel.hpp"
 #include "lstmcore/detail/vector_tanh.hpp"
 #include "lstmcore/lstm_layer.hpp"
+#include "lstmcore/threads.hpp"
 
 namespace lstmcore {
 namespace detail {
@@ -116,7 +117,8 @@ inline void init_preactivations(Index G, Index nb, const LstmLayerParams<Scalar>
 
 inline int team_size(int num_threads, double work_per_step, Index n_blocks) {
   if (num_threads <= 1 || work_per_step < kParallelWork) return 1;
-  return int(std::min<Index>(num_threads, std::max<Index>(n_blocks, 1)));
+  // usable_threads: bounded, creatable and fork-safe (threads.hpp)
+  return usable_threads(int(std::min<Index>(num_threads, std::max<Index>(n_blocks, 1))));
 }
 
 }  // namespace detail
