@@ -232,3 +232,15 @@ def test_plot_is_written_whole(tmp_path, capsys):
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes anywhere")
+def test_a_results_file_that_cannot_be_written_exits_2_before_any_trial(tmp_path, capsys):
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code, out, err = run(capsys, *quick_run(locked / "r.jsonl"))
+    finally:
+        locked.chmod(0o700)
+    assert code == 2 and "cannot be written" in err, err

@@ -259,7 +259,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
     sources = a.results or [os.path.join("results", "reproduce.jsonl")]
     for path in sources:
-        check_file_path("--results", path, existing=True)
+        check_file_path("--results", path, existing=True, write=False)
     check_file_path("--out", a.out)
     if a.archive:
         check_file_path("--archive", a.archive)

@@ -106,7 +106,7 @@ def load_records(path: Any) -> List[Dict[str, Any]]:
     path = os.fspath(path)
     if not os.path.exists(path):
         return []
-    check_file_path("results", path)
+    check_file_path("results", path, write=False)
     rows: List[Dict[str, Any]] = []
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
@@ -129,10 +129,12 @@ def load_records(path: Any) -> List[Dict[str, Any]]:
     return rows
 
 
-def check_file_path(name: str, path: Any, *, existing: bool = False) -> str:
-    """A path a file can be read from or written to: str or os.PathLike, not a directory and not
-    an existing non-regular file (a device, FIFO or socket: reading blocks or writing goes
-    nowhere), in an existing directory. Checked before any trial runs. Returns the path as str."""
+def check_file_path(name: str, path: Any, *, existing: bool = False, write: bool = True) -> str:
+    """A path a file can be read from or (``write``) written to: str or os.PathLike, not a
+    directory and not an existing non-regular file (a device, FIFO or socket: reading blocks or
+    writing goes nowhere); ``existing``: the file must exist; ``write``: the file (if it exists)
+    and its nearest existing directory are writable. Checked before any trial runs. Returns the
+    path as str."""
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"{name}: expected a file path (str or os.PathLike), got {type(path).__name__} {path!r}")
     path = os.fsdecode(os.fspath(path))
@@ -151,6 +153,8 @@ def check_file_path(name: str, path: Any, *, existing: bool = False) -> str:
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
         raise ValueError(f"{name}: {path!r} is inside {probe!r}, which is not a directory")
+    if write and not os.access(path if os.path.exists(path) else probe, os.W_OK):
+        raise ValueError(f"{name}: {path!r} cannot be written (no write permission)")
     return path
 
 
