@@ -105,7 +105,7 @@ def test_torn_last_line_is_ignored_with_a_warning_and_the_trial_rerun(tmp_path):
     with pytest.warns(ResultsFileWarning, match="line 6"):
         assert len(load_records(results)) == 5
     out = subprocess.run(command(results), check=True, capture_output=True, text=True, timeout=600)
-    assert "ResultsFileWarning" in out.stderr and "line 6" in out.stderr
+    assert f"lstmcore: warning: {results}: ignoring line 6:" in out.stderr
     with pytest.warns(ResultsFileWarning):
         final = load_records(results)
     assert sorted(r["trial"] for r in final) == list(range(TRIALS))

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from typing import Any, List, Optional
 
 import numpy as np
@@ -47,8 +48,14 @@ def _reber_row(a: argparse.Namespace) -> tuple:
     """The registry row of Exp. 1 for --blocks/--cells/--lr, and the overrides that make it."""
     from .experiments.registry import EXPERIMENTS
 
+    from ._validation import check_memory
+
     if a.blocks < 1 or a.cells < 1:
         raise ValueError(f"--blocks, --cells: expected positive numbers, got {a.blocks} and {a.cells}")
+    # the net's size, bounded before anything of that size (the per-block gate biases) is built:
+    # blocks x (cells + 2) units, each with a weight from every unit and input (as LSTM1997 counts)
+    units = a.blocks * (a.cells + 2)
+    check_memory("--blocks, --cells", units * (units + 8) * 41.0, f"a network of {a.blocks} x {a.cells} cells")
     if not a.lr > 0:
         raise ValueError(f"--lr: expected a positive number, got {a.lr}")
     name = f"1-{a.blocks}x{a.cells}-lr{a.lr:g}"
@@ -91,6 +98,15 @@ def _cmd_reber(a: argparse.Namespace) -> int:
     from .experiments.registry import get_experiment
     from .experiments.runner import run_experiment, run_trial, summarize
 
+    from .experiments.checks import check_trials
+    from .experiments.results import check_file_path
+
+    if a.trials is not None:
+        check_trials("--trials", a.trials)
+    if a.results is not None:
+        check_file_path("--results", a.results)
+    if a.report is not None:
+        check_file_path("--report", a.report)
     name, over = _reber_row(a)
     over.update(_reading_overrides(a))
     exp = get_experiment(name)
@@ -122,8 +138,6 @@ def _cmd_reber(a: argparse.Namespace) -> int:
             print(json.dumps(r))
         return 0 if r["success"] else 1
 
-    if a.trials < 1:
-        raise ValueError(f"--trials: expected a positive number, got {a.trials}")
     n_sets = math.ceil(a.trials / 10)
     print(f"Experiment 1: {a.trials} trials ({n_sets} set pair(s) x up to 10 seeds: trial i uses set i // 10 and "
           f"seed i % 10), {a.blocks}x{a.cells} net, lr {a.lr}, budget {a.max_sequences:,} strings, {a.jobs} jobs")
@@ -241,10 +255,14 @@ def _cmd_report(a: argparse.Namespace) -> int:
     from .experiments.report import write_report
     from .experiments.results import archive_records
 
+    from .experiments.results import check_file_path
+
     sources = a.results or [os.path.join("results", "reproduce.jsonl")]
     for path in sources:
-        if not os.path.exists(path):
-            raise ValueError(f"--results: no such file: {path}")
+        check_file_path("--results", path, existing=True, write=False)
+    check_file_path("--out", a.out)
+    if a.archive:
+        check_file_path("--archive", a.archive)
     if a.archive:
         n = archive_records(sources, a.archive)
         print(f"{n} trials (without learning curves) written to {a.archive}")
@@ -331,12 +349,20 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
         return _cmd_reproduce_list(a)
     if a.selector is None:
         raise ValueError("selector: expected an experiment, a group, a table or 'all' (see --list)")
+    from .experiments.checks import check_trials
+    from .experiments.results import check_file_path
+
     exps = select_experiments(a.selector)
     overrides = _parse_set(a.set)
-    if a.trials is not None and a.trials < 1:
-        raise ValueError(f"--trials: expected a positive number, got {a.trials}")
+    if a.trials is not None:
+        check_trials("--trials", a.trials)
     if a.jobs < 1:
         raise ValueError(f"--jobs: expected a positive number, got {a.jobs}")
+    # every file the run writes, checked before any trial runs
+    check_file_path("--results", a.results)
+    for flag, path in (("--report", a.report), ("--plot", a.plot)):
+        if path is not None:
+            check_file_path(flag, path)
     if a.estimate:
         return _cmd_reproduce_estimate(exps, a)
     if a.plot:
@@ -346,6 +372,12 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
             print("lstmcore: error: --plot needs matplotlib, which is not installed: "
                   "pip install 'lstmcore[plot]'", file=sys.stderr)
             return 2
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        kinds = FigureCanvasBase.get_supported_filetypes()
+        suffix = os.path.splitext(a.plot)[1].lstrip(".").lower() or "png"
+        if suffix not in kinds:
+            raise ValueError(f"--plot: expected a file name ending in one of {', '.join(sorted(kinds))}, got {a.plot!r}")
     for e in exps:
         resolve(e, quick=a.quick, overrides=overrides)  # bad settings fail before anything runs
     records = load_records(a.results)
@@ -451,17 +483,58 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``timeout``, systemd and Slurm send) arrived: handled like Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command; a user's mistake (a bad value, a path that cannot be used, a size too large
+    for this machine, a results file in use) is one line on stderr and exit code 2, never a
+    traceback. Ctrl-C (exit 130) and SIGTERM (exit 143) stop the run's workers; finished trials
+    are already in the results file and a rerun of the same command resumes from them."""
+    import signal
+    import threading
+
+    from .experiments.results import ResultsFileBusy, ResultsFileWarning
+
     args = build_parser().parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
+    installed = threading.current_thread() is threading.main_thread()
+    if installed:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    shown = set()
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        # one line per distinct warning (a damaged results file is read more than once per run)
+        text = f"lstmcore: warning: {message}"
+        if text not in shown:
+            shown.add(text)
+            print(text, file=sys.stderr)
+
     try:
-        return args.func(args)
-    except (ValueError, TypeError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ResultsFileWarning)
+            warnings.showwarning = show_warning
+            return args.func(args)
+    except (ValueError, TypeError, MemoryError, ResultsFileBusy) as exc:
         print(f"lstmcore: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:  # a file the user named cannot be read or written
+        print(f"lstmcore: error: {exc.strerror or exc}"
+              + (f": {exc.filename!r}" if exc.filename else ""), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"\n{what}: the workers are stopped; finished trials are kept in the results file, and running "
+              "the same command again resumes from them", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

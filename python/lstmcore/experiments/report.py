@@ -333,7 +333,10 @@ def plot(records: Sequence[Dict[str, Any]], path: Any) -> None:
         ax_trials.set_ylabel(f"sequences to {final}")
         ax_trials.set_title(f"{title}: per trial (red: budget used up)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    # replaced whole (an interrupted run never leaves a truncated image); the format from the suffix
+    suffix = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, dpi=100, format=suffix)
     plt.close(fig)
 
 

@@ -12,23 +12,27 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import multiprocessing
 import os
+import sys
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import check_bool, check_int
+from .checks import MAX_TRIALS, check_experiment, check_override_values, check_trials
 from .engine import MAX_CURVE_POINTS, run_trial_body
-from .registry import Experiment, apply_overrides, get_experiment
-from .results import append_record, load_records
+from .registry import _MILESTONE_PARAM_KEYS, Experiment, apply_overrides, get_experiment
+from .results import append_record, check_file_path, load_records, locked_results
 
 __all__ = ["run_trial", "run_experiment", "run_experiments", "resolve", "summarize", "trial_key", "fingerprint",
-           "completed_trials", "estimate_cost", "MAX_CURVE_POINTS"]
+           "completed_trials", "estimate_cost", "MAX_CURVE_POINTS", "MAX_TRIALS"]
 
 _SCHEMA = 1
 #: How exemplars are drawn and trials are run (engine.py). Part of every fingerprint: records
@@ -40,9 +44,22 @@ def resolve(experiment: Union[str, Experiment], *, quick: bool = False,
             overrides: Optional[Mapping[str, Any]] = None) -> Experiment:
     """The experiment as a trial runs it: its --quick form if asked, then the overrides."""
     exp = get_experiment(experiment)
-    if quick:
+    if check_bool("quick", quick):
         exp = apply_overrides(exp, exp.quick)
-    return apply_overrides(exp, overrides)
+    if not overrides:
+        return exp
+    if not isinstance(overrides, Mapping):
+        raise TypeError(f"overrides: expected a mapping of setting -> value, got {type(overrides).__name__}")
+    for key in overrides:
+        if not isinstance(key, str):
+            raise TypeError(f"overrides: expected setting names (str) as keys, got {type(key).__name__} {key!r}")
+    check_override_values(overrides)
+    for key in overrides:
+        if key in _MILESTONE_PARAM_KEYS and key not in exp.options \
+                and not any(key in m.params for m in exp.milestones):
+            raise ValueError(f"overrides: {key!r} is a setting of stopping rules that experiment {exp.name!r} does "
+                             f"not use (its milestones: {', '.join(type(m).__name__ for m in exp.milestones)})")
+    return check_experiment(apply_overrides(exp, overrides))
 
 
 def _canonical(overrides: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -113,6 +130,7 @@ def run_trial(experiment: Union[str, Experiment], trial: int = 0, *, seed: int =
     """
     trial = check_int("trial", trial, minimum=0)
     seed = check_int("seed", seed, minimum=0)
+    _check_callable("progress", progress)
     name = get_experiment(experiment).name
     exp = resolve(experiment, quick=quick, overrides=overrides)
     t0 = time.perf_counter()
@@ -145,55 +163,97 @@ def completed_trials(records: Sequence[Dict[str, Any]], key: str) -> Dict[int, D
     return done
 
 
+def _check_callable(name: str, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"{name}: expected a callable or None, got {type(value).__name__} {value!r}")
+
+
+def _check_executor(executor: Any) -> None:
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise TypeError("executor: expected a concurrent.futures.Executor (an object with submit(), e.g. "
+                        f"dask.distributed.Client(...).get_executor()), got {type(executor).__name__}")
+
+
 def run_experiments(plan: Sequence[Tuple[Union[str, Experiment], Optional[int]]], results: Any = None, *,
                     executor: Optional[cf.Executor] = None, jobs: Optional[int] = None, seed: int = 0,
                     quick: bool = False, on_result: Optional[Callable[[Dict[str, Any]], None]] = None,
                     overrides: Optional[Mapping[str, Any]] = None) -> Dict[str, List[Dict[str, Any]]]:
     """Run (or resume) several experiments' trials on one executor.
 
-    ``plan``: (experiment, trials) pairs, trials None for the paper's count. Every finished trial is
-    appended to ``results`` (JSONL, fsynced) as it finishes; trials of the same run key already
-    there are reported (``on_result``, first) and not run again. Returns name -> records of trials
-    0..trials-1 in trial order. See :func:`run_experiment` for the arguments.
+    ``plan``: (experiment, trials) pairs, trials None for the paper's count (at most
+    :data:`~lstmcore.experiments.checks.MAX_TRIALS`). Every finished trial is appended to
+    ``results`` (JSONL, fsynced) as it finishes; trials of the same run key already there are
+    reported (``on_result``, first) and not run again. The results file is locked for the run
+    (:func:`~lstmcore.experiments.results.locked_results`): a second run on the same file is
+    refused with :class:`~lstmcore.experiments.results.ResultsFileBusy`. Trials are submitted
+    lazily, a few per worker at a time. Returns name -> records of trials 0..trials-1 in trial
+    order. See :func:`run_experiment` for the arguments.
     """
     seed = check_int("seed", seed, minimum=0)
-    todo: List[Tuple[Experiment, int]] = []
+    quick = check_bool("quick", quick)
+    _check_executor(executor)
+    _check_callable("on_result", on_result)
+    if jobs is not None:
+        jobs = check_int("jobs", jobs, minimum=1, maximum=4096)
+    if results is not None:
+        results = check_file_path("results", results)
+    checked = []
+    for name_or_exp, trials in plan:
+        exp = get_experiment(name_or_exp)
+        n = check_trials("trials", exp.trials if trials is None else trials)
+        resolve(exp, quick=quick, overrides=overrides)  # bad overrides fail here, not in a worker
+        checked.append((exp, n))
+    lock = locked_results(results) if results is not None else contextlib.nullcontext()
+    with lock:
+        return _run_locked(checked, results, executor, jobs, seed, quick, on_result, overrides)
+
+
+def _run_locked(plan: List[Tuple[Experiment, int]], results: Optional[str], executor: Optional[cf.Executor],
+                jobs: Optional[int], seed: int, quick: bool, on_result: Optional[Callable[[Dict[str, Any]], None]],
+                overrides: Optional[Mapping[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
     out: Dict[str, Dict[int, Dict[str, Any]]] = {}
     counts: Dict[str, int] = {}
     records = load_records(results) if results is not None else []
-    for name_or_exp, trials in plan:
-        exp = get_experiment(name_or_exp)
-        n = check_int("trials", exp.trials if trials is None else trials, minimum=1)
-        resolve(exp, quick=quick, overrides=overrides)  # bad overrides fail here, not in a worker
+    n_todo = 0
+    for exp, n in plan:
         done = completed_trials(records, trial_key(exp, seed, quick, overrides)) if results is not None else {}
-        out[exp.name] = {i: done[i] for i in range(n) if i in done}
+        out[exp.name] = {i: r for i, r in sorted(done.items()) if i < n}
         counts[exp.name] = n
         if on_result is not None:
             for i in sorted(out[exp.name]):
                 on_result(out[exp.name][i])
-        todo += [(exp, i) for i in range(n) if i not in out[exp.name]]
-    if todo:
+        n_todo += n - len(out[exp.name])
+    del records
+    if n_todo:
+        # the trials to run, generated as they are submitted (never a list of all of them)
+        todo = ((exp, i) for exp, n in plan for i in range(n) if i not in out[exp.name])
         own = executor is None
         before = set(multiprocessing.active_children())
         pool: cf.Executor
         if executor is None:
-            jobs = check_int("jobs", jobs if jobs is not None else (os.cpu_count() or 1), minimum=1)
-            pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)))
+            workers = min(jobs if jobs is not None else (os.cpu_count() or 1), n_todo)
+            pool = cf.ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
         else:
+            workers = jobs if jobs is not None else _executor_workers(executor)
             pool = executor
         over = _canonical(overrides) or None
-        futures = []
+        running: set = set()
         try:
-            futures = [pool.submit(_trial_task, exp, exp.name, i, seed, bool(quick), over) for exp, i in todo]
-            for future in cf.as_completed(futures):
-                r = future.result()
-                if results is not None:
-                    append_record(results, r)
-                out[r["experiment"]][r["trial"]] = r
-                if on_result is not None:
-                    on_result(r)
+            for exp, i in itertools.islice(todo, 2 * workers):
+                running.add(pool.submit(_trial_task, exp, exp.name, i, seed, quick, over))
+            while running:
+                finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    r = future.result()
+                    if results is not None:
+                        append_record(results, r)
+                    out[r["experiment"]][r["trial"]] = r
+                    if on_result is not None:
+                        on_result(r)
+                    for exp, i in itertools.islice(todo, 1):
+                        running.add(pool.submit(_trial_task, exp, exp.name, i, seed, quick, over))
         except BaseException:
-            for f in futures:
+            for f in running:
                 f.cancel()
             if own:
                 _stop_pool(pool, before)
@@ -223,7 +283,9 @@ def run_experiment(name_or_exp: Union[str, Experiment], trials: Optional[int] = 
         Runs the trials, e.g. ``dask.distributed.Client(...).get_executor()``; it is not shut
         down. Default: a process pool of ``jobs`` workers.
     jobs : int, optional
-        Worker processes of the default pool (default: the number of cores).
+        Worker processes of the default pool (default: the number of cores). With ``executor``:
+        how many trials it runs at once (default: what the executor tells, else 32); twice as
+        many are submitted at a time, the rest as trials finish.
     seed : int
         Seed of the run; trial i is seeded by (seed, i) alone, so results do not depend on the
         executor, the number of workers or the order in which trials finish.
@@ -244,6 +306,56 @@ def run_experiment(name_or_exp: Union[str, Experiment], trials: Optional[int] = 
                            on_result=on_result, overrides=overrides)[exp.name]
 
 
+def _executor_workers(executor: Any) -> int:
+    """How many trials an executor runs at once, where it tells (a concurrent.futures pool, a Dask
+    client's executor); else 32. Twice as many trials are kept in flight."""
+    n = getattr(executor, "_max_workers", None)
+    if isinstance(n, int) and n >= 1:
+        return n
+    client = getattr(executor, "_client", None)
+    try:
+        n = sum(client.nthreads().values()) if client is not None else None
+    except Exception:  # a client that cannot tell: the default below
+        n = None
+    return n if isinstance(n, int) and n >= 1 else 32
+
+
+def _worker_init(parent: int) -> None:
+    """Set up a worker process of the default pool: it ends when the process that started it
+    dies (even by SIGKILL), so no worker outlives a killed run holding its caller's pipes; and it
+    ignores SIGINT, which a terminal sends to the whole process group (the run's process stops its
+    pool itself, ending the workers with SIGTERM, whose default action is restored here)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker inherits the parent's handler
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog below remains
+            pass
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:  # the run's process died before the lines above took effect
+        os._exit(1)
+    except PermissionError:  # pragma: no cover - exists, another user's (cannot happen for a parent)
+        pass
+    import threading
+
+    start = os.getppid()
+
+    def watchdog() -> None:  # portable fallback: the process that started this one is gone
+        while os.getppid() == start:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watchdog, name="lstmcore-parent-watchdog", daemon=True).start()
+
+
 def _stop_pool(pool: cf.Executor, before: set) -> None:
     """Interrupted: drop queued trials and end the worker processes the pool started (the children
     of this process that were not there before it; running trials are lost, finished ones are
@@ -258,7 +370,7 @@ def _stop_pool(pool: cf.Executor, before: set) -> None:
 
 # ----------------------------------------------------------------------------------------- summary
 def _mean(xs: Sequence[float]) -> Optional[float]:
-    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    xs = [x for x in xs if isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isnan(x)]
     return float(np.mean(xs)) if xs else None
 
 
@@ -279,15 +391,16 @@ def summarize(experiment: Union[str, Experiment], records: Sequence[Dict[str, An
             continue
         seqs = [r["milestones"].get(m.name) for r in records]
         hit = [s for s in seqs if s is not None]
-        tests = [r["tests"][m.name] for r in records if m.name in r.get("tests", {})]
+        tests = [r["tests"][m.name] for r in records if isinstance(r["tests"].get(m.name), dict)]
         test: Dict[str, Any] = {}
         for k in ("wrong", "fraction_wrong", "mse", "mean_abs_error"):
             v = _mean([t.get(k) for t in tests])
             if v is not None:
                 test[k] = v
-        if tests:
-            test["n"] = tests[0].get("n")
+        if tests and isinstance(tests[0].get("n"), int):
+            test["n"] = tests[0]["n"]
         finals = [r.get("details", {}).get("final") for r in records]
+        finals = [f if isinstance(f, dict) else None for f in finals]
         if m is exp.final_milestone and any(finals):
             # Exp. 1: how close the final networks came (fraction of steps passing the success test)
             test["step_accuracy"] = _mean([f.get("step_accuracy") for f in finals if f])
