@@ -22,7 +22,7 @@ import numpy as np
 
 from .stopping import ReberStrict, RecentWindow, SetABS, StoppingRule, StopSet, StreamABS
 
-__all__ = ["EXPERIMENTS", "Experiment", "Net", "PaperRow", "TABLES", "get_experiment", "select_experiments",
+__all__ = ["EXPERIMENTS", "EXPERIMENTS_LSTM", "Experiment", "Net", "PaperRow", "TABLES", "get_experiment", "select_experiments",
            "apply_overrides"]
 
 
@@ -485,7 +485,7 @@ def _competitors() -> List[Experiment]:
     )
     for units, lr, w, mean in ((3, 0.05, 170, 173_000), (12, 0.1, 494, 25_000)):
         exps.append(dataclasses.replace(
-            lstm1, name=f"1-rtrl-{units}", title=f"embedded Reber grammar, RTRL, fully recurrent net, {units} "
+            lstm1, name=f"1-rtrl-{units}", group="1-competitors", title=f"embedded Reber grammar, RTRL, fully recurrent net, {units} "
             "non-output units", net=RecurrentSpec("RTRL", 7, units, 7, recurrence="full", init_range=0.2),
             weights=w, lr=lr, trials=30,
             paper=(PaperRow("success", label="some fraction", mean_sequences=mean),),
@@ -494,7 +494,7 @@ def _competitors() -> List[Experiment]:
                               "Online RTRL: weights change after every step, sensitivities carried on."),
             quick=dict(max_sequences=200, check_every=100)))
     exps.append(dataclasses.replace(
-        lstm1, name="1-elm-15", title="embedded Reber grammar, Elman net (15 hidden), Elman's procedure",
+        lstm1, name="1-elm-15", group="1-competitors", title="embedded Reber grammar, Elman net (15 hidden), Elman's procedure",
         net=RecurrentSpec("ELM", 7, 15, 7, recurrence="hidden", init_range=0.2, gradient="elman"),
         weights=435, lr=0.1, trials=30,
         paper=(PaperRow("success", label="> 200,000", success_percent=0.0),),
@@ -503,7 +503,7 @@ def _competitors() -> List[Experiment]:
                           "one step); weights change after every step."),
         quick=dict(max_sequences=200, check_every=100)))
     exps.append(dataclasses.replace(
-        lstm1, name="1-rcc", title="embedded Reber grammar, Recurrent Cascade-Correlation (up to 9 units)",
+        lstm1, name="1-rcc", group="1-competitors", title="embedded Reber grammar, Recurrent Cascade-Correlation (up to 9 units)",
         net=CascadeSpec("RCC", 7, 7, max_hidden=9), weights=198, lr=0.0, trials=30, check_every=256,
         paper=(PaperRow("success", success_percent=50.0, mean_sequences=182_000),),
         notes=t1_notes[:1] + (
@@ -533,7 +533,7 @@ def _competitors() -> List[Experiment]:
         if p != 4:
             label = "lr 1.0-10.0; " + label
         exps.append(dataclasses.replace(
-            lstm2a, name=f"2a-{grad}-p{p}-lr{lr:g}", title=f"noise-free long lags, {grad.upper()}, p={p}, lr {lr:g}",
+            lstm2a, name=f"2a-{grad}-p{p}-lr{lr:g}", group="2a-competitors", title=f"noise-free long lags, {grad.upper()}, p={p}, lr {lr:g}",
             task_args=dict(p=p),
             net=RecurrentSpec(grad.upper(), p + 1, 1, p + 1, recurrence="self", shortcut=True, init_range=0.2,
                               gradient=grad),
@@ -550,7 +550,7 @@ def _competitors() -> List[Experiment]:
             ),
             quick=dict(max_sequences=60, check_every=20)))
     exps.append(dataclasses.replace(
-        lstm2a, name="2a-ch-p100-lr1", title="noise-free long lags, two-net sequence chunker, p=100, lr 1.0",
+        lstm2a, name="2a-ch-p100-lr1", group="2a-competitors", title="noise-free long lags, two-net sequence chunker, p=100, lr 1.0",
         net=ChunkerSpec("CH", 101), weights=10506, lr=1.0, construction="fixed", check_every=100, trials=18,
         paper=(PaperRow("success", success_percent=33.0, mean_sequences=32_400),),
         options=dict(success_check="test_set"),
@@ -568,7 +568,7 @@ def _competitors() -> List[Experiment]:
         for lstm_row in (n for n, e in EXPERIMENTS_LSTM.items() if e.group == variant):
             base = EXPERIMENTS_LSTM[lstm_row]
             exps.append(dataclasses.replace(
-                base, name=f"{lstm_row}-guess", title=base.title + ", random weight guessing",
+                base, name=f"{lstm_row}-guess", group=f"{variant}-guess", title=base.title + ", random weight guessing",
                 net=GuessSpec("guessing", guess_net, init_range=10.0), weights=8, lr=0.0,
                 check_every=1, max_sequences=100_000 if base.task_args["T"] == 100 else 20_000,
                 paper=tuple(PaperRow(p.milestone, label="faster than LSTM (no numbers)") for p in base.paper),

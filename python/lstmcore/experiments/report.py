@@ -210,7 +210,8 @@ def lstm_peers(name: str) -> List[str]:
     exp = get_experiment(name)
     if exp.name.endswith("-guess"):
         return [exp.name[:-len("-guess")]]
-    return [n for n, e in EXPERIMENTS.items() if e.group == exp.group and not is_competitor(n)]
+    task_group = exp.group.split("-")[0]          # "2a-competitors" -> "2a"
+    return [n for n, e in EXPERIMENTS.items() if e.group == task_group and not is_competitor(n)]
 
 
 def _pooled(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
