@@ -9,6 +9,11 @@ initialisation, learning rate and update schedule, how training exemplars are dr
 its published numbers (:class:`PaperRow`), and ``notes``: the choices made where the paper is
 silent or ambiguous. What was measured with these definitions is in docs/FINDINGS.md.
 
+The competitors of Tables 1 and 2 (RTRL, BPTT, Elman nets, Recurrent Cascade-Correlation, the
+sequence chunker) and random weight guessing on 3a/3b are rows too (:data:`EXPERIMENTS` after the
+LSTM rows of :data:`EXPERIMENTS_LSTM`): their ``net`` is a spec of :mod:`.competitors`, their
+protocol a copy of the LSTM row they are compared with (docs/BASELINES.md, section 8).
+
 Adding an experiment is adding one entry here; :mod:`.engine` runs any of them and
 :mod:`.runner` runs many.
 """
