@@ -264,7 +264,7 @@ def format_comparison(rows: Sequence[Dict[str, Any]], findings: Optional[Dict[st
            "lstmcore | paper | LSTM side | LSTM success: lstmcore | paper | LSTM mean: lstmcore | paper | "
            "LSTM more successful? lstmcore / paper | LSTM faster? lstmcore / paper |",
            "|" + "---|" * 17]
-    answers: List[str] = []
+    answers: Dict[str, List[str]] = {}
     for row in finals:
         name = row["experiment"]
         exp = get_experiment(name)
@@ -307,11 +307,13 @@ def format_comparison(rows: Sequence[Dict[str, Any]], findings: Optional[Dict[st
             f"{lstm['reached']}/{lstm['trials']} | {_pct(paper_lstm_pct)} | {_num(lstm['mean'])} | "
             f"{_num(paper_lstm_mean)} | {yn(ours_more)} / {yn(paper_more)} | {yn(ours_faster)} / {yn(paper_faster)} |")
         same = (ours_more == paper_more or paper_more is None) and (ours_faster == paper_faster or paper_faster is None)
-        why = findings.get(f"compare {name}") or findings.get(f"compare {exp.group}") or ""
-        answers.append(f"- **{name}** ({method_of(name)}): LSTM more successful runs here: {yn(ours_more)}; "
-                       f"faster here: {yn(ours_faster)}; {'as in the paper' if same else 'not as in the paper'}. "
-                       + why)
-    out += ["", "Row by row:", ""] + answers + [""]
+        answers.setdefault(exp.group, []).append(
+            f"- **{name}** ({method_of(name)}): LSTM more successful runs here: {yn(ours_more)}; faster here: "
+            f"{yn(ours_faster)}; {'as in the paper' if same else 'not as in the paper'}.")
+    out += ["", "Row by row, and why (per group of rows):", ""]
+    for group, lines in answers.items():
+        why = findings.get(f"compare {group}")
+        out += lines + ([f"- *Why ({group})*: {why}"] if why else []) + [""]
     return out
 
 
