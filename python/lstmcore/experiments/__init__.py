@@ -12,13 +12,14 @@ Exp. 1 as registry overrides.
 
 from .readings import READINGS, reading_overrides
 from .reber import make_reber_sets, reber_correct
-from .registry import EXPERIMENTS, TABLES, Experiment, Net, PaperRow, get_experiment, select_experiments
+from .registry import EXPERIMENTS, EXPERIMENTS_LSTM, TABLES, Experiment, Net, PaperRow, get_experiment, select_experiments
 from .report import format_table, summary_rows, write_report
 from .results import ResultsFileWarning, load_records
 from .runner import estimate_cost, run_experiment, run_experiments, run_trial, summarize
 from .stopping import Budget, ReberStrict, RecentWindow, SetABS, StoppingRule, StopSet, StreamABS
 
 __all__ = [
+    "EXPERIMENTS_LSTM",
     "EXPERIMENTS",
     "TABLES",
     "Experiment",

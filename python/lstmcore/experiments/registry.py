@@ -9,6 +9,11 @@ initialisation, learning rate and update schedule, how training exemplars are dr
 its published numbers (:class:`PaperRow`), and ``notes``: the choices made where the paper is
 silent or ambiguous. What was measured with these definitions is in docs/FINDINGS.md.
 
+The competitors of Tables 1 and 2 (RTRL, BPTT, Elman nets, Recurrent Cascade-Correlation, the
+sequence chunker) and random weight guessing on 3a/3b are rows too (:data:`EXPERIMENTS` after the
+LSTM rows of :data:`EXPERIMENTS_LSTM`): their ``net`` is a spec of :mod:`.competitors`, their
+protocol a copy of the LSTM row they are compared with (docs/BASELINES.md, section 8).
+
 Adding an experiment is adding one entry here; :mod:`.engine` runs any of them and
 :mod:`.runner` runs many.
 """
@@ -22,7 +27,7 @@ import numpy as np
 
 from .stopping import ReberStrict, RecentWindow, SetABS, StoppingRule, StopSet, StreamABS
 
-__all__ = ["EXPERIMENTS", "Experiment", "Net", "PaperRow", "TABLES", "get_experiment", "select_experiments",
+__all__ = ["EXPERIMENTS", "EXPERIMENTS_LSTM", "Experiment", "Net", "PaperRow", "TABLES", "get_experiment", "select_experiments",
            "apply_overrides"]
 
 
@@ -134,8 +139,8 @@ class Experiment:
     title: str
     task: str                        # a class of lstmcore.tasks
     task_args: Dict[str, Any]
-    net: Net
-    weights: int                     # Table 10 "w"
+    net: Any                         # a Net of Table 10, or a competitor's spec (.competitors)
+    weights: int                     # Table 10 "w" (a competitor: the paper's count)
     lr: float
     milestones: Tuple[StoppingRule, ...]   # in the order a trial reaches them; the last one is success
     max_sequences: int               # training budget in sequences
@@ -469,6 +474,122 @@ def _exp4to6() -> List[Experiment]:
     return exps
 
 
+def _competitors() -> List[Experiment]:
+    """The competitor rows of Tables 1 and 2 and random guessing on 3a/3b (docs/BASELINES.md)."""
+    from .competitors import CascadeSpec, ChunkerSpec, GuessSpec, RecurrentSpec
+
+    exps: List[Experiment] = []
+    lstm1 = EXPERIMENTS_LSTM["1-3x2-lr0.1"]
+    t1_notes = (
+        "Competitor row quoted by the paper from the literature; rerun here with lstmcore's engine on the "
+        "LSTM rows' protocol: the same 3 training/test set pairs x 10 initialisations, exemplars drawn "
+        "uniformly from the 256 training strings, the same strict success test every check_every strings.",
+        "No bias weights: the paper's weight counts (170, 494, 435) hold exactly without them.",
+        "Budget 200,000 strings (the paper's ELM row ran > 200,000; the RTRL rows' published means are "
+        "below it).",
+    )
+    for units, lr, w, mean in ((3, 0.05, 170, 173_000), (12, 0.1, 494, 25_000)):
+        exps.append(dataclasses.replace(
+            lstm1, name=f"1-rtrl-{units}", group="1-competitors", title=f"embedded Reber grammar, RTRL, fully recurrent net, {units} "
+            "non-output units", net=RecurrentSpec("RTRL", 7, units, 7, recurrence="full", init_range=0.2),
+            weights=w, lr=lr, trials=30,
+            paper=(PaperRow("success", label="some fraction", mean_sequences=mean),),
+            notes=t1_notes + ("Smith & Zipser (the paper's source) listed only their few successful trials and "
+                              "presented short-lag strings more often; here every string is equally likely.",
+                              "Online RTRL: weights change after every step, sensitivities carried on."),
+            quick=dict(max_sequences=200, check_every=100)))
+    exps.append(dataclasses.replace(
+        lstm1, name="1-elm-15", group="1-competitors", title="embedded Reber grammar, Elman net (15 hidden), Elman's procedure",
+        net=RecurrentSpec("ELM", 7, 15, 7, recurrence="hidden", init_range=0.2, gradient="elman"),
+        weights=435, lr=0.1, trials=30,
+        paper=(PaperRow("success", label="> 200,000", success_percent=0.0),),
+        notes=t1_notes + ("The paper gives no learning rate for ELM: 0.1, the rate of the LSTM and RTRL-12 rows.",
+                          "Elman's procedure: the context layer is a copy treated as an input (error stops after "
+                          "one step); weights change after every step."),
+        quick=dict(max_sequences=200, check_every=100)))
+    exps.append(dataclasses.replace(
+        lstm1, name="1-rcc", group="1-competitors", title="embedded Reber grammar, Recurrent Cascade-Correlation (up to 9 units)",
+        net=CascadeSpec("RCC", 7, 7, max_hidden=9), weights=198, lr=0.0, trials=30, check_every=256,
+        paper=(PaperRow("success", success_percent=50.0, mean_sequences=182_000),),
+        notes=t1_notes[:1] + (
+            "Weights: the paper estimates 119-198 for Fahlman's 7-9 units; this net (biases and input->output "
+            "connections) has 189, 212, 236 with 7, 8, 9 hidden units.",
+            "Batch training (Rprop, docs/BASELINES.md): one epoch per 256 exemplars drawn from the 256 training "
+            "strings (check_every = 256, so the success test runs after every epoch); every epoch counts 256 "
+            "strings. Up to 9 hidden units; after the 9th the output phase goes on to the budget.",
+            "lr is unused (Rprop sets its own steps).",
+        ),
+        quick=dict(max_sequences=512, check_every=256)))
+
+    lstm2a = EXPERIMENTS_LSTM["2a"]
+    t2_notes = (
+        "Net: one self-recurrent hidden unit and p+1 output units, each layer fed by all layers below "
+        "(input->output connections), no bias, init [-0.2, 0.2]: 36, 144, 10404 weights for p = 4, 10, 100.",
+        "Success: both training sequences pass ABS(0.25) at every step (2a's only two sequences, so the "
+        "paper's '10,000 successive random sequences' pass exactly then), checked every check_every sequences.",
+    )
+    rows2: List[Tuple[str, int, float, int, float, Optional[int]]] = [("rtrl", 4, 1.0, 36, 78.0, 1_043_000), ("rtrl", 4, 4.0, 36, 56.0, 892_000),
+             ("rtrl", 4, 10.0, 36, 22.0, 254_000),
+             ("rtrl", 10, 1.0, 144, 0.0, None), ("rtrl", 10, 10.0, 144, 0.0, None),
+             ("rtrl", 100, 1.0, 10404, 0.0, None), ("rtrl", 100, 10.0, 10404, 0.0, None),
+             ("bptt", 100, 1.0, 10404, 0.0, None), ("bptt", 100, 10.0, 10404, 0.0, None)]
+    for grad, p, lr, w, pct, published in rows2:
+        label = "" if published else "> 5,000,000"
+        if p != 4:
+            label = "lr 1.0-10.0; " + label
+        exps.append(dataclasses.replace(
+            lstm2a, name=f"2a-{grad}-p{p}-lr{lr:g}", group="2a-competitors", title=f"noise-free long lags, {grad.upper()}, p={p}, lr {lr:g}",
+            task_args=dict(p=p),
+            net=RecurrentSpec(grad.upper(), p + 1, 1, p + 1, recurrence="self", shortcut=True, init_range=0.2,
+                              gradient=grad),
+            weights=w, lr=lr, update="sequence" if grad == "bptt" else "step", construction="fixed",
+            check_every=1000 if p < 100 else 100, trials=18,
+            paper=(PaperRow("success", label=label, success_percent=pct, mean_sequences=published),),
+            options=dict(success_check="test_set"),
+            notes=t2_notes + (
+                ("RTRL: online, weights change after every step (the sensitivities carry on)." if grad == "rtrl" else
+                 "BPTT: exact gradient of the whole sequence, one update per sequence (epochwise BPTT)."),
+                *(("The paper gives the range 1.0-10.0 for this row; the registry has its two ends.",)
+                  if p != 4 else ()),
+                "Budget: the paper's 5 million sequences; runs of the comparison are capped (docs/REPRODUCTION.md).",
+            ),
+            quick=dict(max_sequences=60, check_every=20)))
+    exps.append(dataclasses.replace(
+        lstm2a, name="2a-ch-p100-lr1", group="2a-competitors", title="noise-free long lags, two-net sequence chunker, p=100, lr 1.0",
+        net=ChunkerSpec("CH", 101), weights=10506, lr=1.0, construction="fixed", check_every=100, trials=18,
+        paper=(PaperRow("success", success_percent=33.0, mean_sequences=32_400),),
+        options=dict(success_check="test_set"),
+        notes=t2_notes[1:] + (
+            "Automatizer: the RTRL net plus one output predicting the chunker's hidden unit (10506 weights, the "
+            "paper's count); the chunker net adds 10404 more.",
+            "Judged by the system's predictions (the automatizer's where it is confident, else the chunker's; "
+            "docs/BASELINES.md): the paper does not say how its chunker was judged.",
+            "The paper ran 3 chunker trials (1 success); Table 2 lists it with its 18-trial rows.",
+        ),
+        quick=dict(max_sequences=60, check_every=20)))
+
+    guess_net = RecurrentSpec("guessing", 1, 1, 1, recurrence="full", bias=True, init_range=0.1)
+    for variant in ("3a", "3b"):
+        for lstm_row in (n for n, e in EXPERIMENTS_LSTM.items() if e.group == variant):
+            base = EXPERIMENTS_LSTM[lstm_row]
+            exps.append(dataclasses.replace(
+                base, name=f"{lstm_row}-guess", group=f"{variant}-guess", title=base.title + ", random weight guessing",
+                net=GuessSpec("guessing", guess_net, init_range=10.0), weights=8, lr=0.0,
+                check_every=1, max_sequences=100_000 if base.task_args["T"] == 100 else 20_000,
+                paper=tuple(PaperRow(p.milestone, label="faster than LSTM (no numbers)") for p in base.paper),
+                notes=(
+                    "The paper states that random weight guessing solves 3a/3b faster than LSTM but gives no "
+                    "numbers; the comparison is in guesses, each tested with this row's own stopping rule.",
+                    "Net: fully recurrent, one hidden and one output unit, with biases (8 weights); every weight "
+                    "uniform in [-10, 10] per guess (the paper gives neither net nor range).",
+                    "'sequences' counts guesses: every guess is checked (check_every = 1) on the row's stopping set "
+                    "of 256 sequences (ST1, then ST2); the accepted guess is measured on 2560 new sequences.",
+                    "Budget 100,000 guesses (T = 100), 20,000 (T = 1000).",
+                ),
+                quick=dict(max_sequences=50, check_every=1, size=16, test_size=32)))
+    return exps
+
+
 def _build() -> Dict[str, Experiment]:
     exps = _table1() + _exp2() + _exp3() + _exp4to6()
     out: Dict[str, Experiment] = {}
@@ -479,7 +600,9 @@ def _build() -> Dict[str, Experiment]:
 
 
 #: name -> Experiment: every LSTM row of the paper's Tables 1-9, in table order.
-EXPERIMENTS: Dict[str, Experiment] = _build()
+EXPERIMENTS_LSTM: Dict[str, Experiment] = _build()
+#: name -> Experiment: the LSTM rows, then the competitor rows (Tables 1, 2; guessing on 3a/3b).
+EXPERIMENTS: Dict[str, Experiment] = dict(EXPERIMENTS_LSTM, **{e.name: e for e in _competitors()})
 
 #: table number -> names of its experiments
 TABLES: Dict[int, Tuple[str, ...]] = {}

@@ -22,7 +22,7 @@ from .results import load_records
 from .runner import summarize
 
 __all__ = ["summary_rows", "verdict", "format_summary", "format_table", "render_report", "write_report", "plot",
-           "load_findings", "format_readings"]
+           "load_findings", "format_readings", "format_comparison", "is_competitor", "lstm_peers", "method_of"]
 
 
 def load_findings(path: Any) -> Dict[str, str]:
@@ -100,7 +100,9 @@ def verdict(row: Dict[str, Any]) -> Dict[str, Any]:
     p = row["paper"]
     reasons: List[str] = []
     ratio = None
-    paper_pct = 100.0 if p["success_percent"] is None else float(p["success_percent"])
+    # a competitor row without a published rate ("some fraction") asks for none
+    unknown = 0.0 if is_competitor(row["experiment"]) else 100.0
+    paper_pct = unknown if p["success_percent"] is None else float(p["success_percent"])
     ours_pct = row["success_percent"] or 0.0
     if row["trials"] and ours_pct + 1e-9 < paper_pct:
         reasons.append(f"success {ours_pct:.0f} % < {paper_pct:.0f} %")
@@ -192,6 +194,129 @@ def format_table(rows: Sequence[Dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def is_competitor(name: str) -> bool:
+    """Whether a registry row is one of the paper's competitors (not an LSTM net)."""
+    return hasattr(get_experiment(name).net, "method")
+
+
+def method_of(name: str) -> str:
+    """The row label of the paper's tables: "LSTM", "RTRL", "BPTT", "ELM", "RCC", "CH", "guessing"."""
+    return str(getattr(get_experiment(name).net, "method", "LSTM"))
+
+
+def lstm_peers(name: str) -> List[str]:
+    """The LSTM rows a competitor row is compared with: every LSTM row of Table 1 (Exp. 1), the 2a
+    row (Table 2), or the LSTM row of the same task and sizes (random guessing on 3a/3b)."""
+    exp = get_experiment(name)
+    if exp.name.endswith("-guess"):
+        return [exp.name[:-len("-guess")]]
+    task_group = exp.group.split("-")[0]          # "2a-competitors" -> "2a"
+    return [n for n, e in EXPERIMENTS.items() if e.group == task_group and not is_competitor(n)]
+
+
+def _pooled(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Trials, successes and the mean sequences to success over several summary rows together."""
+    trials = sum(r["trials"] for r in rows)
+    reached = sum(r["reached"] for r in rows)
+    total = sum(r["mean_sequences"] * r["reached"] for r in rows if r["reached"])
+    budgets = sorted({b for r in rows for b in r["budget"]})
+    return dict(trials=trials, reached=reached, percent=100.0 * reached / trials if trials else None,
+                mean=total / reached if reached else None, budgets=budgets)
+
+
+def _pct(x: Optional[float]) -> str:
+    return "–" if x is None else f"{x:.0f} %"
+
+
+def _yes_no(lstm: Optional[float], other: Optional[float], *, higher: bool) -> Optional[bool]:
+    if lstm is None and other is None:
+        return None
+    if lstm is None:
+        return False
+    if other is None:
+        return True
+    return lstm > other if higher else lstm < other
+
+
+def format_comparison(rows: Sequence[Dict[str, Any]], findings: Optional[Dict[str, str]] = None) -> List[str]:
+    """The section of the report that checks the paper's claim: every competitor row's trials beside
+    the LSTM rows it is compared with (:func:`lstm_peers`), paper beside lstmcore, and per row whether
+    LSTM had more successful runs and needed fewer sequences, here and in the paper. ``findings``
+    ("compare <row>" or "compare <group>" sections of FINDINGS.md) say why."""
+    findings = findings or {}
+    finals = [r for r in _final_rows(rows) if is_competitor(r["experiment"])]
+    if not finals:
+        return []
+    by_name: Dict[str, List[Dict[str, Any]]] = {}
+    for r in _final_rows(rows):
+        if not r.get("run") or r["run"].startswith("max_sequences="):
+            by_name.setdefault(r["experiment"], []).append(r)
+    out = ["## The comparison: LSTM against its competitors", "",
+           "The abstract: \"In comparisons with RTRL, BPTT, Recurrent Cascade-Correlation, Elman nets, and Neural "
+           "Sequence Chunking, LSTM leads to many more successful runs, and learns much faster.\" Each competitor "
+           "row below ran through the same engine, stopping rules and test sets as the LSTM rows; its LSTM side "
+           "pools the trials of the LSTM rows it is compared with (all LSTM rows of Table 1; the 2a row for Table "
+           "2; the same 3a/3b row for random guessing, whose *sequences* are guesses). A competitor trial that "
+           "did not succeed within its cap (*cap*: the run's budget in sequences) counts as unsuccessful; a "
+           "competitor without any success within its cap is slower than an LSTM that succeeded below that cap.",
+           "",
+           "| competitor row | method | weights | lr | cap | trials | success: lstmcore | paper | mean sequences: "
+           "lstmcore | paper | LSTM side | LSTM success: lstmcore | paper | LSTM mean: lstmcore | paper | "
+           "LSTM more successful? lstmcore / paper | LSTM faster? lstmcore / paper |",
+           "|" + "---|" * 17]
+    answers: Dict[str, List[str]] = {}
+    for row in finals:
+        name = row["experiment"]
+        exp = get_experiment(name)
+        peers = lstm_peers(name)
+        lstm = _pooled([r for n in peers for r in by_name.get(n, [])])
+        p = row["paper"]
+        peer_papers = [get_experiment(n).paper[-1] for n in peers]
+        paper_pcts = [100.0 if q.success_percent is None else q.success_percent for q in peer_papers]
+        paper_lstm_pct = sum(paper_pcts) / len(paper_pcts) if paper_pcts else None
+        means = [q.mean_sequences for q in peer_papers if q.mean_sequences]
+        paper_lstm_mean = sum(means) / len(means) if means else None
+        cap = max(row["budget"]) if row["budget"] else exp.max_sequences
+        ours_more = _yes_no(lstm["percent"], row["success_percent"], higher=True) if lstm["trials"] else None
+        # a competitor that never succeeded is slower than an LSTM whose successes came before its cap
+        ours_mean = row["mean_sequences"] if row["reached"] else (None if lstm["mean"] is None or
+                                                                  lstm["mean"] < cap else float(cap))
+        ours_faster = _yes_no(lstm["mean"], ours_mean, higher=False) if lstm["reached"] else \
+            (False if row["reached"] else None)
+        paper_pct = p["success_percent"]
+        paper_more = None if paper_pct is None or paper_lstm_pct is None else paper_lstm_pct > paper_pct
+        if paper_pct is None and "fraction" in (p.get("label") or ""):
+            paper_more = True     # RTRL in Table 1: "some fraction" of its trials, against LSTM's 97-100 %
+        paper_mean = p["mean_sequences"]
+        paper_faster: Optional[bool]
+        if exp.name.endswith("-guess"):
+            paper_more, paper_faster = None, False          # the text: guessing is faster than LSTM
+        else:
+            paper_faster = True if paper_pct == 0.0 else (None if paper_mean is None or paper_lstm_mean is None
+                                                          else paper_lstm_mean < paper_mean)
+
+        def yn(v: Optional[bool]) -> str:
+            return "–" if v is None else ("yes" if v else "no")
+
+        label = f" ({p['label']})" if p.get("label") else ""
+        out.append(
+            f"| {name} | {method_of(name)} | {exp.weights} | {exp.lr:g} | {cap:,} | {row['trials']} "
+            f"({p['trials']}) | {row['reached']}/{row['trials']} | {_pct(paper_pct)} | "
+            f"{_num(row['mean_sequences']) if row['reached'] else '> ' + format(cap, ',')} | "
+            f"{_num(paper_mean)}{label} | {', '.join(peers)} | "
+            f"{lstm['reached']}/{lstm['trials']} | {_pct(paper_lstm_pct)} | {_num(lstm['mean'])} | "
+            f"{_num(paper_lstm_mean)} | {yn(ours_more)} / {yn(paper_more)} | {yn(ours_faster)} / {yn(paper_faster)} |")
+        same = (ours_more == paper_more or paper_more is None) and (ours_faster == paper_faster or paper_faster is None)
+        answers.setdefault(exp.group, []).append(
+            f"- **{name}** ({method_of(name)}): LSTM more successful runs here: {yn(ours_more)}; faster here: "
+            f"{yn(ours_faster)}; {'as in the paper' if same else 'not as in the paper'}.")
+    out += ["", "Row by row, and why (per group of rows):", ""]
+    for group, lines in answers.items():
+        why = findings.get(f"compare {group}")
+        out += lines + ([f"- *Why ({group})*: {why}"] if why else []) + [""]
+    return out
+
+
 def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: Sequence[str] = (),
                   findings: Optional[Dict[str, str]] = None) -> str:
     """The text of docs/REPRODUCTION.md for these records; ``findings`` (group -> text, see
@@ -204,7 +329,7 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
     total = sum(r.get("seconds", 0.0) for r in records if r.get("experiment") in EXPERIMENTS)
     n_trials = sum(1 for r in records if r.get("experiment") in EXPERIMENTS)
     out = [
-        "# Reproduction of Hochreiter & Schmidhuber (1997), Tables 1–9",
+        "# Reproduction of Hochreiter & Schmidhuber (1997), Tables 1–9, with the competitors of Tables 1 and 2",
         "",
         "Generated by `lstmcore.experiments.report.write_report` from the results file(s) "
         + ", ".join(f"`{s}`" for s in sources) + "; do not edit by hand.",
@@ -221,7 +346,8 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
         "",
         "Where a row ran fewer trials than the paper (in brackets) or a smaller budget (`max_sequences=` in the "
         "*run* column, a trial that used it up counts as unsuccessful), the reduction was for compute: the "
-        "script that made these runs, `tools/reproduce-2core.sh`, states each reduction and why.",
+        "scripts that made these runs, `tools/reproduce-2core.sh` (LSTM rows) and `tools/reproduce-competitors.sh` "
+        "(competitor rows), state each reduction and why.",
         "",
     ]
     finals = _final_rows(rows)
@@ -230,6 +356,7 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
             f"{n_match} of {len(finals)} rows (experiment and settings, at their last milestone) match the paper: "
             f"success rate not lower and mean sequences within {MATERIAL_FACTOR}x. Every row that differs is "
             "explained under *Why rows differ* below.", "", format_summary(rows)]
+    out += format_comparison(rows, findings)
     differing = sorted({r["experiment"] for r in finals if not verdict(r)["matches"]}, key=list(EXPERIMENTS).index)
     explained: List[str] = []
     why: List[str] = []
