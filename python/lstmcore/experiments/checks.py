@@ -56,6 +56,10 @@ def _positive_real(name: str, value: Any) -> float:
     return v
 
 
+def _non_negative_real(name: str, value: Any) -> float:
+    return check_real(name, value, minimum=0.0)
+
+
 # setting -> check(name, value) returning the normalised value
 _EXPERIMENT_CHECKS: Dict[str, Callable[[str, Any], Any]] = {
     "lr": _positive_real,
@@ -125,6 +129,8 @@ def check_experiment(exp: Any, source: str = "overrides") -> Any:
     machine) whose message starts with ``source`` and names the setting."""
     changes: Dict[str, Any] = {}
     for key, check in _EXPERIMENT_CHECKS.items():
+        if key == "lr" and not getattr(exp.net, "uses_lr", True):
+            check = _non_negative_real  # a model that ignores lr (Rprop, guessing): 0 is its value
         value = check(f"{source}: {key}", getattr(exp, key))
         if _normalised(getattr(exp, key), value):
             changes[key] = value

@@ -21,7 +21,7 @@ The choices made where the paper is silent are in docs/BASELINES.md ("The compet
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -299,6 +299,8 @@ class CascadeModel:
 class CascadeSpec:
     """Table 1's Recurrent Cascade-Correlation: up to ``max_hidden`` self-recurrent hidden units."""
 
+    #: Rprop sets its own step sizes: the row's lr is unused (0 in the registry)
+    uses_lr: ClassVar[bool] = False
     method: str
     n_in: int
     n_out: int
@@ -369,6 +371,8 @@ class GuessSpec:
     """Random weight guessing on a conventional recurrent net (``net``), weights uniform in
     [-init_range, init_range]."""
 
+    #: guessing does not descend a gradient: the row's lr is unused (0 in the registry)
+    uses_lr: ClassVar[bool] = False
     method: str
     net: RecurrentSpec
     init_range: float = 10.0
