@@ -549,7 +549,10 @@ class LSTM:
         return masks
 
     def _check_forward_memory(self, T: int, N: int) -> None:
-        n_bytes = float(T) * N * self._kept_per_item * self._dtype.itemsize
+        per_item = self._kept_per_item
+        if self._training and self._dropout > 0.0:  # the dropout masks, D*H per layer but the last
+            per_item += (self._num_layers - 1) * self.num_directions * self._hidden_size
+        n_bytes = float(T) * N * per_item * self._dtype.itemsize
         if n_bytes > memory_limit():  # the message only when it is needed (this runs every call)
             check_memory("x", n_bytes, f"the forward pass over {T} steps of {N} sequences")
 
