@@ -10,8 +10,8 @@ from . import _core
 from ._busy import exclusive, new_lock
 from ._io import load_model, save_model
 from ._live import LiveArrays
-from ._validation import (as_real_array, check_bool, check_dtype, check_int, check_keys, check_memory,
-                          check_seed, check_threads, memory_limit)
+from ._validation import (as_real_array, check_bool, check_dtype, check_dropout, check_int, check_keys,
+                          check_memory, check_seed, check_threads, memory_limit)
 
 # The classes LSTM.stream() and LSTM.online() build, registered by lstmcore._stream when it is
 # imported (lstmcore's __init__ imports it): _stream builds on this module, never the reverse.
@@ -58,9 +58,17 @@ class LSTM:
         A reverse direction per layer; outputs are concatenated [forward, reverse] on the last axis.
     peepholes : bool, default False
         Peephole weights ``weight_ci``, ``weight_cf``, ``weight_co`` (H,) per layer and direction.
+    dropout : float in [0, 1), default 0
+        As torch: in training mode (see :meth:`train`), each element of the output of every layer
+        except the last is zeroed with probability ``dropout`` and the kept ones scaled by
+        1/(1 - dropout) before the next layer reads it. The masks come from the layer's own
+        generator (seeded by `seed`), so they are reproducible and independent of num_threads, and
+        backward uses the masks of its forward. In eval mode, and with one layer, dropout does
+        nothing (torch warns for one layer; this layer accepts it silently).
     dtype : numpy.float32 or numpy.float64 (or None: float32), default numpy.float32
     seed : int or None
-        Every parameter is drawn uniformly from [-1/sqrt(H), 1/sqrt(H)], in state-dict order.
+        Every parameter is drawn uniformly from [-1/sqrt(H), 1/sqrt(H)], in state-dict order; the
+        dropout masks come from a second generator seeded from the same seed.
     num_threads : int or None
         Threads of each call (None: the cores available to the process), at most
         ``lstmcore.max_threads()`` (4 per core of the machine). Results are bitwise identical for
@@ -69,6 +77,12 @@ class LSTM:
     Parameter names and shapes are torch's: ``weight_ih_l{k}[_reverse]`` (4H, I or D*H),
     ``weight_hh_l{k}[_reverse]`` (4H, H), ``bias_ih_l{k}[_reverse]``, ``bias_hh_l{k}[_reverse]`` (4H,),
     so a state dict moves between the two unchanged.
+
+    Input arrays of another dtype (e.g. float64 input to a float32 layer) are cast to the layer's
+    dtype silently, where torch would raise; outputs and gradients always have the layer's dtype.
+
+    An empty batch (N = 0) gives empty outputs (T, 0, D*H) and states (L*D, 0, H), and its
+    backward gives zero parameter gradients, as torch; T = 0 is an error, as in torch.
 
     Threads: the GIL is released while the core computes, so separate layers used from separate
     threads run in parallel (and give exactly the results of sequential use). One layer is used by
@@ -83,7 +97,8 @@ class LSTM:
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, bidirectional: bool = False, peepholes: bool = False,
-                 dtype: Any = np.float32, seed: Optional[int] = None, num_threads: Optional[int] = None) -> None:
+                 dropout: float = 0.0, dtype: Any = np.float32, seed: Optional[int] = None,
+                 num_threads: Optional[int] = None) -> None:
         self._busy = new_lock()  # one thread at a time (see lstmcore._busy)
         self._input_size = check_int("input_size", input_size, minimum=1, maximum=_core.MAX_SIZE)
         self._hidden_size = check_int("hidden_size", hidden_size, minimum=1, maximum=_core.MAX_SIZE)
@@ -92,6 +107,8 @@ class LSTM:
         self._batch_first = check_bool("batch_first", batch_first)
         self._bidirectional = check_bool("bidirectional", bidirectional)
         self._peepholes = check_bool("peepholes", peepholes)
+        self._dropout = check_dropout("dropout", dropout)
+        self._training = True  # torch's default mode
         self._dtype = check_dtype("dtype", dtype, default=np.float32)
         seed = check_seed(seed)
         self.num_threads = num_threads  # validated by the setter
@@ -136,6 +153,9 @@ class LSTM:
             name: np.ascontiguousarray(rng.uniform(-bound, bound, self._shapes[name]), dtype=self._dtype)
             for name in self._order}
         self._grads: Dict[str, np.ndarray] = {name: np.zeros(self._shapes[name], self._dtype) for name in self._order}
+        # The dropout masks' generator: its own stream, so the parameters of a seed do not depend
+        # on dropout, and the masks do not depend on the thread count (they are drawn here, in Python).
+        self._dropout_rng = np.random.default_rng(None if seed is None else [seed, 0x64726F70])
         self._live = LiveArrays(self._params, "parameters()")
         self._last: Optional[dict] = None  # what backward needs to know about the last forward
         self._version = 0  # bumped by load_state_dict: a backward refuses a forward of older parameters
@@ -149,7 +169,22 @@ class LSTM:
     batch_first = property(lambda self: self._batch_first)
     bidirectional = property(lambda self: self._bidirectional)
     peepholes = property(lambda self: self._peepholes)
+    dropout = property(lambda self: self._dropout)
     dtype = property(lambda self: self._dtype)
+
+    @property
+    def training(self) -> bool:
+        """True in training mode (dropout applies), False in eval mode; set by train() / eval()."""
+        return self._training
+
+    def train(self, mode: bool = True) -> "LSTM":
+        """Set training mode (`mode` True) or eval mode (False), as torch's Module.train; returns self."""
+        self._training = check_bool("mode", mode)
+        return self
+
+    def eval(self) -> "LSTM":
+        """Eval mode: no dropout, deterministic, equal to dropout=0 (as torch's Module.eval); returns self."""
+        return self.train(False)
 
     @property
     def num_directions(self) -> int:
@@ -166,7 +201,7 @@ class LSTM:
     def __repr__(self) -> str:
         return (f"LSTM({self._input_size}, {self._hidden_size}, num_layers={self._num_layers}, bias={self._bias}, "
                 f"batch_first={self._batch_first}, bidirectional={self._bidirectional}, "
-                f"peepholes={self._peepholes}, dtype={self._dtype.name})")
+                f"peepholes={self._peepholes}, dropout={self._dropout}, dtype={self._dtype.name})")
 
     # ---- parameters -----------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, np.ndarray]:
@@ -224,7 +259,8 @@ class LSTM:
     # ---- copies and pickles ---------------------------------------------------------------------
     def __getstate__(self) -> Dict[str, Any]:
         """Configuration and arrays only: no lock, no core object, not the last forward."""
-        return {"config": self._config(), "num_threads": self._num_threads,
+        return {"config": self._config(), "num_threads": self._num_threads, "training": self._training,
+                "dropout_rng": self._dropout_rng.bit_generator.state,
                 "params": {name: self._params[name] for name in self._order},
                 "grads": {name: self._grads[name] for name in self._order if name in self._grads}}
 
@@ -232,6 +268,9 @@ class LSTM:
         # A new layer of the configuration (its own cores and lock), on at most this machine's threads.
         threads = min(check_int("num_threads", state["num_threads"], minimum=1), _core.max_threads())
         self.__dict__.update(type(self)(**state["config"], num_threads=threads, seed=0).__dict__)
+        self._training = check_bool("training", state.get("training", True))
+        if "dropout_rng" in state:  # the copy draws the masks the original would draw next
+            self._dropout_rng.bit_generator.state = state["dropout_rng"]
         for name in self._order:
             # The given arrays become the live ones when they can be (copy.copy shares the
             # parameters, as a shallow copy does; deepcopy and pickle give new arrays, shared with
@@ -251,7 +290,7 @@ class LSTM:
     def _config(self) -> Dict[str, Any]:
         return dict(input_size=self._input_size, hidden_size=self._hidden_size, num_layers=self._num_layers,
                     bias=self._bias, batch_first=self._batch_first, bidirectional=self._bidirectional,
-                    peepholes=self._peepholes, dtype=self._dtype.name)
+                    peepholes=self._peepholes, dropout=self._dropout, dtype=self._dtype.name)
 
     def save(self, path: Any) -> None:
         """Write the configuration and parameters to `path` (.npz, no pickle, format version and
@@ -282,8 +321,7 @@ class LSTM:
     def from_torch(cls, module: Any, *, num_threads: Optional[int] = None) -> "LSTM":
         """A layer with the configuration, dtype and parameters of a ``torch.nn.LSTM``.
 
-        The module's dropout (applied by torch only in training mode, between layers) has no
-        counterpart here; ``proj_size`` must be 0.
+        The module's dropout and training mode are carried over; ``proj_size`` must be 0.
         """
         import torch
 
@@ -295,10 +333,10 @@ class LSTM:
         if dtype is None:
             raise ValueError(f"module: expected float32 or float64 parameters, got {module.weight_ih_l0.dtype}")
         layer = cls(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
-                    batch_first=module.batch_first, bidirectional=module.bidirectional, dtype=dtype,
-                    num_threads=num_threads)
+                    batch_first=module.batch_first, bidirectional=module.bidirectional,
+                    dropout=float(module.dropout), dtype=dtype, num_threads=num_threads)
         layer.load_state_dict(module.state_dict())
-        return layer
+        return layer.train(bool(module.training))
 
     def to_torch(self) -> Any:
         """A ``torch.nn.LSTM`` (CPU) with this layer's configuration, dtype and parameters."""
@@ -308,9 +346,10 @@ class LSTM:
             raise ValueError("peepholes: torch.nn.LSTM has no peephole connections; this layer has them")
         module = torch.nn.LSTM(self._input_size, self._hidden_size, self._num_layers, bias=self._bias,
                                batch_first=self._batch_first, bidirectional=self._bidirectional,
+                               dropout=self._dropout,
                                dtype=torch.float32 if self._dtype == np.float32 else torch.float64)
         module.load_state_dict({name: torch.from_numpy(a.copy()) for name, a in self._params.items()})
-        return module
+        return module.train(self._training)
 
     # ---- computation ----------------------------------------------------------------------------
     def __call__(self, x: Any, hx: Optional[Tuple[Any, Any]] = None,
@@ -345,8 +384,8 @@ class LSTM:
             arr = arr.transpose(1, 0, 2)
         xs = np.ascontiguousarray(arr if batched else arr[:, None, :])  # (T, N, I)
         T, N = xs.shape[0], xs.shape[1]
-        if T < 1 or N < 1:
-            raise ValueError(f"x: expected at least one step and one sequence, got shape {np.shape(x)}")
+        if T < 1:
+            raise ValueError(f"x: expected at least one step, got shape {np.shape(x)}")
         LD, H = self._num_layers * self.num_directions, self._hidden_size
         h0 = c0 = None
         if hx is not None:
@@ -361,6 +400,14 @@ class LSTM:
         D = self.num_directions
         h_n = np.empty((LD, N, H), self._dtype)
         c_n = np.empty((LD, N, H), self._dtype)
+        if N == 0:  # an empty batch: nothing to compute, and a backward of zero gradients
+            self._last = {"T": T, "N": N, "batched": batched, "shape": xs.shape, "version": self._version,
+                          "masks": []}
+            output = np.empty((N, T, D * H) if self._batch_first else (T, N, D * H), self._dtype)
+            return output, (h_n, c_n)
+        # Dropout between layers (training mode only): masks[k] scales layer k's output, 0 with
+        # probability p, else 1/(1-p); drawn before any layer runs, in the layer's dtype.
+        masks = self._draw_masks(T, N)
         # Until every layer and direction has run, the directions' caches hold two different
         # forwards: a forward that raises or is interrupted (Ctrl-C) from here on leaves a marker
         # that backward refuses.
@@ -376,7 +423,10 @@ class LSTM:
                 outs.append(out)
                 h_n[j], c_n[j] = hn, cn
             inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)
-        self._last = {"T": T, "N": N, "batched": batched, "shape": xs.shape, "version": self._version}
+            if k < len(masks):
+                inp = inp * masks[k]  # the next layer reads the dropped-out output
+        self._last = {"T": T, "N": N, "batched": batched, "shape": xs.shape, "version": self._version,
+                      "masks": masks}
         output = inp
         if not batched:
             return output[:, 0, :].copy(), (h_n[:, 0, :].copy(), c_n[:, 0, :].copy())
@@ -433,9 +483,14 @@ class LSTM:
                                                            state_shape).reshape(LD, N, H)
         g_cn = None if grad_c_n is None else as_real_array("grad_c_n", grad_c_n, self._dtype,
                                                            state_shape).reshape(LD, N, H)
+        masks = self._last["masks"]
         grads: Dict[str, np.ndarray] = {}
         grad_h0 = np.empty((LD, N, H), self._dtype)
         grad_c0 = np.empty((LD, N, H), self._dtype)
+        if N == 0:  # an empty batch: every gradient is an empty sum, 0
+            self._grads = {name: np.zeros(self._shapes[name], self._dtype) for name in self._order}
+            self.grad_hx = (grad_h0, grad_c0)
+            return np.empty(self._last["shape"] if not self._batch_first else (0, T, self._input_size), self._dtype)
         g_above = g_out  # gradient w.r.t. the current layer's output, (T, N, D*H) or None
         for k in reversed(range(self._num_layers)):
             g_below = None
@@ -451,6 +506,10 @@ class LSTM:
                 for name, g in zip(self._dir_keys[j], gw):
                     grads[name] = g
                 g_below = gx if g_below is None else g_below + gx
+            if k >= 1 and k - 1 < len(masks):
+                # d/d(out_{k-1}) of (out_{k-1} * mask): the mask of the forward
+                assert g_below is not None
+                g_below = g_below * masks[k - 1]
             g_above = g_below
         self._grads = {name: grads[name] for name in self._order}
         grad_x = g_above
@@ -475,8 +534,25 @@ class LSTM:
         return _ON_LAYER["online"](self, batch_size)
 
     # ---- helpers --------------------------------------------------------------------------------
+    def _draw_masks(self, T: int, N: int) -> List[np.ndarray]:
+        """The dropout masks of one forward, [] in eval mode or without dropout: for each layer
+        k < L-1, an array (T, N, D*H) of 0 (probability p) or 1/(1-p) (probability 1-p)."""
+        p = self._dropout
+        if not self._training or p == 0.0 or self._num_layers == 1:
+            return []
+        shape = (T, N, self.num_directions * self._hidden_size)
+        scale = self._dtype.type(1.0 / (1.0 - p))
+        masks = []
+        for _ in range(self._num_layers - 1):
+            keep = self._dropout_rng.random(shape) >= p  # P(keep) = 1 - p
+            masks.append(np.where(keep, scale, self._dtype.type(0)).astype(self._dtype, copy=False))
+        return masks
+
     def _check_forward_memory(self, T: int, N: int) -> None:
-        n_bytes = float(T) * N * self._kept_per_item * self._dtype.itemsize
+        per_item = self._kept_per_item
+        if self._training and self._dropout > 0.0:  # the dropout masks, D*H per layer but the last
+            per_item += (self._num_layers - 1) * self.num_directions * self._hidden_size
+        n_bytes = float(T) * N * per_item * self._dtype.itemsize
         if n_bytes > memory_limit():  # the message only when it is needed (this runs every call)
             check_memory("x", n_bytes, f"the forward pass over {T} steps of {N} sequences")
 

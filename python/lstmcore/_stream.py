@@ -136,6 +136,8 @@ class LSTMStream(_OnLayer):
     ----------
     layer : LSTM
         Unidirectional (a stream cannot see the future); any number of layers, bias, peepholes.
+        A stream never applies dropout: it computes as the layer in eval mode, and a layer in
+        training mode with dropout between layers is refused (ValueError naming dropout).
     batch_size : int or None, default None
         N streams: steps take (N, I) and return (N, H). None: one stream without a batch axis,
         steps take (I,) and return (H,).
@@ -146,6 +148,10 @@ class LSTMStream(_OnLayer):
         if layer.bidirectional:
             raise ValueError("bidirectional: a stream cannot see the future, and the reverse direction of a "
                              "bidirectional layer reads the whole sequence from its end; use a unidirectional LSTM")
+        if layer.training and layer.dropout > 0 and layer.num_layers > 1:
+            raise ValueError(f"dropout: a stream runs the layer without dropout, and this layer is in training mode "
+                             f"with dropout={layer.dropout} between its {layer.num_layers} layers; call "
+                             "layer.eval() first (or use dropout=0)")
         self._layer = layer  # keeps the live parameter arrays alive
         self._N, self._batched = _check_batch(batch_size)
         check_memory("batch_size", float(stream_bytes(layer, self._N)), f"a stream of {self._N} sequences")
@@ -235,7 +241,8 @@ class LSTMOnline(_OnLayer):
     layer : LSTM
         One layer (num_layers=1) and unidirectional: the truncated error entering a lower layer at
         step t depends on future errors of the layer above, and a reverse direction on future
-        inputs, so neither can be computed online.
+        inputs, so neither can be computed online. Dropout acts only between layers, so it never
+        applies here.
     batch_size : int or None, default None
         N streams ((N, I) steps); None: one stream without a batch axis ((I,) steps).
     """

@@ -32,6 +32,16 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def check_dropout(name: str, value: Any) -> float:
+    """A dropout probability: a real number p with 0 <= p < 1 (p = 1 would scale by 1/(1-p) = inf)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number in [0, 1), got {type(value).__name__} {value!r}")
+    p = float(value)
+    if not 0.0 <= p < 1.0:  # also refuses nan
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+    return p
+
+
 def check_real(name: str, value: Any, *, minimum: Optional[float] = None,
                maximum: Optional[float] = None) -> float:
     """A finite real number (not bool), optionally in [minimum, maximum]."""
