@@ -67,3 +67,63 @@ def test_bad_arguments_give_a_message_not_a_traceback(args, capsys):
 def test_unknown_option_is_an_argparse_error():
     out = run_cli("reber", "--no-such-option")
     assert out.returncode == 2 and "unrecognized arguments" in out.stderr
+
+
+def test_version_is_written_once_and_shown_by_the_cli():
+    """`lstmcore --version`, lstmcore.__version__ and the installed metadata agree with _version.py."""
+    import re
+    import subprocess
+    import sys
+    from importlib.metadata import version
+    from pathlib import Path
+
+    import lstmcore
+    from lstmcore import _version
+
+    assert lstmcore.__version__ == _version.__version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", lstmcore.__version__)
+    assert version("lstmcore") == lstmcore.__version__
+    out = subprocess.run([sys.executable, "-m", "lstmcore", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"lstmcore {lstmcore.__version__}"
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").exists():  # a checkout: no other file writes the version
+        assert 'dynamic = ["version"]' in (root / "pyproject.toml").read_text()
+        assert "project(lstmcore VERSION ${LSTMCORE_VERSION}" in (root / "CMakeLists.txt").read_text()
+
+
+@pytest.mark.parametrize("args", [("reproduce", "--list"), ("tasks", "show", "reber")])
+def test_a_closed_stdout_pipe_ends_quietly(args):
+    """`lstmcore ... | head`: the reader is gone before the output is written; no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "lstmcore", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=600) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err and "Exception ignored" not in err, err
+
+
+def _all_parsers(parser):
+    import argparse
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _all_parsers(sub)
+
+
+def test_every_option_has_help_that_shows_its_default():
+    import argparse
+
+    from lstmcore.cli import build_parser
+    missing = []
+    for parser in _all_parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+                continue
+            name = f"{parser.prog} {'/'.join(action.option_strings) or action.dest}"
+            shown = parser._get_formatter()._get_help_string(action)
+            if not action.help:
+                missing.append(f"{name}: no help")
+            elif action.default is not None and action.default is not False and "default" not in shown:
+                missing.append(f"{name}: default {action.default!r} not shown")
+    assert not missing, "\n".join(missing)

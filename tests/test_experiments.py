@@ -546,3 +546,17 @@ def test_cli_plot(tmp_path, capsys):
 
 def test_report_renders_without_results():
     assert "## Not run yet" in render_report([], command="x")
+
+
+def test_cli_report_of_own_results_goes_to_stdout_without_this_repositorys_run_notes(tmp_path, capsys,
+                                                                                     monkeypatch):
+    a = tmp_path / "a.jsonl"
+    run_experiment("6a", 1, a, jobs=1, quick=True)
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["report", "--results", str(a)]) == 0
+    text = capsys.readouterr().out
+    assert "## Table 9" in text and "| 6a |" in text
+    assert "reproduce-2core" not in text and "FINDINGS" not in text
+    assert not (tmp_path / "docs").exists()  # nothing written into the current directory
+    if "## Why rows differ" in text:  # a quick run that differs is marked as quick
+        assert "quick run" in text and "not investigated" not in text

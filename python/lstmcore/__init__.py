@@ -18,6 +18,6 @@ from ._lstm1997 import LSTM1997
 from ._stream import LSTMOnline, LSTMStream
 from . import optim
 from ._core import max_threads
+from ._version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["LSTM", "LSTM1997", "LSTMOnline", "LSTMStream", "max_threads", "optim", "__version__"]

@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._cpus import available_cpus
 from .._validation import check_bool, check_int
 from .checks import MAX_TRIALS, check_experiment, check_override_values, check_trials
 from .engine import MAX_CURVE_POINTS, run_trial_body
@@ -231,7 +232,7 @@ def _run_locked(plan: List[Tuple[Experiment, int]], results: Optional[str], exec
         before = set(multiprocessing.active_children())
         pool: cf.Executor
         if executor is None:
-            workers = min(jobs if jobs is not None else (os.cpu_count() or 1), n_todo)
+            workers = min(jobs if jobs is not None else available_cpus(), n_todo)
             pool = cf.ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
         else:
             workers = jobs if jobs is not None else _executor_workers(executor)
