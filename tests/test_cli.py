@@ -16,6 +16,12 @@ def test_reber_demo_learns_and_reports():
     out = run_cli("reber", "--json")
     assert out.returncode == 0, out.stderr
     assert "learned after" in out.stdout and "paper (Table 1)" in out.stdout
+    # what was run beside what the paper ran, with the budget `lstmcore reproduce` uses for Exp. 1
+    from lstmcore.experiments.registry import get_experiment
+    assert f"one trial (data seed 1, init seed 0), budget {get_experiment('1-3x2-lr0.5').max_sequences:,} strings" \
+        in out.stdout
+    assert "the mean over its 30 trials; this was 1 trial" in out.stdout
+    assert "ETA" not in out.stderr.strip().splitlines()[-1]  # the last progress line: where training stopped
     assert "training [" in out.stderr  # progress
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["success"] and result["n_weights"] == 276
@@ -86,7 +92,7 @@ def test_version_is_written_once_and_shown_by_the_cli():
     out = subprocess.run([sys.executable, "-m", "lstmcore", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"lstmcore {lstmcore.__version__}"
     root = Path(__file__).resolve().parent.parent
-    if (root / "pyproject.toml").exists():  # a checkout: no other file writes the version
+    if (root / "CMakeLists.txt").exists():  # a checkout: no other file writes the version
         assert 'dynamic = ["version"]' in (root / "pyproject.toml").read_text()
         assert "project(lstmcore VERSION ${LSTMCORE_VERSION}" in (root / "CMakeLists.txt").read_text()
 
@@ -127,3 +133,16 @@ def test_every_option_has_help_that_shows_its_default():
             elif action.default is not None and action.default is not False and "default" not in shown:
                 missing.append(f"{name}: default {action.default!r} not shown")
     assert not missing, "\n".join(missing)
+
+
+def test_progress_ends_without_an_eta_where_the_work_stopped():
+    import io
+
+    from lstmcore._progress import Progress
+    stream = io.StringIO()
+    bar = Progress(1000, "training", stream=stream)
+    bar.update(300, "strings", force=True)
+    assert "ETA" in stream.getvalue().splitlines()[-1]
+    bar.close(450, "strings, learned")
+    last = stream.getvalue().splitlines()[-1]
+    assert "450/1,000 strings, learned" in last and "ETA" not in last

@@ -80,7 +80,7 @@ def _reber_row(a: argparse.Namespace) -> tuple:
     if not a.lr > 0:
         raise ValueError(f"--lr: expected a positive number, got {a.lr}")
     name = f"1-{a.blocks}x{a.cells}-lr{a.lr:g}"
-    over: dict = {"max_sequences": a.max_sequences}
+    over: dict = {} if a.max_sequences is None else {"max_sequences": a.max_sequences}
     if name not in EXPERIMENTS:
         same_net = f"1-{a.blocks}x{a.cells}-lr0.5"
         if same_net in EXPERIMENTS:
@@ -117,7 +117,7 @@ def _reading_overrides(a: argparse.Namespace) -> dict:
 
 def _cmd_reber(a: argparse.Namespace) -> int:
     from .experiments.registry import get_experiment
-    from .experiments.runner import run_experiment, run_trial, summarize
+    from .experiments.runner import resolve, run_experiment, run_trial, summarize
 
     from .experiments.checks import check_trials
     from .experiments.results import check_file_path
@@ -131,6 +131,7 @@ def _cmd_reber(a: argparse.Namespace) -> int:
     name, over = _reber_row(a)
     over.update(_reading_overrides(a))
     exp = get_experiment(name)
+    budget = resolve(name, overrides=over).max_sequences  # the budget `lstmcore reproduce` runs
     paper = exp.paper[0] if f"1-{a.blocks}x{a.cells}-lr{a.lr:g}" == name else None
     paper_text = (f"paper (Table 1): {paper.success_percent:.0f} % success, mean {paper.mean_sequences:,.0f} strings"
                   if paper else "paper: no Table 1 row for this net and learning rate")
@@ -138,15 +139,15 @@ def _cmd_reber(a: argparse.Namespace) -> int:
         return _reber_readings(a, name, over)
     if a.trials is None:
         print(f"Experiment 1, embedded Reber grammar: LSTM {a.blocks} blocks x {a.cells} cells, lr {a.lr}, "
-              f"data seed {a.data_seed}, init seed {a.init_seed}")
-        bar = Progress(a.max_sequences, "training")
+              f"one trial (data seed {a.data_seed}, init seed {a.init_seed}), budget {budget:,} strings")
+        bar = Progress(budget, "training")
 
         def progress(info):
             bar.update(info["sequences"], f"strings, mean loss {info['mean_loss']:.3f}")
 
         r = run_trial(name, overrides=dict(over, data_seed=a.data_seed, init_seed=a.init_seed), progress=progress,
                       num_threads=a.jobs)
-        bar.close()
+        bar.close(r["sequences"], "strings, " + ("learned" if r["success"] else "stopped"))
         d = r["details"]
         verdict = (f"learned after {r['sequences']:,} training strings" if r["success"]
                    else f"not learned within {r['sequences']:,} strings")
@@ -154,14 +155,15 @@ def _cmd_reber(a: argparse.Namespace) -> int:
               f"{100 * d['final']['step_accuracy']:.2f} % of steps and "
               f"{100 * d['final']['string_accuracy']:.1f} % of strings predicted right in the 256 training and 256 "
               f"test strings; symbol before last right in {100 * d['final']['long_lag_accuracy']:.1f} % of strings.")
-        print(paper_text)
+        print(paper_text + (f", the mean over its {exp.trials} trials; this was 1 trial (`lstmcore reber --trials "
+                            f"{exp.trials}` runs the paper's protocol)" if paper else ""))
         if a.json:
             print(json.dumps(r))
         return 0 if r["success"] else 1
 
     n_sets = math.ceil(a.trials / 10)
     print(f"Experiment 1: {a.trials} trials ({n_sets} set pair(s) x up to 10 seeds: trial i uses set i // 10 and "
-          f"seed i % 10), {a.blocks}x{a.cells} net, lr {a.lr}, budget {a.max_sequences:,} strings, {a.jobs} jobs")
+          f"seed i % 10), {a.blocks}x{a.cells} net, lr {a.lr}, budget {budget:,} strings, {a.jobs} jobs")
     bar = Progress(a.trials, "trials")
     finished: List[dict] = []
 
@@ -459,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--blocks", type=int, default=3, help="memory cell blocks")
     r.add_argument("--cells", type=int, default=2, help="cells per block")
     r.add_argument("--lr", type=float, default=0.5, help="learning rate")
-    r.add_argument("--max-sequences", type=int, default=60_000, help="training budget in strings")
+    r.add_argument("--max-sequences", type=int, default=None,
+                   help="training budget in strings (default: the experiment's budget, as `lstmcore reproduce` uses)")
     r.add_argument("--data-seed", type=int, default=DEMO_DATA_SEED, help="seed of the training and test strings")
     r.add_argument("--init-seed", type=int, default=DEMO_INIT_SEED, help="seed of the initial weights")
     r.add_argument("--trials", type=int, default=None,
