@@ -146,3 +146,16 @@ def test_progress_ends_without_an_eta_where_the_work_stopped():
     bar.close(450, "strings, learned")
     last = stream.getvalue().splitlines()[-1]
     assert "450/1,000 strings, learned" in last and "ETA" not in last
+
+
+@pytest.mark.parametrize("task, inputs, targets", [("2a", {"a_1", "a_4"}, {"a_1", "a_2", "a_3", "a_4", "x", "y"}),
+                                                   ("2c", {"b", "e"}, {"x", "y"}),
+                                                   ("6a", {"E", "B"}, {"Q", "R", "S", "U"})])
+def test_tasks_show_prints_symbol_names(task, inputs, targets):
+    out = run_cli("tasks", "show", task, "--size", "5") if task != "6a" else run_cli("tasks", "show", task)
+    assert out.returncode == 0, out.stderr
+    steps = [line.split() for line in out.stdout.splitlines() if line.strip().startswith("t=")]
+    shown_in = {s[s.index("input") + 1] for s in steps}
+    shown_target = {s[s.index("target") + 1] for s in steps} - {"-"}
+    assert inputs <= shown_in and shown_target and shown_target <= targets | shown_in
+    assert "symbol" not in out.stdout.split("'-' = no target")[1]

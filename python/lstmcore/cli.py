@@ -241,6 +241,23 @@ def _make_task(name: str, size: Optional[int]) -> Any:
     return tasks.TemporalOrder(name)
 
 
+def _symbol_names(task: Any) -> tuple:
+    """The names of a one-hot task's input and output units (None where the units are not symbols):
+    2a/2b: a_1 .. a_(p-1), x, y (inputs and next-symbol targets); 2c: a_1 .. a_p, e, b, x, y in, x, y
+    out; 6a/6b: a b c d B E X Y in, the classes (Q R S U ...) out."""
+    from .tasks.longlag import VeryLongLag, _NextSymbolTask
+    from .tasks.temporal_order import TemporalOrder
+
+    if isinstance(task, _NextSymbolTask):
+        names = [f"a_{i}" for i in range(1, task.p)] + ["x", "y"]
+        return names, names
+    if isinstance(task, VeryLongLag):
+        return [f"a_{i}" for i in range(1, task.p + 1)] + ["e", "b", "x", "y"], ["x", "y"]
+    if isinstance(task, TemporalOrder):
+        return list(task.alphabet), list(task.class_names)
+    return None, None
+
+
 def _cmd_tasks(a: argparse.Namespace) -> int:
     rng = np.random.default_rng(a.seed)
     if a.task == "reber":
@@ -266,10 +283,13 @@ def _cmd_tasks(a: argparse.Namespace) -> int:
     def values(v: np.ndarray) -> str:
         return "[" + " ".join(f"{u:6.3f}" for u in v) + "]"
 
+    in_names, out_names = _symbol_names(task)
     for t in range(x.shape[0]):
-        shown = f"symbol {int(np.argmax(x[t])):4d}" if one_hot else f"input {values(x[t])}"
+        i = int(np.argmax(x[t]))
+        shown = (f"input {in_names[i] if in_names else 'symbol ' + str(i):>6s}" if one_hot else f"input {values(x[t])}")
         hot = bool(np.all((target[t] == 0) | (target[t] == 1)) and target[t].sum() == 1)
-        tgt = "-" if not mask[t] else f"symbol {int(np.argmax(target[t]))}" if hot else values(target[t])
+        j = int(np.argmax(target[t]))
+        tgt = ("-" if not mask[t] else (out_names[j] if out_names else f"symbol {j}") if hot else values(target[t]))
         print(f"  t={t:4d}  {shown}  target {tgt}")
     return 0
 
