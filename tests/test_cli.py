@@ -159,3 +159,17 @@ def test_tasks_show_prints_symbol_names(task, inputs, targets):
     shown_target = {s[s.index("target") + 1] for s in steps} - {"-"}
     assert inputs <= shown_in and shown_target and shown_target <= targets | shown_in
     assert "symbol" not in out.stdout.split("'-' = no target")[1]
+
+
+def test_compare_torch_help_names_only_its_own_flags():
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "bench" / "compare_torch.py"
+    if not script.exists():  # pragma: no cover - tests run from a copy without bench/
+        pytest.skip("bench/ not present")
+    pytest.importorskip("torch")
+    out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "--markdown" not in out.stdout
+    for flag in ("--repeats", "--only", "--json"):
+        assert flag in out.stdout
+    assert "(default: 15)" in out.stdout
