@@ -34,7 +34,7 @@ PAPER_ROWS = {
 }
 
 RESULT_KEYS = {"schema", "experiment", "trial", "seed", "quick", "overrides", "key", "fingerprint", "version",
-               "max_sequences", "success",
+               "max_sequences", "success", "environment",
                "sequences", "milestones", "tests", "steps", "curve", "seconds", "n_weights", "details"}
 
 
