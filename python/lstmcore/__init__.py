@@ -20,4 +20,19 @@ from . import optim
 from ._core import max_threads
 from ._version import __version__
 
+
+def _warn_if_lstmcore_gemm_cannot_apply() -> None:
+    import os
+    import warnings
+
+    from ._core import gemm_kernel
+    from ._gemm_env import gemm_env_problem
+
+    problem = gemm_env_problem(os.environ, gemm_kernel())
+    if problem:
+        warnings.warn(problem, RuntimeWarning, stacklevel=3)
+
+
+_warn_if_lstmcore_gemm_cannot_apply()
+
 __all__ = ["LSTM", "LSTM1997", "LSTMOnline", "LSTMStream", "max_threads", "optim", "__version__"]

@@ -23,6 +23,7 @@ import numpy as np
 
 from ._cpus import available_cpus
 from ._progress import Progress
+from ._terminal import terminal_tables
 
 # A (data_seed, init_seed) pair whose paper-reading trial learns the task in about 20k strings on
 # this project's reference machine; any other pair works the same way, some need more strings and
@@ -218,7 +219,7 @@ def _reber_readings(a: argparse.Namespace, name: str, base: dict) -> int:
         with atomic_write(a.report, "w") as f:
             f.write(text)
         print(f"Report written to {a.report}", file=sys.stderr)
-    print(text)
+    print(terminal_tables(text))
     return 0
 
 
@@ -458,7 +459,7 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
     bar.close()
     keys = {key: n for _, key, n, _ in plan}
     mine = [r for r in load_records(a.results) if r.get("key") in keys and r.get("trial", 0) < keys[r["key"]]]
-    print(format_table(summary_rows(mine)))
+    print(terminal_tables(format_table(summary_rows(mine))))
     print(f"Wall time {time.perf_counter() - t0:.1f} s for {todo} trial(s); results in {a.results}")
     if a.plot:
         plot(mine, a.plot)
