@@ -50,6 +50,13 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+def _for_stdout(markdown: str) -> str:
+    """Markdown tables as aligned columns that fit the terminal when stdout is one; unchanged
+    markdown when it is a pipe or a file (for other programs to read)."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    return terminal_tables(markdown) if isatty is not None and isatty() else markdown
+
+
 def _reading_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("readings of the paper (defaults: the paper's text)")
     g.add_argument("--repeats", action="store_true", help="allow repeated strings within a set (default: distinct)")
@@ -219,7 +226,7 @@ def _reber_readings(a: argparse.Namespace, name: str, base: dict) -> int:
         with atomic_write(a.report, "w") as f:
             f.write(text)
         print(f"Report written to {a.report}", file=sys.stderr)
-    print(terminal_tables(text))
+    print(_for_stdout(text))
     return 0
 
 
@@ -459,7 +466,7 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
     bar.close()
     keys = {key: n for _, key, n, _ in plan}
     mine = [r for r in load_records(a.results) if r.get("key") in keys and r.get("trial", 0) < keys[r["key"]]]
-    print(terminal_tables(format_table(summary_rows(mine))))
+    print(_for_stdout(format_table(summary_rows(mine))))
     print(f"Wall time {time.perf_counter() - t0:.1f} s for {todo} trial(s); results in {a.results}")
     if a.plot:
         plot(mine, a.plot)
