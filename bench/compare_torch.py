@@ -1,6 +1,6 @@
 """Side-by-side speed of lstmcore.LSTM and torch.nn.LSTM (CPU, oneDNN) in one process.
 
-    python bench/compare_torch.py [--repeats 15] [--only medium,large,...] [--markdown]
+    python bench/compare_torch.py [--repeats 15] [--only medium,large,...] [--json FILE]
 
 Every case times lstmcore and torch in alternating blocks (per repeat and side: one untimed call,
 then three timed ones) and reports the median wall time per call of each and the ratio
@@ -262,9 +262,9 @@ print(statistics.median(ts))
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--only", default=",".join(ALL), help="comma-separated subset of " + ",".join(ALL))
-    ap.add_argument("--json", help="also write the raw numbers to this file")
+    ap.add_argument("--repeats", type=int, default=15, help="timed blocks per side and case (default: %(default)s)")
+    ap.add_argument("--only", default=",".join(ALL), help="comma-separated subset of the cases (default: all of them, " + ",".join(ALL) + ")")
+    ap.add_argument("--json", metavar="FILE", help="also write the raw numbers to FILE (default: none)")
     a = ap.parse_args(argv)
     only = [c.strip() for c in a.only.split(",") if c.strip()]
     bad = [c for c in only if c not in ALL]
@@ -276,13 +276,19 @@ def main(argv=None) -> int:
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
           f"lstmcore {lstmcore.__version__ if hasattr(lstmcore, '__version__') else ''}, repeats {r}", flush=True)
 
+    def show(*done):
+        """One line per finished measurement while the run goes on (the table follows at the end)."""
+        for case, what, a_, b_, ratio, target in done:
+            print(f"{case}, {what}: lstmcore {a_:.3f}, torch (or peer) {b_:.3f}, ratio {ratio:.2f} (target {target})",
+                  flush=True)
+
     def add_layer(key, label, I, H, N, T, dtype, threads, target):
         res = layer_case(I, H, N, T, dtype, threads, r)
         raw[key] = res
         rows.append((label, "forward ms", res["fwd_ours_ms"], res["fwd_torch_ms"], res["fwd_ratio"], target))
         rows.append((label, "fwd+bwd ms", res["fwdbwd_ours_ms"], res["fwdbwd_torch_ms"], res["fwdbwd_ratio"],
                      target))
-        print(rows[-2], rows[-1], sep="\n", flush=True)
+        show(*rows[-2:])
 
     if "medium" in only or "threads" in only:
         add_layer("medium_t2", "medium f32 2 thr", 64, 128, 32, 100, np.float32, 2, ">= 1.1")
@@ -297,20 +303,20 @@ def main(argv=None) -> int:
         raw["batch1"] = res
         rows.append(("batch-1 I8 H8 T1000", "fwd+bwd us/step", res["fwdbwd_ours_ms"], res["fwdbwd_torch_ms"],
                      res["fwdbwd_ratio"], ">= 10"))
-        print(rows[-1], flush=True)
+        show(rows[-1])
     if "stream" in only:
         res = stream_case(r)
         raw["stream"] = res
         if res:
             rows.append(("stream I8 H8", "step us (Python)", res["step_ours_us"], res["step_torch_us"],
                          res["step_ratio"], ">= 10"))
-            print(rows[-1], flush=True)
+            show(rows[-1])
     if "memory" in only:
         res = memory_case()
         raw["memory"] = res
         rows.append(("memory T1e4 H128 N32", "peak MiB", res["peak_lstmcore_mib"], res["peak_torch_mib"],
                      res["memory_ratio"], "<= 0.5"))
-        print(rows[-1], flush=True)
+        show(rows[-1])
     if "threads" in only:
         res = threads_case(r)
         torch_sp = {}
@@ -325,7 +331,7 @@ def main(argv=None) -> int:
                          res[f"{k}_speedup"], ">= 1.8"))
         rows.append(("machine: 2 processes at once", "1-thread fwd ms, alone / each of two",
                      res["alone_ms"], res["two_at_once_ms"], res["machine_ceiling"], "ceiling for the speed-up"))
-        print(*rows[-3:], sep="\n", flush=True)
+        show(*rows[-3:])
 
     print()
     print("| case | measure | lstmcore | torch (or peer) | ratio | target |")

@@ -302,16 +302,27 @@ void print_header(const char* dtype, std::size_t steps, int repeats) {
               std::min(repeats, 3));
 }
 
-int usage(const char* msg) {
-  if (msg) std::fprintf(stderr, "lstmcore_bench: %s\n", msg);
-  std::fprintf(stderr,
+void print_usage(std::FILE* out) {
+  std::fprintf(out,
                "usage: lstmcore_bench rtrl [--net exp1|exp4|exp6b|all] [--steps N] [--repeats R] [--dtype f64|f32]\n"
                "       lstmcore_bench fwd|fwdbwd [--I 64] [--H 128] [--N 32] [--T 100] [--threads 2] [--dtype f32|f64]\n"
                "                                 [--repeats 15] [--truncated]\n"
                "  fwd, fwdbwd   the torch-style batched layer: forward, forward+backward (verified vs the naive kernel)\n"
                "  rtrl   online truncated-RTRL training steps per second on the 1997 paper's nets\n"
                "         defaults: --net all --steps 200000 --repeats 7 --dtype f64\n");
+}
+
+// A mistake: the message and the usage on stderr, exit code 2.
+int usage(const char* msg) {
+  if (msg) std::fprintf(stderr, "lstmcore_bench: %s\n", msg);
+  print_usage(stderr);
   return 2;
+}
+
+// --help: the usage on stdout (it can be piped to a pager), exit code 0.
+int help() {
+  print_usage(stdout);
+  return 0;
 }
 
 bool parse_count(const char* s, long long lo, long long hi, long long& out) {
@@ -344,7 +355,7 @@ int run_rtrl(int argc, char** argv) {
     } else if (a == "--dtype") {
       dtype = value("--dtype");
     } else if (a == "-h" || a == "--help") {
-      return usage(nullptr), 0;
+      return help();
     } else {
       return usage(("unknown option '" + a + "'").c_str());
     }
@@ -380,6 +391,6 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   if (mode == "rtrl") return run_rtrl(argc - 2, argv + 2);
   if (mode == "fwd" || mode == "fwdbwd") return run_layer_mode(mode, argc - 2, argv + 2);
-  if (mode == "-h" || mode == "--help") return usage(nullptr), 0;
+  if (mode == "-h" || mode == "--help") return help();
   return usage(("unknown mode '" + mode + "'").c_str());
 }

@@ -34,7 +34,7 @@ PAPER_ROWS = {
 }
 
 RESULT_KEYS = {"schema", "experiment", "trial", "seed", "quick", "overrides", "key", "fingerprint", "version",
-               "max_sequences", "success",
+               "max_sequences", "success", "environment",
                "sequences", "milestones", "tests", "steps", "curve", "seconds", "n_weights", "details"}
 
 
@@ -548,3 +548,41 @@ def test_cli_plot(tmp_path, capsys):
 
 def test_report_renders_without_results():
     assert "## Not run yet" in render_report([], command="x")
+
+
+def test_cli_report_of_own_results_goes_to_stdout_without_this_repositorys_run_notes(tmp_path, capsys,
+                                                                                     monkeypatch):
+    a = tmp_path / "a.jsonl"
+    run_experiment("6a", 1, a, jobs=1, quick=True)
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["report", "--results", str(a)]) == 0
+    text = capsys.readouterr().out
+    assert "## Table 9" in text and "| 6a |" in text
+    assert "reproduce-2core" not in text and "FINDINGS" not in text
+    assert not (tmp_path / "docs").exists()  # nothing written into the current directory
+    if "## Why rows differ" in text:  # a quick run that differs is marked as quick
+        assert "quick run" in text and "not investigated" not in text
+
+
+def test_every_results_record_carries_its_environment(tmp_path):
+    import platform
+
+    import numpy
+
+    import lstmcore
+    from lstmcore import _core
+    path = tmp_path / "r.jsonl"
+    run_experiment("6a", 1, path, jobs=1, quick=True)
+    env = load_records(path)[0]["environment"]
+    assert env["lstmcore"] == lstmcore.__version__ and env["numpy"] == numpy.__version__
+    assert env["python"] == platform.python_version() and env["gemm_kernel"] == _core.gemm_kernel()
+    assert env["cpu"] and env["machine"] == platform.machine()
+    assert env["git_commit"] == "unknown" or len(env["git_commit"]) == 40
+    for key in ("compiler", "build_type", "cxx_flags", "native"):
+        assert key in env
+    try:
+        from lstmcore import _build_info
+    except ImportError:  # the module was copied without its build's _build_info.py (the sanitizer CI tree)
+        return
+    assert env["compiler"] == _build_info.COMPILER and env["native"] is _build_info.NATIVE
+    assert ("-march=native" in env["cxx_flags"]) == _build_info.NATIVE

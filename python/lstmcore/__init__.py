@@ -18,6 +18,21 @@ from ._lstm1997 import LSTM1997
 from ._stream import LSTMOnline, LSTMStream
 from . import optim
 from ._core import max_threads
+from ._version import __version__
 
-__version__ = "0.1.0"
+
+def _warn_if_lstmcore_gemm_cannot_apply() -> None:
+    import os
+    import warnings
+
+    from ._core import gemm_kernel
+    from ._gemm_env import gemm_env_problem
+
+    problem = gemm_env_problem(os.environ, gemm_kernel())
+    if problem:
+        warnings.warn(problem, RuntimeWarning, stacklevel=3)
+
+
+_warn_if_lstmcore_gemm_cannot_apply()
+
 __all__ = ["LSTM", "LSTM1997", "LSTMOnline", "LSTMStream", "max_threads", "optim", "__version__"]

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _core
 from ._busy import exclusive, new_lock
+from ._cpus import default_threads
 from ._io import load_model, save_model
 from ._live import LiveArrays
 from ._validation import (as_real_array, check_bool, check_dtype, check_dropout, check_int, check_keys,
@@ -20,10 +21,8 @@ _ON_LAYER: Dict[str, Any] = {}
 
 
 def _default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
-        return max(1, os.cpu_count() or 1)
+    """The default num_threads: OMP_NUM_THREADS, else the CPUs this process may use (lstmcore._cpus)."""
+    return default_threads()
 
 
 # The state of a forward that started running its layers and did not finish (see forward).

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _core
 from ._busy import exclusive, new_lock
+from ._cpus import default_threads
 from ._io import load_model, save_model
 from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
                           check_lr, check_memory, check_real, check_seed)
@@ -459,8 +460,5 @@ class LSTM1997:
 
 
 def _default_threads() -> int:
-    """The cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
-        return max(1, os.cpu_count() or 1)
+    """The default num_threads: OMP_NUM_THREADS, else the CPUs this process may use (lstmcore._cpus)."""
+    return default_threads()

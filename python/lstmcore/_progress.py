@@ -28,7 +28,10 @@ class Progress:
         self._last_draw = 0.0
         self._last_tenth = -1
 
-    def update(self, done: int, info: str = "", *, force: bool = False) -> None:
+    def update(self, done: int, info: str = "", *, force: bool = False, final: bool = False) -> None:
+        """Draw `done` of `total` (at most every 0.1 s on a terminal, every tenth otherwise, always
+        with `force`); `final`: the work ended at `done` (perhaps early), drawn without an ETA."""
+        force = force or final
         now = time.perf_counter()
         fraction = min(1.0, done / self.total)
         tenth = int(fraction * 10)
@@ -43,14 +46,17 @@ class Progress:
         width = 24
         bar = "#" * int(fraction * width) + "." * (width - int(fraction * width))
         text = (f"{self.label} [{bar}] {done:,}/{self.total:,} {info}  {elapsed:5.1f} s"
-                + (f", ETA {eta:4.0f} s" if fraction < 1 and eta == eta else ""))
+                + (f", ETA {eta:4.0f} s" if fraction < 1 and eta == eta and not final else ""))
         if self.tty:
             self.stream.write("\r" + text.ljust(100))
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
 
-    def close(self) -> None:
+    def close(self, done: Optional[int] = None, info: str = "") -> None:
+        """End the line; with `done`, first draw where the work ended (no ETA: nothing is left)."""
+        if done is not None:
+            self.update(done, info, final=True)
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()

@@ -21,12 +21,40 @@ from typing import Any, List, Optional
 
 import numpy as np
 
+from ._cpus import available_cpus
 from ._progress import Progress
+from ._terminal import terminal_tables
 
 # A (data_seed, init_seed) pair whose paper-reading trial learns the task in about 20k strings on
 # this project's reference machine; any other pair works the same way, some need more strings and
 # some never get there (see docs/EXPERIMENT1.md for the success rate over 30 trials).
 DEMO_DATA_SEED, DEMO_INIT_SEED = 1, 0
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless the help already says it or there is none
+    (None, or False for a flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or action.default is False or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with _HelpFormatter; its subcommands' parsers are of this class too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _for_stdout(markdown: str) -> str:
+    """Markdown tables as aligned columns that fit the terminal when stdout is one; unchanged
+    markdown when it is a pipe or a file (for other programs to read)."""
+    isatty = getattr(sys.stdout, "isatty", None)
+    return terminal_tables(markdown) if isatty is not None and isatty() else markdown
 
 
 def _reading_args(p: argparse.ArgumentParser) -> None:
@@ -36,7 +64,8 @@ def _reading_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--update", choices=["step", "sequence"], default="step", help="update schedule")
     g.add_argument("--test", choices=["strict", "argmax"], default="strict", help="success test")
     g.add_argument("--squash", choices=["text", "legend"], default="text", help="squashing ranges")
-    g.add_argument("--gradient", choices=["truncated", "full"], default="truncated")
+    g.add_argument("--gradient", choices=["truncated", "full"], default="truncated",
+                   help="the gradient: the 1997 truncated one (RTRL-style, online) or full BPTT")
     g.add_argument("--input-gate-bias", type=float, nargs="+", default=None, metavar="B",
                    help="initial input-gate biases, one per block (default: random, as in the paper)")
     g.add_argument("--readings", nargs="+", metavar="NAME", default=None,
@@ -59,7 +88,7 @@ def _reber_row(a: argparse.Namespace) -> tuple:
     if not a.lr > 0:
         raise ValueError(f"--lr: expected a positive number, got {a.lr}")
     name = f"1-{a.blocks}x{a.cells}-lr{a.lr:g}"
-    over: dict = {"max_sequences": a.max_sequences}
+    over: dict = {} if a.max_sequences is None else {"max_sequences": a.max_sequences}
     if name not in EXPERIMENTS:
         same_net = f"1-{a.blocks}x{a.cells}-lr0.5"
         if same_net in EXPERIMENTS:
@@ -96,7 +125,7 @@ def _reading_overrides(a: argparse.Namespace) -> dict:
 
 def _cmd_reber(a: argparse.Namespace) -> int:
     from .experiments.registry import get_experiment
-    from .experiments.runner import run_experiment, run_trial, summarize
+    from .experiments.runner import resolve, run_experiment, run_trial, summarize
 
     from .experiments.checks import check_trials
     from .experiments.results import check_file_path
@@ -110,6 +139,7 @@ def _cmd_reber(a: argparse.Namespace) -> int:
     name, over = _reber_row(a)
     over.update(_reading_overrides(a))
     exp = get_experiment(name)
+    budget = resolve(name, overrides=over).max_sequences  # the budget `lstmcore reproduce` runs
     paper = exp.paper[0] if f"1-{a.blocks}x{a.cells}-lr{a.lr:g}" == name else None
     paper_text = (f"paper (Table 1): {paper.success_percent:.0f} % success, mean {paper.mean_sequences:,.0f} strings"
                   if paper else "paper: no Table 1 row for this net and learning rate")
@@ -117,15 +147,15 @@ def _cmd_reber(a: argparse.Namespace) -> int:
         return _reber_readings(a, name, over)
     if a.trials is None:
         print(f"Experiment 1, embedded Reber grammar: LSTM {a.blocks} blocks x {a.cells} cells, lr {a.lr}, "
-              f"data seed {a.data_seed}, init seed {a.init_seed}")
-        bar = Progress(a.max_sequences, "training")
+              f"one trial (data seed {a.data_seed}, init seed {a.init_seed}), budget {budget:,} strings")
+        bar = Progress(budget, "training")
 
         def progress(info):
             bar.update(info["sequences"], f"strings, mean loss {info['mean_loss']:.3f}")
 
         r = run_trial(name, overrides=dict(over, data_seed=a.data_seed, init_seed=a.init_seed), progress=progress,
                       num_threads=a.jobs)
-        bar.close()
+        bar.close(r["sequences"], "strings, " + ("learned" if r["success"] else "stopped"))
         d = r["details"]
         verdict = (f"learned after {r['sequences']:,} training strings" if r["success"]
                    else f"not learned within {r['sequences']:,} strings")
@@ -133,14 +163,15 @@ def _cmd_reber(a: argparse.Namespace) -> int:
               f"{100 * d['final']['step_accuracy']:.2f} % of steps and "
               f"{100 * d['final']['string_accuracy']:.1f} % of strings predicted right in the 256 training and 256 "
               f"test strings; symbol before last right in {100 * d['final']['long_lag_accuracy']:.1f} % of strings.")
-        print(paper_text)
+        print(paper_text + (f", the mean over its {exp.trials} trials; this was 1 trial (`lstmcore reber --trials "
+                            f"{exp.trials}` runs the paper's protocol)" if paper else ""))
         if a.json:
             print(json.dumps(r))
         return 0 if r["success"] else 1
 
     n_sets = math.ceil(a.trials / 10)
     print(f"Experiment 1: {a.trials} trials ({n_sets} set pair(s) x up to 10 seeds: trial i uses set i // 10 and "
-          f"seed i % 10), {a.blocks}x{a.cells} net, lr {a.lr}, budget {a.max_sequences:,} strings, {a.jobs} jobs")
+          f"seed i % 10), {a.blocks}x{a.cells} net, lr {a.lr}, budget {budget:,} strings, {a.jobs} jobs")
     bar = Progress(a.trials, "trials")
     finished: List[dict] = []
 
@@ -195,7 +226,7 @@ def _reber_readings(a: argparse.Namespace, name: str, base: dict) -> int:
         with atomic_write(a.report, "w") as f:
             f.write(text)
         print(f"Report written to {a.report}", file=sys.stderr)
-    print(text)
+    print(_for_stdout(text))
     return 0
 
 
@@ -216,6 +247,23 @@ def _make_task(name: str, size: Optional[int]) -> Any:
     if name in ("4", "5"):
         return (tasks.Adding if name == "4" else tasks.Multiplication)(T=size or 100)
     return tasks.TemporalOrder(name)
+
+
+def _symbol_names(task: Any) -> tuple:
+    """The names of a one-hot task's input and output units (None where the units are not symbols):
+    2a/2b: a_1 .. a_(p-1), x, y (inputs and next-symbol targets); 2c: a_1 .. a_p, e, b, x, y in, x, y
+    out; 6a/6b: a b c d B E X Y in, the classes (Q R S U ...) out."""
+    from .tasks.longlag import VeryLongLag, _NextSymbolTask
+    from .tasks.temporal_order import TemporalOrder
+
+    if isinstance(task, _NextSymbolTask):
+        names = [f"a_{i}" for i in range(1, task.p)] + ["x", "y"]
+        return names, names
+    if isinstance(task, VeryLongLag):
+        return [f"a_{i}" for i in range(1, task.p + 1)] + ["e", "b", "x", "y"], ["x", "y"]
+    if isinstance(task, TemporalOrder):
+        return list(task.alphabet), list(task.class_names)
+    return None, None
 
 
 def _cmd_tasks(a: argparse.Namespace) -> int:
@@ -243,10 +291,13 @@ def _cmd_tasks(a: argparse.Namespace) -> int:
     def values(v: np.ndarray) -> str:
         return "[" + " ".join(f"{u:6.3f}" for u in v) + "]"
 
+    in_names, out_names = _symbol_names(task)
     for t in range(x.shape[0]):
-        shown = f"symbol {int(np.argmax(x[t])):4d}" if one_hot else f"input {values(x[t])}"
+        i = int(np.argmax(x[t]))
+        shown = (f"input {in_names[i] if in_names else 'symbol ' + str(i):>6s}" if one_hot else f"input {values(x[t])}")
         hot = bool(np.all((target[t] == 0) | (target[t] == 1)) and target[t].sum() == 1)
-        tgt = "-" if not mask[t] else f"symbol {int(np.argmax(target[t]))}" if hot else values(target[t])
+        j = int(np.argmax(target[t]))
+        tgt = ("-" if not mask[t] else (out_names[j] if out_names else f"symbol {j}") if hot else values(target[t]))
         print(f"  t={t:4d}  {shown}  target {tgt}")
     return 0
 
@@ -260,14 +311,21 @@ def _cmd_report(a: argparse.Namespace) -> int:
     sources = a.results or [os.path.join("results", "reproduce.jsonl")]
     for path in sources:
         check_file_path("--results", path, existing=True, write=False)
-    check_file_path("--out", a.out)
+    if a.out is not None:
+        check_file_path("--out", a.out)
     if a.archive:
         check_file_path("--archive", a.archive)
     if a.archive:
         n = archive_records(sources, a.archive)
-        print(f"{n} trials (without learning curves) written to {a.archive}")
+        print(f"{n} trials (without learning curves) written to {a.archive}", file=sys.stderr if a.out is None else sys.stdout)
         sources = [a.archive]
-    command = "lstmcore report " + " ".join(f"--results {s}" for s in sources) + f" --out {a.out}"
+    command = "lstmcore report " + " ".join(f"--results {s}" for s in sources) + (f" --out {a.out}" if a.out else "")
+    if a.out is None:  # the report goes to stdout; no findings file: a report of the user's own results
+        from .experiments.report import render_report
+        from .experiments.results import load_records
+        records = [r for s in sources for r in load_records(s)]
+        print(render_report(records, command=command, sources=sources))
+        return 0
     write_report(sources, a.out, command=command)
     print(f"Report written to {a.out}")
     return 0
@@ -370,7 +428,7 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             print("lstmcore: error: --plot needs matplotlib, which is not installed: "
-                  "pip install 'lstmcore[plot]'", file=sys.stderr)
+                  "pip install matplotlib (in a checkout of lstmcore: pip install \".[plot]\")", file=sys.stderr)
             return 2
         from matplotlib.backend_bases import FigureCanvasBase
 
@@ -408,7 +466,7 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
     bar.close()
     keys = {key: n for _, key, n, _ in plan}
     mine = [r for r in load_records(a.results) if r.get("key") in keys and r.get("trial", 0) < keys[r["key"]]]
-    print(format_table(summary_rows(mine)))
+    print(_for_stdout(format_table(summary_rows(mine))))
     print(f"Wall time {time.perf_counter() - t0:.1f} s for {todo} trial(s); results in {a.results}")
     if a.plot:
         plot(mine, a.plot)
@@ -421,19 +479,24 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lstmcore", description="LSTM as Hochreiter & Schmidhuber defined it in 1997.")
+    from ._version import __version__
+
+    p = _Parser(prog="lstmcore", description="LSTM as Hochreiter & Schmidhuber defined it in 1997.")
+    p.add_argument("--version", action="version", version=f"lstmcore {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("reber", help="Experiment 1: the embedded Reber grammar")
-    r.add_argument("--blocks", type=int, default=3)
+    r.add_argument("--blocks", type=int, default=3, help="memory cell blocks")
     r.add_argument("--cells", type=int, default=2, help="cells per block")
-    r.add_argument("--lr", type=float, default=0.5)
-    r.add_argument("--max-sequences", type=int, default=60_000, help="training budget in strings")
-    r.add_argument("--data-seed", type=int, default=DEMO_DATA_SEED)
-    r.add_argument("--init-seed", type=int, default=DEMO_INIT_SEED)
+    r.add_argument("--lr", type=float, default=0.5, help="learning rate")
+    r.add_argument("--max-sequences", type=int, default=None,
+                   help="training budget in strings (default: the experiment's budget, as `lstmcore reproduce` uses)")
+    r.add_argument("--data-seed", type=int, default=DEMO_DATA_SEED, help="seed of the training and test strings")
+    r.add_argument("--init-seed", type=int, default=DEMO_INIT_SEED, help="seed of the initial weights")
     r.add_argument("--trials", type=int, default=None,
                    help="run the paper's protocol: ceil(N/10) set pairs x min(N,10) seeds")
-    r.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    r.add_argument("--jobs", type=int, default=available_cpus(),
+                   help="worker processes for --trials/--readings (default: the CPUs this process may use, %(default)s)")
     r.add_argument("--json", action="store_true", help="also print the results as JSON")
     r.add_argument("--results", default=None, metavar="FILE",
                    help="with --trials or --readings: JSONL results file; finished trials in it are not run again")
@@ -452,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--quick", action="store_true", help="tiny budgets: every experiment end to end in seconds")
     rp.add_argument("--results", default=os.path.join("results", "reproduce.jsonl"),
                     help="JSONL results file; finished trials in it are not run again (default: %(default)s)")
-    rp.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    rp.add_argument("--jobs", type=int, default=available_cpus(),
+                    help="worker processes (default: the CPUs this process may use, %(default)s)")
     rp.add_argument("--seed", type=int, default=0, help="seed of the run (trial i uses (seed, i))")
     rp.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="change a setting, e.g. --set out_activation=linear --set max_sequences=100000")
@@ -464,15 +528,17 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = t.add_subparsers(dest="tasks_command", required=True)
     show = tsub.add_parser("show", help="print a sample sequence")
     show.add_argument("task", choices=TASK_NAMES, help="reber (Exp. 1) or an experiment's task: 2a .. 6b")
-    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--seed", type=int, default=0, help="seed of the sample")
     show.add_argument("--size", type=int, default=None,
                       help="p for 2a/2b/2c (and q for 2c), T for 3a-5 (default: the paper's first row)")
     show.set_defaults(func=_cmd_tasks)
 
-    rep = sub.add_parser("report", help="write docs/REPRODUCTION.md from results files of `lstmcore reproduce`")
+    rep = sub.add_parser("report", help="the reproduction report (markdown) from results files of `lstmcore reproduce`")
     rep.add_argument("--results", action="append", metavar="FILE",
                      help="a JSONL results file (repeat for several; default: results/reproduce.jsonl)")
-    rep.add_argument("--out", default=os.path.join("docs", "REPRODUCTION.md"), help="the report (default: %(default)s)")
+    rep.add_argument("--out", default=None, metavar="FILE",
+                     help="write the report to FILE, with the findings of FINDINGS.md beside it if there is one "
+                          "(default: print it to stdout)")
     rep.add_argument("--archive", metavar="FILE",
                      help="first gather the trials of all files, without learning curves, into FILE (small enough "
                           "to keep in the repository) and build the report from it")
@@ -519,7 +585,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("always", ResultsFileWarning)
             warnings.showwarning = show_warning
-            return args.func(args)
+            code = args.func(args)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at exit
+            return code
+    except BrokenPipeError:
+        # the reader of stdout went away (`lstmcore ... | head`): stop quietly, as a program killed
+        # by SIGPIPE does; stdout goes to /dev/null so the interpreter's final flush cannot fail
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (ValueError, TypeError, MemoryError, ResultsFileBusy) as exc:
         print(f"lstmcore: error: {exc}", file=sys.stderr)
         return 2

@@ -78,7 +78,7 @@ class ErrorFlow:
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("plot: needs matplotlib (pip install 'lstmcore[plot]')") from exc
+            raise ImportError("plot: needs matplotlib (pip install matplotlib; in a checkout of lstmcore: pip install \".[plot]\")") from exc
         from .._atomic import atomic_write
 
         q = np.arange(self.q_max + 1)

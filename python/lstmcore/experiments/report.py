@@ -320,7 +320,9 @@ def format_comparison(rows: Sequence[Dict[str, Any]], findings: Optional[Dict[st
 def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: Sequence[str] = (),
                   findings: Optional[Dict[str, str]] = None) -> str:
     """The text of docs/REPRODUCTION.md for these records; ``findings`` (group -> text, see
-    :func:`load_findings`) explain the rows that differ from the paper."""
+    :func:`load_findings`) explain the rows that differ from the paper. The notes on this
+    repository's own runs (the script that made them) are included only with findings, i.e. for the
+    report beside docs/FINDINGS.md; a report of a user's own results carries none of them."""
     findings = findings or {}
     rows = summary_rows(records)
     by_table: Dict[int, List[Dict[str, Any]]] = {}
@@ -344,12 +346,15 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
         "sequences until then (mean over those trials, with the range); *test* = the final test (means over "
         "trials); *trial time* = the wall time of the trials, added up (on one core each). The paper's trial counts are in brackets.",
         "",
-        "Where a row ran fewer trials than the paper (in brackets) or a smaller budget (`max_sequences=` in the "
-        "*run* column, a trial that used it up counts as unsuccessful), the reduction was for compute: the "
-        "scripts that made these runs, `tools/reproduce-2core.sh` (LSTM rows) and `tools/reproduce-competitors.sh` "
-        "(competitor rows), state each reduction and why.",
-        "",
     ]
+    if findings:
+        out += [
+            "Where a row ran fewer trials than the paper (in brackets) or a smaller budget (`max_sequences=` in the "
+            "*run* column, a trial that used it up counts as unsuccessful), the reduction was for compute: the "
+            "scripts that made these runs, `tools/reproduce-2core.sh` (LSTM rows) and "
+            "`tools/reproduce-competitors.sh` (competitor rows), state each reduction and why.",
+            "",
+        ]
     finals = _final_rows(rows)
     n_match = sum(1 for r in finals if verdict(r)["matches"])
     out += ["## Summary", "",
@@ -366,7 +371,11 @@ def render_report(records: Sequence[Dict[str, Any]], *, command: str, sources: S
         if key in explained:
             continue
         explained.append(key)
-        why.append(f"- **{key}**: " + findings.get(key, "not investigated yet (see FINDINGS.md)."))
+        quick = all("quick" in (r.get("run") or "").split(", ") for r in finals if r["experiment"] == name)
+        missing = ("a quick run (`--quick`: tiny budgets), not comparable with the paper." if quick
+                   else "not investigated yet (see FINDINGS.md)." if findings
+                   else "differs from the paper; no explanation is recorded with these results.")
+        why.append(f"- **{key}**: " + findings.get(key, missing))
     if why:
         out += ["## Why rows differ", ""] + why + [""]
     for table in sorted(by_table):
@@ -415,15 +424,15 @@ def write_report(results: Any, path: Any = "docs/REPRODUCTION.md", *, command: O
 
 def plot(records: Sequence[Dict[str, Any]], path: Any) -> None:
     """Learning curves (left) and sequences-to-success per trial against the paper's mean (right),
-    one row per run of an experiment. Needs matplotlib (``pip install lstmcore[plot]``)."""
+    one row per run of an experiment. Needs matplotlib (in a checkout: ``pip install ".[plot]"``)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise RuntimeError("--plot needs matplotlib, which is not installed: pip install 'lstmcore[plot]' "
-                           "(or pip install matplotlib)") from None
+        raise RuntimeError("--plot needs matplotlib, which is not installed: pip install matplotlib "
+                           "(in a checkout of lstmcore: pip install \".[plot]\")") from None
     groups: Dict[str, List[Dict[str, Any]]] = {}
     for r in records:
         if r.get("experiment") in EXPERIMENTS and "key" in r:

@@ -25,6 +25,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._cpus import available_cpus
+from .._environment import environment
 from .._validation import check_bool, check_int
 from .checks import MAX_TRIALS, check_experiment, check_override_values, check_trials
 from .engine import MAX_CURVE_POINTS, run_trial_body
@@ -140,7 +142,8 @@ def run_trial(experiment: Union[str, Experiment], trial: int = 0, *, seed: int =
 
     out = dict(schema=_SCHEMA, experiment=name, trial=trial, seed=seed, quick=bool(quick),
                overrides=_canonical(overrides), key=trial_key(experiment, seed, quick, overrides),
-               fingerprint=fingerprint(exp), version=__version__, max_sequences=int(exp.max_sequences))
+               fingerprint=fingerprint(exp), version=__version__, max_sequences=int(exp.max_sequences),
+               environment=dict(environment()))
     out.update(body)
     out["seconds"] = time.perf_counter() - t0
     return out
@@ -231,7 +234,7 @@ def _run_locked(plan: List[Tuple[Experiment, int]], results: Optional[str], exec
         before = set(multiprocessing.active_children())
         pool: cf.Executor
         if executor is None:
-            workers = min(jobs if jobs is not None else (os.cpu_count() or 1), n_todo)
+            workers = min(jobs if jobs is not None else available_cpus(), n_todo)
             pool = cf.ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
         else:
             workers = jobs if jobs is not None else _executor_workers(executor)
