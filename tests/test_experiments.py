@@ -398,7 +398,10 @@ def test_report_summary_explains_differing_rows(tmp_path):
     from lstmcore.experiments.report import load_findings
     from lstmcore.experiments.results import archive_records
 
-    findings = load_findings(Path(__file__).resolve().parents[1] / "docs" / "FINDINGS.md")
+    findings_file = Path(__file__).resolve().parents[1] / "docs" / "FINDINGS.md"
+    if not findings_file.exists():  # the tests run from a copy outside the repository (tools/build-wheel.sh)
+        pytest.skip("needs the repository's docs/FINDINGS.md")
+    findings = load_findings(findings_file)
     assert {"1", "2a", "2b", "2c", "3a", "4", "5", "6b"} <= set(findings)
     path = tmp_path / "r.jsonl"
     run_experiment("4-T100", 2, path, jobs=1, quick=True)  # quick: never reaches ST3, so it differs
