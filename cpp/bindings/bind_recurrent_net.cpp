@@ -171,16 +171,10 @@ class Net {
     }
     return out;
   }
-  std::size_t check_x(const CArray<Scalar>& x) const {
-    if (x.ndim() != 2 || std::size_t(x.shape(1)) != net_.config().n_in)
-      throw py::value_error("x: expected shape (T, " + std::to_string(net_.config().n_in) + "), got " +
-                            shape_str(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim())));
-    return std::size_t(x.shape(0));
-  }
+  std::size_t check_x(const CArray<Scalar>& x) const { return sequence_length(x, net_.config().n_in); }
   void check_target_mask(const CArray<Scalar>& target, const std::optional<CArray<std::uint8_t>>& mask,
                          std::size_t T) const {
-    require_shape(target, "target", {py::ssize_t(T), py::ssize_t(net_.config().n_out)});
-    if (mask) require_shape(*mask, "mask", {py::ssize_t(T)});
+    require_target_mask(target, mask, T, net_.config().n_out);
   }
 
   RecurrentNet<Scalar> net_;

@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -34,6 +35,23 @@ void require_shape(const CArray<T>& arr, const char* name, const std::vector<py:
   std::vector<py::ssize_t> got(arr.shape(), arr.shape() + arr.ndim());
   if (got != expected)
     throw py::value_error(std::string(name) + ": expected shape " + shape_str(expected) + ", got " + shape_str(got));
+}
+
+// One sequence of a net with n_in inputs and n_out outputs.
+// x: (T, n_in) -> T; ValueError naming x otherwise.
+template <typename Scalar>
+std::size_t sequence_length(const CArray<Scalar>& x, std::size_t n_in) {
+  if (x.ndim() != 2 || std::size_t(x.shape(1)) != n_in)
+    throw py::value_error("x: expected shape (T, " + std::to_string(n_in) + "), got " +
+                          shape_str(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim())));
+  return std::size_t(x.shape(0));
+}
+// target: (T, n_out), mask: (T,) or none; ValueError naming the one that differs.
+template <typename Scalar>
+void require_target_mask(const CArray<Scalar>& target, const std::optional<CArray<std::uint8_t>>& mask,
+                         std::size_t T, std::size_t n_out) {
+  require_shape(target, "target", {py::ssize_t(T), py::ssize_t(n_out)});
+  if (mask) require_shape(*mask, "mask", {py::ssize_t(T)});
 }
 
 // The one-object-one-thread rule, enforced here and only here: the GIL is released while the

@@ -26,7 +26,7 @@ import json
 import os
 import stat
 import zipfile
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from ._atomic import atomic_write
 FORMAT = "lstmcore-model"
 FORMAT_VERSION = 1
 _META = "__lstmcore_meta__"
+_Model = TypeVar("_Model")
 _MAX_META_BYTES = 1 << 20  # the metadata record is a small JSON object
 _CHUNK = 1 << 20  # bytes per read while an array streams in
 
@@ -280,3 +281,12 @@ def _read_archive(f: Any, path: str, kind: str, shapes_for: Optional[ShapesFor],
         if meta["checksum"] != digest.hexdigest():
             raise _Refused(f"path: {path!r} is corrupted (checksum mismatch)")
     return config, arrays
+
+
+def build_from_config(build: Callable[[], _Model], path: Any) -> _Model:
+    """``build()``, the model of a file's configuration; a configuration its constructor refuses
+    becomes a ValueError naming the file (the file was written by another version, or edited)."""
+    try:
+        return build()
+    except (KeyError, TypeError, ValueError, MemoryError) as exc:
+        raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc

@@ -1,7 +1,6 @@
 """lstmcore.LSTM: the modern LSTM layer, compatible with torch.nn.LSTM (maths: docs/ENGINE.md, part 2)."""
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -9,7 +8,7 @@ import numpy as np
 from . import _core
 from ._busy import exclusive, new_lock
 from ._cpus import default_threads
-from ._io import load_model, save_model
+from ._io import build_from_config, load_model, save_model
 from ._live import LiveArrays
 from ._validation import (as_real_array, check_bool, check_dtype, check_dropout, check_int, check_keys,
                           check_memory, check_seed, check_threads, memory_limit)
@@ -306,10 +305,7 @@ class LSTM:
 
         def shapes_for(config: Dict[str, Any]) -> Dict[str, Tuple[int, ...]]:
             # the layer of the file's configuration, built before any array is read
-            try:
-                built.append(cls(**config, num_threads=num_threads))
-            except (TypeError, ValueError, MemoryError) as exc:
-                raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
+            built.append(build_from_config(lambda: cls(**config, num_threads=num_threads), path))
             return dict(built[0]._shapes)
 
         _, arrays = load_model(path, "LSTM", shapes_for)

@@ -1,7 +1,6 @@
 """lstmcore.LSTM1997: the 1997 network and its online learning rule (maths: docs/ENGINE.md, part 1)."""
 from __future__ import annotations
 
-import os
 from typing import Any, Collection, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -9,7 +8,7 @@ import numpy as np
 from . import _core
 from ._busy import exclusive, new_lock
 from ._cpus import default_threads
-from ._io import load_model, save_model
+from ._io import build_from_config, load_model, save_model
 from ._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
                           check_lr, check_memory, check_real, check_seed)
 
@@ -267,10 +266,7 @@ class LSTM1997:
 
         def shapes_for(config: Dict[str, Any]) -> Dict[str, Tuple[int, ...]]:
             # the network of the file's configuration, built before any array is read
-            try:
-                built.append(cls(**config, seed=0))
-            except (TypeError, ValueError, MemoryError) as exc:
-                raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
+            built.append(build_from_config(lambda: cls(**config, seed=0), path))
             return built[0].weight_shapes
 
         _, arrays = load_model(path, "LSTM1997", shapes_for)

@@ -3,14 +3,13 @@
 truncated gradient. The maths: docs/BASELINES.md; the core: cpp/include/lstmcore/recurrent_net.hpp."""
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import _core
 from .._busy import exclusive, new_lock
-from .._io import load_model, save_model
+from .._io import build_from_config, load_model, save_model
 from .._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
                            check_lr, check_memory, check_real)
 
@@ -191,10 +190,7 @@ class RecurrentNet:
     def load(cls, path: Any) -> "RecurrentNet":
         """Read a net written by :meth:`save`; invalid files raise ValueError."""
         config, arrays = load_model(path, "RecurrentNet")
-        try:
-            net = cls(**config, seed=0)
-        except (TypeError, ValueError, MemoryError) as exc:
-            raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
+        net = build_from_config(lambda: cls(**config, seed=0), path)
         net.set_weights(arrays)
         return net
 

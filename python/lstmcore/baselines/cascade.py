@@ -27,13 +27,12 @@ Units are logistic, as all the paper's units.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .._io import load_model, save_model
+from .._io import build_from_config, load_model, save_model
 from .._validation import as_real_array, check_int, check_real
 
 __all__ = ["RecurrentCascadeCorrelation", "CascadeHistory"]
@@ -324,11 +323,9 @@ class RecurrentCascadeCorrelation:
     @classmethod
     def load(cls, path: Any) -> "RecurrentCascadeCorrelation":
         config, arrays = load_model(path, "RecurrentCascadeCorrelation")
-        try:
-            n_hidden = check_int("n_hidden", config.pop("n_hidden"), minimum=0, maximum=1000)
-            net = cls(**config, seed=0)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"path: the model configuration in {os.fspath(path)!r} is invalid ({exc})") from exc
+        n_hidden = build_from_config(
+            lambda: check_int("n_hidden", config.pop("n_hidden"), minimum=0, maximum=1000), path)
+        net = build_from_config(lambda: cls(**config, seed=0), path)
         net.hidden_in = [np.zeros(net.n_in + 1 + j) for j in range(n_hidden)]
         net.hidden_self = [0.0] * n_hidden
         net.out_w = np.zeros((net.n_out, net.n_in + 1 + n_hidden))

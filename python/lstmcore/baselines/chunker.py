@@ -23,7 +23,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from .._io import load_model, save_model
+from .._io import build_from_config, load_model, save_model
 from .._validation import as_mask, as_real_array, check_choice, check_int, check_real
 from ._recurrent_net import RecurrentNet
 
@@ -207,10 +207,7 @@ class NeuralSequenceChunker:
     def load(cls, path: Any) -> "NeuralSequenceChunker":
         """Read a chunker written by :meth:`save`; invalid files raise ValueError."""
         config, arrays = load_model(path, "NeuralSequenceChunker")
-        try:
-            net = cls(**config, seed=0)
-        except (TypeError, ValueError, MemoryError) as exc:
-            raise ValueError(f"path: the model configuration in {path!s} is invalid ({exc})") from exc
+        net = build_from_config(lambda: cls(**config, seed=0), path)
         for name, part in (("automatizer", net.automatizer), ("chunker", net.chunker)):
             prefix = name + "."
             part.set_weights({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
