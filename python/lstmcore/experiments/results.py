@@ -197,11 +197,17 @@ def append_records(path: Any, records: Iterable[Dict[str, Any]]) -> None:
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     end_torn_line(path)
-    with open(path, "a", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, allow_nan=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    # one write call for all the lines, so that a kill tears at most the last one (and only when
+    # it lands inside the call)
+    data = "".join(json.dumps(record, allow_nan=True) + "\n" for record in records).encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def archive_records(sources: Iterable[Any], dest: Any) -> int:
