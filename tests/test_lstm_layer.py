@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import lstmcore
+from reference import layer_stack as np_lstm
 
 # ---- helpers ------------------------------------------------------------------------------------
 
@@ -159,113 +160,7 @@ def test_full_gradient_finite_differences(bidirectional, peepholes, batch_first)
     np.testing.assert_allclose(g_c0, numeric(lambda: loss(hx=(h0, c0)), c0), rtol=1e-6, atol=1e-8)
 
 
-# ---- truncated gradient vs an independent NumPy implementation ------------------------------------
-
-
-def _sig(a):
-    return 1.0 / (1.0 + np.exp(-a))
-
-
-def np_direction(x, p, h0, c0, lens, reverse, gout, ghn, gcn, truncated):
-    """One layer direction, forward then backward, plainly, one sequence at a time."""
-    T, N, _ = x.shape
-    H = p["W_hh"].shape[1]
-    out = np.zeros((T, N, H))
-    hn, cn = np.zeros((N, H)), np.zeros((N, H))
-    gx = np.zeros_like(x)
-    gw = {k: np.zeros_like(v) for k, v in p.items()}
-    gh0, gc0 = np.zeros((N, H)), np.zeros((N, H))
-    b = p["b_ih"] + p["b_hh"] if "b_ih" in p else np.zeros(4 * H)
-    zero = np.zeros(H)
-    for n in range(N):
-        steps = list(range(lens[n]))
-        if reverse:
-            steps = steps[::-1]
-        h, c = h0[n].copy(), c0[n].copy()
-        tape = []
-        for t in steps:
-            a = p["W_ih"] @ x[t, n] + p["W_hh"] @ h + b
-            i = _sig(a[:H] + p.get("w_ci", zero) * c)
-            f = _sig(a[H:2 * H] + p.get("w_cf", zero) * c)
-            g = np.tanh(a[2 * H:3 * H])
-            c_new = f * c + i * g
-            o = _sig(a[3 * H:] + p.get("w_co", zero) * c_new)
-            h_new = o * np.tanh(c_new)
-            tape.append((t, h, c, i, f, g, o, c_new))
-            h, c = h_new, c_new
-            out[t, n] = h
-        hn[n], cn[n] = h, c
-        dh_next, dc = ghn[n].copy(), gcn[n].copy()
-        for t, hp, cp, i, f, g, o, cc in reversed(tape):
-            dh = gout[t, n] + dh_next
-            tc = np.tanh(cc)
-            dao = dh * tc * o * (1 - o)
-            dc = dc + dh * o * (1 - tc ** 2)
-            if not truncated:
-                dc = dc + dao * p.get("w_co", zero)
-            dai, daf, dag = dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g ** 2)
-            da = np.concatenate([dai, daf, dag, dao])
-            gw["W_ih"] += np.outer(da, x[t, n])
-            gw["W_hh"] += np.outer(da, hp)
-            if "b_ih" in p:
-                gw["b_ih"] += da
-                gw["b_hh"] += da
-            if "w_ci" in p:
-                gw["w_ci"] += dai * cp
-                gw["w_cf"] += daf * cp
-                gw["w_co"] += dao * cc
-            gx[t, n] = p["W_ih"].T @ da
-            dc_prev = dc * f
-            if truncated:
-                dh_next = np.zeros(H)
-            else:
-                dc_prev = dc_prev + dai * p.get("w_ci", zero) + daf * p.get("w_cf", zero)
-                dh_next = p["W_hh"].T @ da
-            dc = dc_prev
-        gh0[n], gc0[n] = dh_next, dc
-    return out, hn, cn, gx, gh0, gc0, gw
-
-
-def np_lstm(sd, L, D, bias, peepholes, x, h0, c0, lens, gout, ghn, gcn, truncated):
-    """Stacked, bidirectional network from np_direction; x (T, N, I), gout (T, N, D*H)."""
-    H = h0.shape[2]
-    inputs, grads = [], {}
-    h_n, c_n = np.zeros_like(h0), np.zeros_like(c0)
-    inp = x
-    per = {}
-    for k in range(L):
-        inputs.append(inp)
-        layer_out = []
-        for d in range(D):
-            sfx = f"_l{k}" + ("_reverse" if d else "")
-            names = {"W_ih": "weight_ih", "W_hh": "weight_hh"}
-            if bias:
-                names.update(b_ih="bias_ih", b_hh="bias_hh")
-            if peepholes:
-                names.update(w_ci="weight_ci", w_cf="weight_cf", w_co="weight_co")
-            per[(k, d)] = ({short: sd[long + sfx] for short, long in names.items()}, names, sfx)
-            T, N = inp.shape[:2]
-            res = np_direction(inp, per[(k, d)][0], h0[k * D + d], c0[k * D + d], lens, d == 1,
-                               np.zeros((T, N, H)), np.zeros((N, H)), np.zeros((N, H)), truncated)
-            layer_out.append(res[0])
-            h_n[k * D + d], c_n[k * D + d] = res[1], res[2]
-        inp = np.concatenate(layer_out, axis=2)
-    out = inp
-    g_above = gout
-    gh0, gc0 = np.zeros_like(h0), np.zeros_like(c0)
-    for k in reversed(range(L)):
-        g_below = 0
-        for d in range(D):
-            p, names, sfx = per[(k, d)]
-            _, _, _, gx, a, b, gw = np_direction(inputs[k], p, h0[k * D + d], c0[k * D + d], lens, d == 1,
-                                                 g_above[:, :, d * H:(d + 1) * H], ghn[k * D + d], gcn[k * D + d],
-                                                 truncated)
-            gh0[k * D + d], gc0[k * D + d] = a, b
-            for short, long in names.items():
-                grads[long + sfx] = gw[short]
-            g_below = g_below + gx
-        g_above = g_below
-    return out, h_n, c_n, g_above, gh0, gc0, grads
+# ---- truncated gradient vs an independent NumPy implementation (tests/reference.py) ---------------
 
 
 @pytest.mark.parametrize("truncated", [True, False])
