@@ -3,7 +3,11 @@ states and every gradient, finite differences and the NumPy reference (tests/ref
 exact and truncated gradient, thread-count invariance, the stream and the online trainer, torch
 round trips, persistence and copies, optimizers, and the checks of bad proj_size values."""
 import copy
+import json
+import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -191,7 +195,7 @@ def test_full_gradient_finite_differences(bidirectional, peepholes, batch_first)
 
     for name in sd:
         p = {k: v.copy() for k, v in sd.items()}
-        np.testing.assert_allclose(grads[name], numeric(lambda: loss(params=p), p[name]), rtol=1e-6, atol=1e-8,
+        np.testing.assert_allclose(grads[name], numeric(lambda p=p: loss(params=p), p[name]), rtol=1e-6, atol=1e-8,
                                    err_msg=name)
     xx = x.copy()
     np.testing.assert_allclose(gx, numeric(lambda: loss(x=xx), xx), rtol=1e-6, atol=1e-8, err_msg="grad_x")
@@ -514,14 +518,11 @@ print(json.dumps({"grown": peak_bytes() - before - N * P * 4, "figure": figure})
 """
 
 
-@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"), reason="needs /proc")
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
 @pytest.mark.parametrize("kind,N", [("online", 4096), ("stream", 65536)])
 def test_memory_figures_count_the_projection(kind, N):
     """The bounds checked before a stream or online trainer is built (online_bytes, stream_bytes)
     are what the process grows by, with a projection too."""
-    import json
-    import subprocess
-    import sys
     out = subprocess.run([sys.executable, "-c", _MEASURE, kind, str(N)], capture_output=True, text=True, check=True,
                          timeout=300)
     result = json.loads(out.stdout)

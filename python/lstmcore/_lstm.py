@@ -490,6 +490,8 @@ class LSTM:
         D, H, LD = self.num_directions, self._hidden_size, self._num_layers * self.num_directions
         R = self.recurrent_size
         out_shape: Tuple[int, ...]
+        h_shape: Tuple[int, ...]
+        c_shape: Tuple[int, ...]
         if batched:
             out_shape = (N, T, D * R) if self._batch_first else (T, N, D * R)
             h_shape, c_shape = (LD, N, R), (LD, N, H)
