@@ -10,7 +10,8 @@ Cases (float32 unless named f64; T steps, N sequences, I inputs, H hidden units)
     medium      I64  H128 N32 T100   forward, forward+backward, at 2 threads and 1 thread
     large       I256 H512 N64 T100   forward, forward+backward, 2 threads
     f64         I64  H128 N32 T100   float64, 2 threads
-    proj        I64  H128 P64 N32 T100   proj_size=64 (recurrent projection) on both sides, 2 threads
+    proj        I64  H128 P64 N32 T100   proj_size=64 (recurrent projection) on both sides, 2 threads and 1
+                                     (torch has no oneDNN kernel for it and runs its own)
     batch1      I8   H8   N1  T1000  forward+backward, per step, 1 thread
     stream      I8   H8   N1         one step from Python: LSTMStream.step vs torch.nn.LSTMCell
     memory      H128 N32 T10^4 I64   peak RSS growth of forward+backward (each in a fresh process)
@@ -306,6 +307,7 @@ def main(argv=None) -> int:
         add_layer("f64_t2", "medium f64 2 thr", 64, 128, 32, 100, np.float64, 2, ">= 2")
     if "proj" in only:
         add_layer("proj_t2", "medium f32 proj_size=64 2 thr", 64, 128, 32, 100, np.float32, 2, ">= 1.1", proj_size=64)
+        add_layer("proj_t1", "medium f32 proj_size=64 1 thr", 64, 128, 32, 100, np.float32, 1, ">= 1.1", proj_size=64)
     if "batch1" in only:
         res = layer_case(8, 8, 1, 1000, np.float32, 1, r)
         raw["batch1"] = res
