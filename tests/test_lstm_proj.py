@@ -1,7 +1,8 @@
 """lstmcore.LSTM with a recurrent projection (proj_size, docs/ENGINE.md part 2): torch parity of outputs,
-states and every gradient, finite differences and the NumPy reference (tests/reference.py) for the
-exact and truncated gradient, thread-count invariance, the stream and the online trainer, torch
-round trips, persistence and copies, optimizers, and the checks of bad proj_size values."""
+states and every gradient, the NumPy reference (tests/reference.py) for the exact and truncated
+gradient and finite differences of the reference, thread-count invariance, the stream and the
+online trainer, torch round trips, persistence and copies, optimizers, and the checks of bad
+proj_size values. Finite differences of the layer itself with a projection: tests/test_lstm_layer.py."""
 import copy
 import json
 import os
@@ -14,31 +15,10 @@ import pytest
 
 import lstmcore
 from reference import layer_direction, layer_stack
+from test_lstm_layer import check_torch_parity, loss_weights
 
 # torch's float32 CPU LSTM tells that oneDNN has no projections and falls back to its own kernel
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
-
-# ---- helpers ------------------------------------------------------------------------------------
-
-
-def random_inputs(rng, L, D, batched, batch_first, T, N, I, H, P, dtype, with_hx, with_lengths):
-    """x, hx = (h_0 (L*D, N, P), c_0 (L*D, N, H)) or None, lengths or None."""
-    x = rng.standard_normal((N, T, I) if batch_first else (T, N, I)) if batched else rng.standard_normal((T, I))
-    x = x.astype(dtype)
-    hx = None
-    if with_hx:
-        hs, cs = ((L * D, N, P), (L * D, N, H)) if batched else ((L * D, P), (L * D, H))
-        hx = (rng.standard_normal(hs).astype(dtype), rng.standard_normal(cs).astype(dtype))
-    lengths = None
-    if with_lengths:
-        lengths = rng.integers(1, T + 1, N)
-        lengths[rng.integers(N)] = T
-    return x, hx, lengths
-
-
-def loss_weights(rng, out, h, c):
-    return tuple(rng.standard_normal(a.shape).astype(a.dtype) for a in (out, h, c))
-
 
 # ---- torch parity -------------------------------------------------------------------------------
 
@@ -59,58 +39,12 @@ for _k, _dt in enumerate((np.float64, np.float32)):
                         with_lengths=True, T=7, N=37, I=33, H=40, P=17, dtype=_dt, seed=100 + _k))
 
 
-def _torch_run(torch, t, x, hx, lengths, batch_first, T, go, gh, gc):
-    xt = torch.tensor(x, requires_grad=True)
-    hxt = None if hx is None else tuple(torch.tensor(a, requires_grad=True) for a in hx)
-    if lengths is None:
-        ot, (ht, ct) = t(xt, hxt)
-    else:
-        packed = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first=batch_first,
-                                                         enforce_sorted=False)
-        op, (ht, ct) = t(packed, hxt)
-        ot, _ = torch.nn.utils.rnn.pad_packed_sequence(op, batch_first=batch_first, total_length=T)
-    loss = (ot * torch.from_numpy(go)).sum() + (ht * torch.from_numpy(gh)).sum() + (ct * torch.from_numpy(gc)).sum()
-    loss.backward()
-    return xt, hxt, ot, ht, ct
-
-
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "L{L}-bi{bidirectional:d}-b{batched:d}-bf{batch_first:d}-"
                          "bias{bias:d}-hx{with_hx:d}-len{with_lengths:d}-T{T}N{N}I{I}H{H}P{P}-{d}".format(
                              d=np.dtype(c["dtype"]).name, **c))
 def test_torch_parity(cfg):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(cfg["seed"])
-    L, D, H, P, dtype = cfg["L"], 2 if cfg["bidirectional"] else 1, cfg["H"], cfg["P"], cfg["dtype"]
-    m = lstmcore.LSTM(cfg["I"], H, L, bias=cfg["bias"], batch_first=cfg["batch_first"],
-                      bidirectional=cfg["bidirectional"], proj_size=P, dtype=dtype, seed=cfg["seed"], num_threads=2)
-    tdtype = torch.float64 if dtype == np.float64 else torch.float32
-    t = torch.nn.LSTM(cfg["I"], H, L, bias=cfg["bias"], batch_first=cfg["batch_first"],
-                      bidirectional=cfg["bidirectional"], proj_size=P).to(tdtype)
-    # the same names, shapes and order of the state dict; it moves both ways unchanged
-    assert list(m.state_dict()) == list(t.state_dict())
-    assert {k: v.shape for k, v in m.state_dict().items()} == {k: tuple(v.shape) for k, v in t.state_dict().items()}
-    t.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
-    m.load_state_dict(t.state_dict())
-    x, hx, lengths = random_inputs(rng, L, D, cfg["batched"], cfg["batch_first"], cfg["T"], cfg["N"], cfg["I"], H, P,
-                                   dtype, cfg["with_hx"], cfg["with_lengths"])
-    out, (h, c) = m(x, hx, lengths)
-    go, gh, gc = loss_weights(rng, out, h, c)
-    gx = m.backward(go, gh, gc)
-    xt, hxt, ot, ht, ct = _torch_run(torch, t, x, hx, lengths, cfg["batch_first"], cfg["T"], go, gh, gc)
-
-    tol = dict(rtol=1e-9, atol=1e-9) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
-    for name, a, b in [("output", out, ot), ("h_n", h, ht), ("c_n", c, ct), ("grad_x", gx, xt.grad)]:
-        assert a.dtype == dtype and a.shape == tuple(b.shape), name
-        np.testing.assert_allclose(a, b.detach().numpy(), **tol, err_msg=name)
-    assert out.shape[-1] == D * P and h.shape[-1] == P and c.shape[-1] == H
-    if hx is not None:
-        np.testing.assert_allclose(m.grad_hx[0], hxt[0].grad.numpy(), **tol, err_msg="grad h_0")
-        np.testing.assert_allclose(m.grad_hx[1], hxt[1].grad.numpy(), **tol, err_msg="grad c_0")
-    tgrads = dict(t.named_parameters())
-    assert list(m.grads) == list(t.state_dict())
-    assert any(name.startswith("weight_hr") for name in m.grads)
-    for name, g in m.grads.items():
-        np.testing.assert_allclose(g, tgrads[name].grad.numpy(), **tol, err_msg=name)
+    m = check_torch_parity(cfg)
+    assert m.proj_size == cfg["P"] and any(name.startswith("weight_hr") for name in m.grads)
 
 
 def test_initialisation_like_torch():
@@ -155,53 +89,6 @@ def test_against_numpy_reference(truncated, L, bidirectional, peepholes, bias, H
         assert not np.any(m.grad_hx[0][:, lens > 0])
     else:  # the projection's gradient is not trivially zero
         assert min(np.abs(g).max() for k, g in m.grads.items() if k.startswith("weight_hr")) > 1e-3
-
-
-@pytest.mark.parametrize("bidirectional,peepholes,batch_first", [(True, True, False), (False, False, True)])
-def test_full_gradient_finite_differences(bidirectional, peepholes, batch_first):
-    rng = np.random.default_rng(9)
-    L, D, T, N, I, H, P = 2, 2 if bidirectional else 1, 5, 3, 3, 4, 2
-    m = lstmcore.LSTM(I, H, L, bidirectional=bidirectional, peepholes=peepholes, batch_first=batch_first,
-                      proj_size=P, dtype=np.float64, seed=4)
-    sd = {k: v * 2.0 for k, v in m.state_dict().items()}  # larger weights: stronger nonlinearity
-    m.load_state_dict(sd)
-    x, hx, _ = random_inputs(rng, L, D, True, batch_first, T, N, I, H, P, np.float64, True, False)
-    lengths = np.array([T, 2, 0])
-    out, (h, c) = m(x, hx, lengths)
-    go, gh, gc = loss_weights(rng, out, h, c)
-
-    def loss(params=sd, x=x, hx=hx):
-        m.load_state_dict(params)
-        o, (hh, cc) = m(x, hx, lengths)
-        return float((o * go).sum() + (hh * gh).sum() + (cc * gc).sum())
-
-    loss()
-    gx = m.backward(go, gh, gc)
-    grads = {k: v.copy() for k, v in m.grads.items()}
-    g_h0, g_c0 = (a.copy() for a in m.grad_hx)
-    eps = 1e-6
-
-    def numeric(f, arr):
-        g = np.zeros_like(arr)
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + eps
-            up = f()
-            arr[idx] = old - eps
-            down = f()
-            arr[idx] = old
-            g[idx] = (up - down) / (2 * eps)
-        return g
-
-    for name in sd:
-        p = {k: v.copy() for k, v in sd.items()}
-        np.testing.assert_allclose(grads[name], numeric(lambda p=p: loss(params=p), p[name]), rtol=1e-6, atol=1e-8,
-                                   err_msg=name)
-    xx = x.copy()
-    np.testing.assert_allclose(gx, numeric(lambda: loss(x=xx), xx), rtol=1e-6, atol=1e-8, err_msg="grad_x")
-    h0, c0 = hx[0].copy(), hx[1].copy()
-    np.testing.assert_allclose(g_h0, numeric(lambda: loss(hx=(h0, c0)), h0), rtol=1e-6, atol=1e-8, err_msg="h0")
-    np.testing.assert_allclose(g_c0, numeric(lambda: loss(hx=(h0, c0)), c0), rtol=1e-6, atol=1e-8, err_msg="c0")
 
 
 def test_reference_direction_against_finite_differences():
