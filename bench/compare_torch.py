@@ -10,6 +10,8 @@ Cases (float32 unless named f64; T steps, N sequences, I inputs, H hidden units)
     medium      I64  H128 N32 T100   forward, forward+backward, at 2 threads and 1 thread
     large       I256 H512 N64 T100   forward, forward+backward, 2 threads
     f64         I64  H128 N32 T100   float64, 2 threads
+    proj        I64  H128 P64 N32 T100   proj_size=64 (recurrent projection) on both sides, 2 threads and 1
+                                     (torch has no oneDNN kernel for it and runs its own)
     batch1      I8   H8   N1  T1000  forward+backward, per step, 1 thread
     stream      I8   H8   N1         one step from Python: LSTMStream.step vs torch.nn.LSTMCell
     memory      H128 N32 T10^4 I64   peak RSS growth of forward+backward (each in a fresh process)
@@ -30,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from typing import Callable, Dict, List, Tuple
 
 import numpy as np
@@ -41,7 +44,10 @@ try:
 except ImportError:  # pragma: no cover - the benchmark needs its peer
     sys.exit("compare_torch.py: torch is required (pip install /opt/wheels/torch-2.13.0+cpu-*.whl)")
 
-ALL = ("medium", "large", "f64", "batch1", "stream", "memory", "threads")
+ALL = ("medium", "large", "f64", "proj", "batch1", "stream", "memory", "threads")
+
+# torch's CPU LSTM with projections says once that oneDNN lacks them and runs its own kernel
+warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
 
 
 def median_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int, warmup: int = 2,
@@ -64,8 +70,8 @@ def median_pair(fa: Callable[[], object], fb: Callable[[], object], repeats: int
     return statistics.median(ta), statistics.median(tb)
 
 
-def make_pair(I: int, H: int, dtype, threads: int, seed: int = 0):
-    ours = lstmcore.LSTM(I, H, dtype=dtype, seed=seed, num_threads=threads)
+def make_pair(I: int, H: int, dtype, threads: int, seed: int = 0, proj_size: int = 0):
+    ours = lstmcore.LSTM(I, H, dtype=dtype, seed=seed, num_threads=threads, proj_size=proj_size)
     ref = ours.to_torch()
     return ours, ref
 
@@ -84,12 +90,13 @@ def check_pair(ours, ref, x: np.ndarray, tol: float) -> None:
         raise SystemExit(f"lstmcore and torch disagree by {err:.3g} (> {tol}) on x {x.shape}")
 
 
-def layer_case(I: int, H: int, N: int, T: int, dtype, threads: int, repeats: int) -> Dict[str, float]:
+def layer_case(I: int, H: int, N: int, T: int, dtype, threads: int, repeats: int,
+               proj_size: int = 0) -> Dict[str, float]:
     torch.set_num_threads(threads)
-    ours, ref = make_pair(I, H, dtype, threads)
+    ours, ref = make_pair(I, H, dtype, threads, proj_size=proj_size)
     x = np.random.default_rng(0).standard_normal((T, N, I)).astype(dtype)
     check_pair(ours, ref, x, 1e-3 if dtype == np.float32 else 1e-9)
-    g = np.random.default_rng(1).standard_normal((T, N, H)).astype(dtype)
+    g = np.random.default_rng(1).standard_normal((T, N, ours.recurrent_size)).astype(dtype)
     xt = torch.from_numpy(x)
     xg = torch.from_numpy(x.copy()).requires_grad_(True)
     gt = torch.from_numpy(g)
@@ -282,8 +289,8 @@ def main(argv=None) -> int:
             print(f"{case}, {what}: lstmcore {a_:.3f}, torch (or peer) {b_:.3f}, ratio {ratio:.2f} (target {target})",
                   flush=True)
 
-    def add_layer(key, label, I, H, N, T, dtype, threads, target):
-        res = layer_case(I, H, N, T, dtype, threads, r)
+    def add_layer(key, label, I, H, N, T, dtype, threads, target, proj_size=0):
+        res = layer_case(I, H, N, T, dtype, threads, r, proj_size)
         raw[key] = res
         rows.append((label, "forward ms", res["fwd_ours_ms"], res["fwd_torch_ms"], res["fwd_ratio"], target))
         rows.append((label, "fwd+bwd ms", res["fwdbwd_ours_ms"], res["fwdbwd_torch_ms"], res["fwdbwd_ratio"],
@@ -298,6 +305,9 @@ def main(argv=None) -> int:
         add_layer("large_t2", "large f32 2 thr", 256, 512, 64, 100, np.float32, 2, ">= 0.95")
     if "f64" in only:
         add_layer("f64_t2", "medium f64 2 thr", 64, 128, 32, 100, np.float64, 2, ">= 2")
+    if "proj" in only:
+        add_layer("proj_t2", "medium f32 proj_size=64 2 thr", 64, 128, 32, 100, np.float32, 2, ">= 1.1", proj_size=64)
+        add_layer("proj_t1", "medium f32 proj_size=64 1 thr", 64, 128, 32, 100, np.float32, 1, ">= 1.1", proj_size=64)
     if "batch1" in only:
         res = layer_case(8, 8, 1, 1000, np.float32, 1, r)
         raw["batch1"] = res

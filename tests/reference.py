@@ -23,6 +23,11 @@ Public functions:
   loss_and_grad_truncated_bptt(cfg, params, x, target, mask)
   loss_and_grad_truncated_rtrl(cfg, params, x, target, mask)
   train_sequence(cfg, params, x, target, mask, lr, update)
+
+The torch-style layer (lstmcore.LSTM, docs/ENGINE.md part 2) has its own plain reference at the
+end of this file: layer_direction (one direction, forward and exact or truncated backward, with
+peepholes, lengths and the recurrent projection proj_size) and layer_stack (stacked and
+bidirectional, by state-dict names).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ __all__ = [
     "loss_and_grad_truncated_bptt",
     "loss_and_grad_truncated_rtrl",
     "train_sequence",
+    "layer_direction",
+    "layer_stack",
 ]
 
 RECURRENT_MODES = ("cells+gates", "cells", "none")
@@ -728,3 +735,140 @@ def train_sequence(cfg: RefConfig, params, x, target, mask, lr: float, update: s
         for k in present:
             P[k] -= lr * G[k]
     return float(L), _restrict(cfg, P)
+
+
+# ----------------------------------------------------------------------------------------------
+# The torch-style layer (lstmcore.LSTM): one sequence at a time, plain NumPy, float64
+# ----------------------------------------------------------------------------------------------
+
+
+def layer_direction(x, p, h0, c0, lens, reverse, gout, ghn, gcn, truncated):
+    """One layer direction, forward then backward, one sequence at a time.
+
+    x (T, N, I); p: W_ih (4H, I), W_hh (4H, R), optional b_ih, b_hh (4H,), w_ci, w_cf, w_co (H,),
+    W_hr (P, H) (with a projection: R = P, else R = H); h0 (N, R), c0 (N, H); lens (N,);
+    gout (T, N, R), ghn (N, R), gcn (N, H): the loss is sum(gout*out) + sum(ghn*h_n) + sum(gcn*c_n).
+    truncated: no error back in time through W_hh or the peepholes (the projection is inside the
+    step and differentiated in both modes).
+    Returns out (T, N, R), h_n, c_n, grad_x, grad_h0, grad_c0, {name: gradient}.
+    """
+    T, N, _ = x.shape
+    H = p["W_ih"].shape[0] // 4
+    R = p["W_hh"].shape[1]
+    W_hr = p.get("W_hr")
+    out = np.zeros((T, N, R))
+    hn, cn = np.zeros((N, R)), np.zeros((N, H))
+    gx = np.zeros_like(x)
+    gw = {k: np.zeros_like(v) for k, v in p.items()}
+    gh0, gc0 = np.zeros((N, R)), np.zeros((N, H))
+    b = p["b_ih"] + p["b_hh"] if "b_ih" in p else np.zeros(4 * H)
+    zero = np.zeros(H)
+    for n in range(N):
+        steps = list(range(lens[n]))
+        if reverse:
+            steps = steps[::-1]
+        h, c = h0[n].copy(), c0[n].copy()
+        tape = []
+        for t in steps:
+            # a = W_ih x + W_hh h(t-1) + b_ih + b_hh
+            a = p["W_ih"] @ x[t, n] + p["W_hh"] @ h + b
+            i = _layer_sig(a[:H] + p.get("w_ci", zero) * c)
+            f = _layer_sig(a[H:2 * H] + p.get("w_cf", zero) * c)
+            g = np.tanh(a[2 * H:3 * H])
+            c_new = f * c + i * g
+            o = _layer_sig(a[3 * H:] + p.get("w_co", zero) * c_new)
+            # m = o tanh(c);  h = m, or h = W_hr m with a projection
+            m = o * np.tanh(c_new)
+            h_new = m if W_hr is None else W_hr @ m
+            tape.append((t, h, c, i, f, g, o, c_new, m))
+            h, c = h_new, c_new
+            out[t, n] = h
+        hn[n], cn[n] = h, c
+        dh_next, dc = ghn[n].copy(), gcn[n].copy()
+        for t, hp, cp, i, f, g, o, cc, m in reversed(tape):
+            # dL/dh(t) = grad_out(t) + error from step t+1
+            dh = gout[t, n] + dh_next
+            if W_hr is not None:
+                # h = W_hr m:  dW_hr += dh m^T,  dL/dm = W_hr^T dh
+                gw["W_hr"] += np.outer(dh, m)
+                dm = W_hr.T @ dh
+            else:
+                dm = dh
+            tc = np.tanh(cc)
+            dao = dm * tc * o * (1 - o)
+            dc = dc + dm * o * (1 - tc ** 2)
+            if not truncated:
+                dc = dc + dao * p.get("w_co", zero)
+            dai, daf, dag = dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g ** 2)
+            da = np.concatenate([dai, daf, dag, dao])
+            gw["W_ih"] += np.outer(da, x[t, n])
+            gw["W_hh"] += np.outer(da, hp)
+            if "b_ih" in p:
+                gw["b_ih"] += da
+                gw["b_hh"] += da
+            if "w_ci" in p:
+                gw["w_ci"] += dai * cp
+                gw["w_cf"] += daf * cp
+                gw["w_co"] += dao * cc
+            gx[t, n] = p["W_ih"].T @ da
+            dc_prev = dc * f
+            if truncated:
+                dh_next = np.zeros(R)
+            else:
+                dc_prev = dc_prev + dai * p.get("w_ci", zero) + daf * p.get("w_cf", zero)
+                dh_next = p["W_hh"].T @ da
+            dc = dc_prev
+        gh0[n], gc0[n] = dh_next, dc
+    return out, hn, cn, gx, gh0, gc0, gw
+
+
+def _layer_sig(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def layer_stack(sd, L, D, bias, peepholes, x, h0, c0, lens, gout, ghn, gcn, truncated, proj_size=0):
+    """Stacked, bidirectional layers from layer_direction, parameters by state-dict name (sd).
+
+    x (T, N, I), h0 (L*D, N, R), c0 (L*D, N, H), gout (T, N, D*R), ghn (L*D, N, R), gcn (L*D, N, H)
+    with R = proj_size or H. Returns out, h_n, c_n, grad_x, grad_h0, grad_c0, {state-dict name: gradient}.
+    """
+    R = h0.shape[2]
+    inputs, grads = [], {}
+    h_n, c_n = np.zeros_like(h0), np.zeros_like(c0)
+    inp = x
+    per = {}
+    for k in range(L):
+        inputs.append(inp)
+        layer_out = []
+        for d in range(D):
+            sfx = f"_l{k}" + ("_reverse" if d else "")
+            names = {"W_ih": "weight_ih", "W_hh": "weight_hh"}
+            if bias:
+                names.update(b_ih="bias_ih", b_hh="bias_hh")
+            if peepholes:
+                names.update(w_ci="weight_ci", w_cf="weight_cf", w_co="weight_co")
+            if proj_size:
+                names.update(W_hr="weight_hr")
+            per[(k, d)] = ({short: sd[long + sfx] for short, long in names.items()}, names, sfx)
+            T, N = inp.shape[:2]
+            res = layer_direction(inp, per[(k, d)][0], h0[k * D + d], c0[k * D + d], lens, d == 1,
+                                  np.zeros((T, N, R)), np.zeros((N, R)), np.zeros(c0.shape[1:]), truncated)
+            layer_out.append(res[0])
+            h_n[k * D + d], c_n[k * D + d] = res[1], res[2]
+        inp = np.concatenate(layer_out, axis=2)
+    out = inp
+    g_above = gout
+    gh0, gc0 = np.zeros_like(h0), np.zeros_like(c0)
+    for k in reversed(range(L)):
+        g_below = 0
+        for d in range(D):
+            p, names, sfx = per[(k, d)]
+            _, _, _, gx, a, b, gw = layer_direction(inputs[k], p, h0[k * D + d], c0[k * D + d], lens, d == 1,
+                                                    g_above[:, :, d * R:(d + 1) * R], ghn[k * D + d],
+                                                    gcn[k * D + d], truncated)
+            gh0[k * D + d], gc0[k * D + d] = a, b
+            for short, long in names.items():
+                grads[long + sfx] = gw[short]
+            g_below = g_below + gx
+        g_above = g_below
+    return out, h_n, c_n, g_above, gh0, gc0, grads

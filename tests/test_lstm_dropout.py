@@ -13,11 +13,11 @@ import lstmcore
 def split_layers(m):
     """One-layer LSTMs holding the layers of m (same parameters), bottom first."""
     sd = m.state_dict()
-    D, H = m.num_directions, m.hidden_size
+    D, H, R = m.num_directions, m.hidden_size, m.recurrent_size
     singles = []
     for k in range(m.num_layers):
-        one = lstmcore.LSTM(m.input_size if k == 0 else D * H, H, 1, bias=m.bias, bidirectional=m.bidirectional,
-                            peepholes=m.peepholes, dtype=m.dtype, seed=0)
+        one = lstmcore.LSTM(m.input_size if k == 0 else D * R, H, 1, bias=m.bias, bidirectional=m.bidirectional,
+                            peepholes=m.peepholes, proj_size=m.proj_size, dtype=m.dtype, seed=0)
         one.load_state_dict({name.replace(f"_l{k}", "_l0"): v for name, v in sd.items() if f"_l{k}" in name})
         singles.append(one)
     return singles
@@ -160,15 +160,16 @@ def test_mask_statistics(p):
     assert not np.array_equal(masks[0], masks[1])  # a fresh mask per layer
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_training_mode_is_the_composition_of_layers_with_masks(bidirectional):
+@pytest.mark.parametrize("bidirectional,proj_size", [(False, 0), (True, 0), (True, 3)])
+def test_training_mode_is_the_composition_of_layers_with_masks(bidirectional, proj_size):
     rng = np.random.default_rng(8)
     T, N, I, H, L = 5, 3, 2, 4, 3
     D = 2 if bidirectional else 1
-    m = lstmcore.LSTM(I, H, L, dropout=0.4, bidirectional=bidirectional, dtype=np.float64, seed=9)
+    m = lstmcore.LSTM(I, H, L, dropout=0.4, bidirectional=bidirectional, proj_size=proj_size, dtype=np.float64,
+                      seed=9)
     singles = split_layers(m)
     x = rng.standard_normal((T, N, I))
-    go = rng.standard_normal((T, N, D * H))
+    go = rng.standard_normal((T, N, D * m.recurrent_size))
     out, (h, c) = m(x)
     gx = m.backward(go)
     masks = m._last["masks"]

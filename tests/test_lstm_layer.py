@@ -4,15 +4,18 @@ import numpy as np
 import pytest
 
 import lstmcore
+from reference import layer_stack as np_lstm
 
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def random_case(rng, L, D, batched, batch_first, T, N, I, H, dtype, with_hx, with_lengths):
+def random_case(rng, L, D, batched, batch_first, T, N, I, H, dtype, with_hx, with_lengths, R=None):
+    """x, hx, lengths; R: the width of h_0 (proj_size with a projection; None: H)."""
     x = rng.standard_normal((N, T, I) if batch_first else (T, N, I)) if batched else rng.standard_normal((T, I))
     x = x.astype(dtype)
-    state = (L * D, N, H) if batched else (L * D, H)
-    hx = (rng.standard_normal(state).astype(dtype), rng.standard_normal(state).astype(dtype)) if with_hx else None
+    R = H if R is None else R
+    h_state, c_state = ((L * D, N, R), (L * D, N, H)) if batched else ((L * D, R), (L * D, H))
+    hx = (rng.standard_normal(h_state).astype(dtype), rng.standard_normal(c_state).astype(dtype)) if with_hx else None
     lengths = None
     if with_lengths:
         lengths = rng.integers(1, T + 1, N)
@@ -23,6 +26,24 @@ def random_case(rng, L, D, batched, batch_first, T, N, I, H, dtype, with_hx, wit
 def loss_weights(rng, out, h, c):
     return (rng.standard_normal(out.shape).astype(out.dtype), rng.standard_normal(h.shape).astype(h.dtype),
             rng.standard_normal(c.shape).astype(c.dtype))
+
+
+def torch_run(t, x, hx, lengths, batch_first, T, go, gh, gc):
+    """torch.nn.LSTM t forward (lengths: as a packed sequence) and backward of the loss
+    sum(out * go) + sum(h_n * gh) + sum(c_n * gc); returns the leaf tensors x, hx and out, h_n, c_n."""
+    import torch
+    xt = torch.tensor(x, requires_grad=True)
+    hxt = None if hx is None else tuple(torch.tensor(a, requires_grad=True) for a in hx)
+    if lengths is None:
+        ot, (ht, ct) = t(xt, hxt)
+    else:
+        packed = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first=batch_first,
+                                                         enforce_sorted=False)
+        op, (ht, ct) = t(packed, hxt)
+        ot, _ = torch.nn.utils.rnn.pad_packed_sequence(op, batch_first=batch_first, total_length=T)
+    loss = (ot * torch.from_numpy(go)).sum() + (ht * torch.from_numpy(gh)).sum() + (ct * torch.from_numpy(gc)).sum()
+    loss.backward()
+    return xt, hxt, ot, ht, ct
 
 
 def run_ours(m, x, hx, lengths, go, gh, gc, truncated=False):
@@ -52,39 +73,39 @@ for _k, _dt in enumerate((np.float64, np.float32)):
                          "bias{bias:d}-hx{with_hx:d}-len{with_lengths:d}-T{T}N{N}I{I}H{H}-{d}".format(
                              d=np.dtype(c["dtype"]).name, **c))
 def test_torch_parity(cfg):
+    check_torch_parity(cfg)
+
+
+def check_torch_parity(cfg):
+    """lstmcore.LSTM and torch.nn.LSTM of cfg (proj_size cfg["P"], default 0) with the same weights:
+    state dicts (names, shapes, order) move both ways unchanged; outputs, h_n, c_n, grad_x, grad
+    h_0 and c_0 and every parameter gradient agree (1e-9 in float64, 1e-4 in float32)."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(cfg["seed"])
-    L, D, H, dtype = cfg["L"], 2 if cfg["bidirectional"] else 1, cfg["H"], cfg["dtype"]
+    L, D, H, P, dtype = cfg["L"], 2 if cfg["bidirectional"] else 1, cfg["H"], cfg.get("P", 0), cfg["dtype"]
     m = lstmcore.LSTM(cfg["I"], H, L, bias=cfg["bias"], batch_first=cfg["batch_first"],
-                      bidirectional=cfg["bidirectional"], dtype=dtype, seed=cfg["seed"], num_threads=2)
+                      bidirectional=cfg["bidirectional"], proj_size=P, dtype=dtype, seed=cfg["seed"], num_threads=2)
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
     t = torch.nn.LSTM(cfg["I"], H, L, bias=cfg["bias"], batch_first=cfg["batch_first"],
-                      bidirectional=cfg["bidirectional"]).to(tdtype)
-    # state dicts move both ways unchanged
+                      bidirectional=cfg["bidirectional"], proj_size=P).to(tdtype)
+    # the same names, shapes and order; state dicts move both ways unchanged
+    assert list(m.state_dict()) == list(t.state_dict())
+    assert {k: v.shape for k, v in m.state_dict().items()} == {k: tuple(v.shape) for k, v in t.state_dict().items()}
     t.load_state_dict({k: torch.from_numpy(v) for k, v in m.state_dict().items()})
     m.load_state_dict(t.state_dict())
     x, hx, lengths = random_case(rng, L, D, cfg["batched"], cfg["batch_first"], cfg["T"], cfg["N"], cfg["I"], H,
-                                 dtype, cfg["with_hx"], cfg["with_lengths"])
+                                 dtype, cfg["with_hx"], cfg["with_lengths"], R=m.recurrent_size)
     out, (h, c) = m(x, hx, lengths)
     go, gh, gc = loss_weights(rng, out, h, c)
     gx = m.backward(go, gh, gc)
 
-    xt = torch.tensor(x, requires_grad=True)
-    hxt = None if hx is None else tuple(torch.tensor(a, requires_grad=True) for a in hx)
-    if lengths is None:
-        ot, (ht, ct) = t(xt, hxt)
-    else:
-        packed = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), batch_first=cfg["batch_first"],
-                                                         enforce_sorted=False)
-        op, (ht, ct) = t(packed, hxt)
-        ot, _ = torch.nn.utils.rnn.pad_packed_sequence(op, batch_first=cfg["batch_first"], total_length=cfg["T"])
-    loss = (ot * torch.from_numpy(go)).sum() + (ht * torch.from_numpy(gh)).sum() + (ct * torch.from_numpy(gc)).sum()
-    loss.backward()
+    xt, hxt, ot, ht, ct = torch_run(t, x, hx, lengths, cfg["batch_first"], cfg["T"], go, gh, gc)
 
     tol = dict(rtol=1e-9, atol=1e-9) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-4)
     for name, a, b in [("output", out, ot), ("h_n", h, ht), ("c_n", c, ct), ("grad_x", gx, xt.grad)]:
         assert a.dtype == dtype and a.shape == tuple(b.shape), name
         np.testing.assert_allclose(a, b.detach().numpy(), **tol, err_msg=name)
+    assert out.shape[-1] == D * m.recurrent_size and h.shape[-1] == m.recurrent_size and c.shape[-1] == H
     if hx is not None:
         np.testing.assert_allclose(m.grad_hx[0], hxt[0].grad.numpy(), **tol, err_msg="grad h_0")
         np.testing.assert_allclose(m.grad_hx[1], hxt[1].grad.numpy(), **tol, err_msg="grad c_0")
@@ -92,6 +113,7 @@ def test_torch_parity(cfg):
     assert list(m.grads) == list(t.state_dict())
     for name, g in m.grads.items():
         np.testing.assert_allclose(g, tgrads[name].grad.numpy(), **tol, err_msg=name)
+    return m
 
 
 def test_initialisation_matches_torch_range_and_seed():
@@ -111,16 +133,17 @@ def test_initialisation_matches_torch_range_and_seed():
 # ---- finite differences (float64, full gradient) --------------------------------------------------
 
 
-@pytest.mark.parametrize("bidirectional,peepholes,batch_first", [(True, True, False), (False, True, True),
-                                                                 (True, False, True)])
-def test_full_gradient_finite_differences(bidirectional, peepholes, batch_first):
+@pytest.mark.parametrize("bidirectional,peepholes,batch_first,proj_size", [
+    (True, True, False, 0), (False, True, True, 0), (True, False, True, 0),
+    (True, True, False, 2), (False, False, True, 1)])  # with a projection: H = 4 below
+def test_full_gradient_finite_differences(bidirectional, peepholes, batch_first, proj_size):
     rng = np.random.default_rng(3)
-    L, D, T, N, I, H = 2, 2 if bidirectional else 1, 5, 3, 3, 2
+    L, D, T, N, I, H = 2, 2 if bidirectional else 1, 5, 3, 3, 4 if proj_size else 2
     m = lstmcore.LSTM(I, H, L, bidirectional=bidirectional, peepholes=peepholes, batch_first=batch_first,
-                      dtype=np.float64, seed=4)
+                      proj_size=proj_size, dtype=np.float64, seed=4)
     sd = {k: v * 2.0 for k, v in m.state_dict().items()}  # larger weights: stronger nonlinearity
     m.load_state_dict(sd)
-    x, hx, _ = random_case(rng, L, D, True, batch_first, T, N, I, H, np.float64, True, False)
+    x, hx, _ = random_case(rng, L, D, True, batch_first, T, N, I, H, np.float64, True, False, R=m.recurrent_size)
     lengths = np.array([T, 2, 0])
     out, (h, c) = m(x, hx, lengths)
     go, gh, gc = loss_weights(rng, out, h, c)
@@ -150,7 +173,7 @@ def test_full_gradient_finite_differences(bidirectional, peepholes, batch_first)
 
     for name in sd:
         p = {k: v.copy() for k, v in sd.items()}
-        np.testing.assert_allclose(grads[name], numeric(lambda: loss(params=p), p[name]), rtol=1e-6, atol=1e-8,
+        np.testing.assert_allclose(grads[name], numeric(lambda p=p: loss(params=p), p[name]), rtol=1e-6, atol=1e-8,
                                    err_msg=name)
     xx = x.copy()
     np.testing.assert_allclose(gx, numeric(lambda: loss(x=xx), xx), rtol=1e-6, atol=1e-8, err_msg="grad_x")
@@ -159,113 +182,7 @@ def test_full_gradient_finite_differences(bidirectional, peepholes, batch_first)
     np.testing.assert_allclose(g_c0, numeric(lambda: loss(hx=(h0, c0)), c0), rtol=1e-6, atol=1e-8)
 
 
-# ---- truncated gradient vs an independent NumPy implementation ------------------------------------
-
-
-def _sig(a):
-    return 1.0 / (1.0 + np.exp(-a))
-
-
-def np_direction(x, p, h0, c0, lens, reverse, gout, ghn, gcn, truncated):
-    """One layer direction, forward then backward, plainly, one sequence at a time."""
-    T, N, _ = x.shape
-    H = p["W_hh"].shape[1]
-    out = np.zeros((T, N, H))
-    hn, cn = np.zeros((N, H)), np.zeros((N, H))
-    gx = np.zeros_like(x)
-    gw = {k: np.zeros_like(v) for k, v in p.items()}
-    gh0, gc0 = np.zeros((N, H)), np.zeros((N, H))
-    b = p["b_ih"] + p["b_hh"] if "b_ih" in p else np.zeros(4 * H)
-    zero = np.zeros(H)
-    for n in range(N):
-        steps = list(range(lens[n]))
-        if reverse:
-            steps = steps[::-1]
-        h, c = h0[n].copy(), c0[n].copy()
-        tape = []
-        for t in steps:
-            a = p["W_ih"] @ x[t, n] + p["W_hh"] @ h + b
-            i = _sig(a[:H] + p.get("w_ci", zero) * c)
-            f = _sig(a[H:2 * H] + p.get("w_cf", zero) * c)
-            g = np.tanh(a[2 * H:3 * H])
-            c_new = f * c + i * g
-            o = _sig(a[3 * H:] + p.get("w_co", zero) * c_new)
-            h_new = o * np.tanh(c_new)
-            tape.append((t, h, c, i, f, g, o, c_new))
-            h, c = h_new, c_new
-            out[t, n] = h
-        hn[n], cn[n] = h, c
-        dh_next, dc = ghn[n].copy(), gcn[n].copy()
-        for t, hp, cp, i, f, g, o, cc in reversed(tape):
-            dh = gout[t, n] + dh_next
-            tc = np.tanh(cc)
-            dao = dh * tc * o * (1 - o)
-            dc = dc + dh * o * (1 - tc ** 2)
-            if not truncated:
-                dc = dc + dao * p.get("w_co", zero)
-            dai, daf, dag = dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g ** 2)
-            da = np.concatenate([dai, daf, dag, dao])
-            gw["W_ih"] += np.outer(da, x[t, n])
-            gw["W_hh"] += np.outer(da, hp)
-            if "b_ih" in p:
-                gw["b_ih"] += da
-                gw["b_hh"] += da
-            if "w_ci" in p:
-                gw["w_ci"] += dai * cp
-                gw["w_cf"] += daf * cp
-                gw["w_co"] += dao * cc
-            gx[t, n] = p["W_ih"].T @ da
-            dc_prev = dc * f
-            if truncated:
-                dh_next = np.zeros(H)
-            else:
-                dc_prev = dc_prev + dai * p.get("w_ci", zero) + daf * p.get("w_cf", zero)
-                dh_next = p["W_hh"].T @ da
-            dc = dc_prev
-        gh0[n], gc0[n] = dh_next, dc
-    return out, hn, cn, gx, gh0, gc0, gw
-
-
-def np_lstm(sd, L, D, bias, peepholes, x, h0, c0, lens, gout, ghn, gcn, truncated):
-    """Stacked, bidirectional network from np_direction; x (T, N, I), gout (T, N, D*H)."""
-    H = h0.shape[2]
-    inputs, grads = [], {}
-    h_n, c_n = np.zeros_like(h0), np.zeros_like(c0)
-    inp = x
-    per = {}
-    for k in range(L):
-        inputs.append(inp)
-        layer_out = []
-        for d in range(D):
-            sfx = f"_l{k}" + ("_reverse" if d else "")
-            names = {"W_ih": "weight_ih", "W_hh": "weight_hh"}
-            if bias:
-                names.update(b_ih="bias_ih", b_hh="bias_hh")
-            if peepholes:
-                names.update(w_ci="weight_ci", w_cf="weight_cf", w_co="weight_co")
-            per[(k, d)] = ({short: sd[long + sfx] for short, long in names.items()}, names, sfx)
-            T, N = inp.shape[:2]
-            res = np_direction(inp, per[(k, d)][0], h0[k * D + d], c0[k * D + d], lens, d == 1,
-                               np.zeros((T, N, H)), np.zeros((N, H)), np.zeros((N, H)), truncated)
-            layer_out.append(res[0])
-            h_n[k * D + d], c_n[k * D + d] = res[1], res[2]
-        inp = np.concatenate(layer_out, axis=2)
-    out = inp
-    g_above = gout
-    gh0, gc0 = np.zeros_like(h0), np.zeros_like(c0)
-    for k in reversed(range(L)):
-        g_below = 0
-        for d in range(D):
-            p, names, sfx = per[(k, d)]
-            _, _, _, gx, a, b, gw = np_direction(inputs[k], p, h0[k * D + d], c0[k * D + d], lens, d == 1,
-                                                 g_above[:, :, d * H:(d + 1) * H], ghn[k * D + d], gcn[k * D + d],
-                                                 truncated)
-            gh0[k * D + d], gc0[k * D + d] = a, b
-            for short, long in names.items():
-                grads[long + sfx] = gw[short]
-            g_below = g_below + gx
-        g_above = g_below
-    return out, h_n, c_n, g_above, gh0, gc0, grads
+# ---- truncated gradient vs an independent NumPy implementation (tests/reference.py) ---------------
 
 
 @pytest.mark.parametrize("truncated", [True, False])

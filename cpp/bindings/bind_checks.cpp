@@ -55,15 +55,16 @@ void bind_checks(py::module_& m) {
       "network; floats, valid for any sizes.");
   m.def(
       "layer_sizes",
-      [](std::size_t input_size, std::size_t hidden_size, bool bias, bool peepholes) {
+      [](std::size_t input_size, std::size_t hidden_size, bool bias, bool peepholes, std::size_t proj_size) {
         lstmcore::LstmLayerDims d;
         d.input_size = input_size;
         d.hidden_size = hidden_size;
         d.bias = bias;
         d.peepholes = peepholes;
+        d.proj_size = proj_size;
         return py::make_tuple(d.param_values(), d.forward_values_per_item());
       },
-      py::arg("input_size"), py::arg("hidden_size"), py::arg("bias"), py::arg("peepholes"),
+      py::arg("input_size"), py::arg("hidden_size"), py::arg("bias"), py::arg("peepholes"), py::arg("proj_size") = 0,
       "(parameter values, values a forward keeps per step and sequence) of one layer direction; floats.");
 }
 

@@ -19,11 +19,13 @@ namespace {
 template <typename Scalar>
 class Online {
  public:
-  // params, grads: [W_ih (4H, I), W_hh (4H, H), (b_ih, b_hh (4H,) if bias), (w_ci, w_cf, w_co (H,) if
-  // peepholes)], used in place (kept alive here, never copied); grads are accumulated into.
+  // params, grads: [W_ih (4H, I), W_hh (4H, R), (b_ih, b_hh (4H,) if bias), (w_ci, w_cf, w_co (H,) if
+  // peepholes), (W_hr (P, H) if proj_size P > 0)], used in place (kept alive here, never copied);
+  // grads are accumulated into. R = P with a projection, else H: the width of h.
   Online(std::size_t input_size, std::size_t hidden_size, bool bias, bool peepholes, std::size_t batch,
-         bool unbatched, const py::list& params, const py::list& grads, int num_threads) {
+         bool unbatched, const py::list& params, const py::list& grads, int num_threads, std::size_t proj_size) {
     LstmLayerDims dims;
+    dims.proj_size = proj_size;
     dims.input_size = input_size;
     dims.hidden_size = hidden_size;
     dims.bias = bias;
@@ -36,24 +38,27 @@ class Online {
     if (batch < 1) throw py::value_error("batch_size: expected >= 1, got " + std::to_string(batch));
     if (unbatched && batch != 1) throw py::value_error("batch_size: an unbatched trainer has batch 1");
     const py::ssize_t I = py::ssize_t(input_size), H = py::ssize_t(hidden_size), N = py::ssize_t(batch);
-    const std::vector<py::array> pa = layer_arrays<Scalar>(params, "params", I, H, bias, peepholes, ArrayUse::Live);
+    const py::ssize_t P = py::ssize_t(proj_size), R = py::ssize_t(dims.recurrent_size());
+    const std::vector<py::array> pa =
+        layer_arrays<Scalar>(params, "params", I, H, bias, peepholes, ArrayUse::Live, P);
     const std::vector<py::array> ga =
-        layer_arrays<Scalar>(grads, "grads", I, H, bias, peepholes, ArrayUse::LiveWriteable);
+        layer_arrays<Scalar>(grads, "grads", I, H, bias, peepholes, ArrayUse::LiveWriteable, P);
     keep_.insert(keep_.end(), pa.begin(), pa.end());
     keep_.insert(keep_.end(), ga.begin(), ga.end());
-    const auto p = layer_pointers<LstmLayerParams<Scalar>>(pa, bias, peepholes);
-    const auto g = layer_pointers<LstmLayerGrads<Scalar>>(ga, bias, peepholes);
+    const auto p = layer_pointers<LstmLayerParams<Scalar>>(pa, bias, peepholes, P > 0);
+    const auto g = layer_pointers<LstmLayerGrads<Scalar>>(ga, bias, peepholes, P > 0);
     core_ = std::make_unique<LstmOnline<Scalar>>(dims, p, g, batch);
     x_shape_ = unbatched ? std::vector<py::ssize_t>{I} : std::vector<py::ssize_t>{N, I};
-    h_shape_ = unbatched ? std::vector<py::ssize_t>{H} : std::vector<py::ssize_t>{N, H};
+    h_shape_ = unbatched ? std::vector<py::ssize_t>{R} : std::vector<py::ssize_t>{N, R};
+    hidden_ = H;
     n_in_ = std::size_t(N * I);
-    n_h_ = std::size_t(N * H);
+    n_h_ = std::size_t(N * R);
     release_gil_ = core_->work_per_step() >= lstmcore::kLstmStepParallelWork;
     set_num_threads(num_threads);
   }
 
   // x_t: (N, I) or (I,) unbatched; out: None or a writeable array shaped like the result.
-  // Returns h(t), (N, H) or (H,) (`out` itself when given).
+  // Returns h(t), (N, R) or (R,) (`out` itself when given).
   py::object step(py::handle x, py::handle out) {
     BusyGuard guard(busy_, "LSTMOnline.step");
     CArray<Scalar> converted;
@@ -64,7 +69,7 @@ class Online {
     return result.first;
   }
 
-  // grad_h: dL_t/dh(t), (N, H) or (H,) unbatched.
+  // grad_h: dL_t/dh(t), (N, R) or (R,) unbatched.
   void accumulate(py::handle grad_h) {
     BusyGuard guard(busy_, "LSTMOnline.accumulate");
     CArray<Scalar> converted;
@@ -73,7 +78,7 @@ class Online {
     call_released_if(release_gil_, [&] { core_->accumulate(gp, num_threads_); });
   }
 
-  // x: (T, N, I), grad_output: (T, N, H) -> output (T, N, H)
+  // x: (T, N, I), grad_output: (T, N, R) -> output (T, N, R)
   CArray<Scalar> run(const CArray<Scalar>& x, const CArray<Scalar>& grad_output) {
     BusyGuard guard(busy_, "LSTMOnline.run");
     const py::ssize_t N = py::ssize_t(core_->batch()), I = x_shape_.back(), H = h_shape_.back();
@@ -92,19 +97,17 @@ class Online {
     return out;
   }
 
-  // h0, c0: (N, H) or None (zeros); traces to zero
+  // h0: (N, R), c0: (N, H), or None (zeros); traces to zero
   void reset(const std::optional<CArray<Scalar>>& h0, const std::optional<CArray<Scalar>>& c0) {
     BusyGuard guard(busy_, "LSTMOnline.reset");
-    const std::vector<py::ssize_t> shape = {py::ssize_t(core_->batch()), h_shape_.back()};
-    if (h0) require_shape(*h0, "h0", shape);
-    if (c0) require_shape(*c0, "c0", shape);
+    if (h0) require_shape(*h0, "h0", {py::ssize_t(core_->batch()), h_shape_.back()});
+    if (c0) require_shape(*c0, "c0", {py::ssize_t(core_->batch()), hidden_});
     core_->reset(h0 ? h0->data() : nullptr, c0 ? c0->data() : nullptr);
   }
 
-  // copies of (h, c), each (N, H)
+  // copies of (h, c): (N, R), (N, H)
   py::tuple state() const {
-    const std::vector<py::ssize_t> shape = {py::ssize_t(core_->batch()), h_shape_.back()};
-    CArray<Scalar> h(shape), c(shape);
+    CArray<Scalar> h({py::ssize_t(core_->batch()), h_shape_.back()}), c({py::ssize_t(core_->batch()), hidden_});
     std::copy(core_->h(), core_->h() + h.size(), h.mutable_data());
     std::copy(core_->c(), core_->c() + c.size(), c.mutable_data());
     return py::make_tuple(h, c);
@@ -136,6 +139,7 @@ class Online {
   std::unique_ptr<LstmOnline<Scalar>> core_;
   std::vector<py::ssize_t> x_shape_, h_shape_;
   std::size_t n_in_ = 0, n_h_ = 0;
+  py::ssize_t hidden_ = 0;  // H, the width of c
   bool release_gil_ = false;
   int num_threads_ = 1;
   std::atomic<bool> busy_{false};
@@ -145,15 +149,17 @@ template <typename Scalar>
 void bind_online(py::module_& m, const char* name) {
   using O = Online<Scalar>;
   py::class_<O>(m, name)
-      .def(py::init<std::size_t, std::size_t, bool, bool, std::size_t, bool, const py::list&, const py::list&, int>(),
+      .def(py::init<std::size_t, std::size_t, bool, bool, std::size_t, bool, const py::list&, const py::list&, int,
+                    std::size_t>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("bias"), py::arg("peepholes"), py::arg("batch"),
-           py::arg("unbatched"), py::arg("params"), py::arg("grads"), py::arg("num_threads"))
+           py::arg("unbatched"), py::arg("params"), py::arg("grads"), py::arg("num_threads"),
+           py::arg("proj_size") = 0)
       .def("step", &O::step, py::arg("x_t"), py::arg("out") = py::none(),
-           "Advance state and traces by one step; x_t (N, I) or (I,) -> h (N, H) or (H,).")
+           "Advance state and traces by one step; x_t (N, I) or (I,) -> h (N, R) or (R,).")
       .def("accumulate", &O::accumulate, py::arg("grad_h"),
-           "grads += the truncated gradient of this step's loss term, given dL/dh(t) (N, H) or (H,).")
+           "grads += the truncated gradient of this step's loss term, given dL/dh(t) (N, R) or (R,).")
       .def("run", &O::run, py::arg("x"), py::arg("grad_output"),
-           "T steps of step + accumulate; x (T, N, I), grad_output (T, N, H) -> output (T, N, H).")
+           "T steps of step + accumulate; x (T, N, I), grad_output (T, N, R) -> output (T, N, R).")
       .def("reset", &O::reset, py::arg("h0"), py::arg("c0"))
       .def("state", &O::state)
       .def("carried", &O::carried)

@@ -20,12 +20,14 @@ namespace {
 template <typename Scalar>
 class Stream {
  public:
-  // params: [L] lists [W_ih (4H, I or H), W_hh (4H, H), (b_ih, b_hh (4H,) if bias),
-  // (w_ci, w_cf, w_co (H,) if peepholes)], used in place (kept alive here, never copied).
-  // unbatched: steps take x_t (I,) and return (H,) (batch must be 1).
+  // params: [L] lists [W_ih (4H, I or R), W_hh (4H, R), (b_ih, b_hh (4H,) if bias),
+  // (w_ci, w_cf, w_co (H,) if peepholes), (W_hr (P, H) if proj_size P > 0)], used in place (kept
+  // alive here, never copied); R = P with a projection, else H.
+  // unbatched: steps take x_t (I,) and return (R,) (batch must be 1).
   Stream(std::size_t input_size, std::size_t hidden_size, std::size_t num_layers, bool bias, bool peepholes,
-         std::size_t batch, bool unbatched, const py::list& params, int num_threads) {
+         std::size_t batch, bool unbatched, const py::list& params, int num_threads, std::size_t proj_size) {
     LstmStackDims dims;
+    dims.proj_size = proj_size;
     dims.input_size = input_size;
     dims.hidden_size = hidden_size;
     dims.num_layers = num_layers;
@@ -42,24 +44,25 @@ class Stream {
       throw py::value_error("params: expected " + std::to_string(num_layers) + " layers, got " +
                             std::to_string(params.size()));
     const py::ssize_t I = py::ssize_t(input_size), H = py::ssize_t(hidden_size), N = py::ssize_t(batch);
+    const py::ssize_t P = py::ssize_t(proj_size), R = py::ssize_t(dims.recurrent_size());
     std::vector<LstmLayerParams<Scalar>> ps(num_layers);
     for (std::size_t k = 0; k < num_layers; ++k) {
       const py::list layer = py::cast<py::list>(params[k]);
-      const std::vector<py::array> arrays = layer_arrays<Scalar>(layer, "params[" + std::to_string(k) + "]",
-                                                                 k == 0 ? I : H, H, bias, peepholes, ArrayUse::Live);
-      ps[k] = layer_pointers<LstmLayerParams<Scalar>>(arrays, bias, peepholes);
+      const std::vector<py::array> arrays = layer_arrays<Scalar>(
+          layer, "params[" + std::to_string(k) + "]", k == 0 ? I : R, H, bias, peepholes, ArrayUse::Live, P);
+      ps[k] = layer_pointers<LstmLayerParams<Scalar>>(arrays, bias, peepholes, P > 0);
       keep_.insert(keep_.end(), arrays.begin(), arrays.end());
     }
     core_ = std::make_unique<LstmStream<Scalar>>(dims, ps, batch);
     x_shape_ = unbatched ? std::vector<py::ssize_t>{I} : std::vector<py::ssize_t>{N, I};
-    out_shape_ = unbatched ? std::vector<py::ssize_t>{H} : std::vector<py::ssize_t>{N, H};
+    out_shape_ = unbatched ? std::vector<py::ssize_t>{R} : std::vector<py::ssize_t>{N, R};
     n_in_ = std::size_t(N * I);
     release_gil_ = core_->work_per_step() >= lstmcore::kLstmStepParallelWork;
     set_num_threads(num_threads);
   }
 
   // x_t: (N, I) or (I,) unbatched; out: None or a writeable array shaped like the result.
-  // Returns h of the top layer, (N, H) or (H,) (`out` itself when given).
+  // Returns h of the top layer, (N, R) or (R,) (`out` itself when given).
   py::object step(py::handle x, py::handle out) {
     BusyGuard guard(busy_, "LSTMStream.step");
     CArray<Scalar> converted;
@@ -70,16 +73,16 @@ class Stream {
     return result.first;
   }
 
-  // x: (T, N, I) -> (T, N, H)
+  // x: (T, N, I) -> (T, N, R)
   CArray<Scalar> run(const CArray<Scalar>& x) {
     BusyGuard guard(busy_, "LSTMStream.run");
     const py::ssize_t N = py::ssize_t(core_->batch()), I = py::ssize_t(core_->dims().input_size),
-                      H = py::ssize_t(core_->dims().hidden_size);
+                      R = py::ssize_t(core_->dims().recurrent_size());
     if (x.ndim() != 3 || x.shape(1) != N || x.shape(2) != I)
       throw py::value_error("x: expected shape (T, " + std::to_string(N) + ", " + std::to_string(I) + "), got " +
                             shape_str({x.shape(), x.shape() + x.ndim()}));
     const py::ssize_t T = x.shape(0);
-    CArray<Scalar> out({T, N, H});
+    CArray<Scalar> out({T, N, R});
     const Scalar* xp = x.data();
     Scalar* op = out.mutable_data();
     {
@@ -89,19 +92,17 @@ class Stream {
     return out;
   }
 
-  // h0, c0: (L, N, H) or None (zeros)
+  // h0: (L, N, R), c0: (L, N, H), or None (zeros)
   void reset(const std::optional<CArray<Scalar>>& h0, const std::optional<CArray<Scalar>>& c0) {
     BusyGuard guard(busy_, "LSTMStream.reset");
-    const std::vector<py::ssize_t> shape = state_shape();
-    if (h0) require_shape(*h0, "h0", shape);
-    if (c0) require_shape(*c0, "c0", shape);
+    if (h0) require_shape(*h0, "h0", state_shape(true));
+    if (c0) require_shape(*c0, "c0", state_shape(false));
     core_->reset(h0 ? h0->data() : nullptr, c0 ? c0->data() : nullptr);
   }
 
-  // copies of (h, c), each (L, N, H)
+  // copies of (h, c): (L, N, R), (L, N, H)
   py::tuple state() const {
-    const std::vector<py::ssize_t> shape = state_shape();
-    CArray<Scalar> h(shape), c(shape);
+    CArray<Scalar> h(state_shape(true)), c(state_shape(false));
     std::copy(core_->h(), core_->h() + h.size(), h.mutable_data());
     std::copy(core_->c(), core_->c() + c.size(), c.mutable_data());
     return py::make_tuple(h, c);
@@ -114,9 +115,11 @@ class Stream {
   }
 
  private:
-  std::vector<py::ssize_t> state_shape() const {
-    return {py::ssize_t(core_->dims().num_layers), py::ssize_t(core_->batch()),
-            py::ssize_t(core_->dims().hidden_size)};
+  // (L, N, R) for h, (L, N, H) for c
+  std::vector<py::ssize_t> state_shape(bool of_h) const {
+    const auto& d = core_->dims();
+    return {py::ssize_t(d.num_layers), py::ssize_t(core_->batch()),
+            py::ssize_t(of_h ? d.recurrent_size() : d.hidden_size)};
   }
 
   std::vector<py::array> keep_;  // the parameter arrays the core reads
@@ -132,12 +135,14 @@ template <typename Scalar>
 void bind_stream(py::module_& m, const char* name) {
   using S = Stream<Scalar>;
   py::class_<S>(m, name)
-      .def(py::init<std::size_t, std::size_t, std::size_t, bool, bool, std::size_t, bool, const py::list&, int>(),
+      .def(py::init<std::size_t, std::size_t, std::size_t, bool, bool, std::size_t, bool, const py::list&, int,
+                    std::size_t>(),
            py::arg("input_size"), py::arg("hidden_size"), py::arg("num_layers"), py::arg("bias"),
-           py::arg("peepholes"), py::arg("batch"), py::arg("unbatched"), py::arg("params"), py::arg("num_threads"))
+           py::arg("peepholes"), py::arg("batch"), py::arg("unbatched"), py::arg("params"), py::arg("num_threads"),
+           py::arg("proj_size") = 0)
       .def("step", &S::step, py::arg("x_t"), py::arg("out") = py::none(),
-           "Advance every stream by one step; x_t (N, I) or (I,) -> h of the top layer (N, H) or (H,).")
-      .def("run", &S::run, py::arg("x"), "Advance by T steps; x (T, N, I) -> output (T, N, H).")
+           "Advance every stream by one step; x_t (N, I) or (I,) -> h of the top layer (N, R) or (R,).")
+      .def("run", &S::run, py::arg("x"), "Advance by T steps; x (T, N, I) -> output (T, N, R).")
       .def("reset", &S::reset, py::arg("h0"), py::arg("c0"))
       .def("state", &S::state)
       .def_property("num_threads", &S::num_threads, &S::set_num_threads);

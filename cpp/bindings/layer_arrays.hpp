@@ -1,6 +1,7 @@
 // The one marshalling helper for the parameters (or gradients) of a torch-style layer direction:
 // a Python list of arrays in the fixed order
-//   [W_ih (4H, I), W_hh (4H, H), b_ih, b_hh (4H,) if bias, w_ci, w_cf, w_co (H,) if peepholes]
+//   [W_ih (4H, I), W_hh (4H, R), b_ih, b_hh (4H,) if bias, w_ci, w_cf, w_co (H,) if peepholes,
+//    W_hr (P, H) if proj_size P > 0]      (R = P with a projection, else H)
 // checked against those shapes, and turned into the core's LstmLayerParams / LstmLayerGrads.
 // No maths here.
 #pragma once
@@ -23,8 +24,10 @@ enum class ArrayUse {
 
 // Names and shapes of a layer direction's arrays, in list order.
 inline std::vector<std::pair<const char*, std::vector<py::ssize_t>>> layer_array_shapes(py::ssize_t I, py::ssize_t H,
-                                                                                       bool bias, bool peepholes) {
-  std::vector<std::pair<const char*, std::vector<py::ssize_t>>> shapes = {{"W_ih", {4 * H, I}}, {"W_hh", {4 * H, H}}};
+                                                                                       bool bias, bool peepholes,
+                                                                                       py::ssize_t P = 0) {
+  std::vector<std::pair<const char*, std::vector<py::ssize_t>>> shapes = {{"W_ih", {4 * H, I}},
+                                                                          {"W_hh", {4 * H, P ? P : H}}};
   if (bias) {
     shapes.push_back({"b_ih", {4 * H}});
     shapes.push_back({"b_hh", {4 * H}});
@@ -34,6 +37,7 @@ inline std::vector<std::pair<const char*, std::vector<py::ssize_t>>> layer_array
     shapes.push_back({"w_cf", {H}});
     shapes.push_back({"w_co", {H}});
   }
+  if (P) shapes.push_back({"W_hr", {P, H}});
   return shapes;
 }
 
@@ -41,8 +45,8 @@ inline std::vector<std::pair<const char*, std::vector<py::ssize_t>>> layer_array
 // "params W_ih: expected shape (8, 3), got (8, 2)").
 template <typename Scalar>
 std::vector<py::array> layer_arrays(const py::list& list, const std::string& what, py::ssize_t I, py::ssize_t H,
-                                    bool bias, bool peepholes, ArrayUse use) {
-  const auto shapes = layer_array_shapes(I, H, bias, peepholes);
+                                    bool bias, bool peepholes, ArrayUse use, py::ssize_t P = 0) {
+  const auto shapes = layer_array_shapes(I, H, bias, peepholes, P);
   if (list.size() != shapes.size())
     throw py::value_error(what + ": expected " + std::to_string(shapes.size()) + " arrays, got " +
                           std::to_string(list.size()));
@@ -61,9 +65,9 @@ std::vector<py::array> layer_arrays(const py::list& list, const std::string& wha
 }
 
 // LstmLayerParams<Scalar> (Target's pointers const) or LstmLayerGrads<Scalar> over arrays in
-// list order (as checked by layer_arrays with the same bias and peepholes).
+// list order (as checked by layer_arrays with the same bias, peepholes and projection).
 template <typename Target>
-Target layer_pointers(const std::vector<py::array>& arrays, bool bias, bool peepholes) {
+Target layer_pointers(const std::vector<py::array>& arrays, bool bias, bool peepholes, bool proj = false) {
   using Ptr = decltype(Target{}.W_ih);
   auto at = [&](std::size_t k) { return static_cast<Ptr>(const_cast<void*>(arrays[k].data())); };
   Target t;
@@ -79,6 +83,7 @@ Target layer_pointers(const std::vector<py::array>& arrays, bool bias, bool peep
     t.w_cf = at(k++);
     t.w_co = at(k++);
   }
+  if (proj) t.W_hr = at(k++);
   return t;
 }
 

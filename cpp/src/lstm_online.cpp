@@ -37,7 +37,9 @@ inline void axpy(Scalar* __restrict y, const Scalar* __restrict x, Scalar a, Ind
 
 template <typename Scalar>
 struct LstmOnline<Scalar>::Products {
-  detail::GateProduct<Scalar> ih, hh;
+  detail::GateProduct<Scalar> ih, hh, hr;  // hr: h = m W_hr^T (projection only)
+  // W_hr [P, H] packed as it stands, for e_m = e_h W_hr (projection only)
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> W_hrP;
 };
 
 template <typename Scalar>
@@ -55,25 +57,47 @@ LstmOnline<Scalar>::LstmOnline(const LstmLayerDims& dims, const LstmLayerParams<
     throw std::invalid_argument("b_ih, b_hh: required with bias");
   if (dims_.peepholes && (!p_.w_ci || !p_.w_cf || !p_.w_co || !g_.w_ci || !g_.w_cf || !g_.w_co))
     throw std::invalid_argument("w_ci, w_cf, w_co: required with peepholes");
+  if (dims_.proj_size && (!p_.W_hr || !g_.W_hr)) throw std::invalid_argument("W_hr: required with proj_size > 0");
   if (N_ < 1 || N_ > (std::size_t(1) << 31)) throw std::invalid_argument("batch: expected 1 .. 2^31");
   const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size), G = 4 * H;
-  K_ = I + H + (dims_.bias ? 1 : 0);
-  // gate products N 4H (I + H), trace updates 2 N 3H K, gradients N 4H K
-  work_ = double(N) * double(G) * double(I + H) + double(N) * double(H) * double(K_) * 10.0;
+  const Index P = Index(dims_.proj_size), R = Index(dims_.recurrent_size());
+  K_ = I + R + (dims_.bias ? 1 : 0);
+  // gate products N 4H (I + R), trace updates 2 N 3H K, gradients N 4H K, projection 3 N P H
+  work_ = double(N) * double(G) * double(I + R) + double(N) * double(H) * double(K_) * 10.0 +
+          3.0 * double(N) * double(P) * double(H);
   Kp_ = (K_ + kLanes<Scalar> - 1) / kLanes<Scalar> * kLanes<Scalar>;
   u_ = RowMatrix::Zero(N, Kp_);
   const Index n_blocks = (N + detail::kStepRowBlock - 1) / detail::kStepRowBlock;
   gacc_ = RowMatrix::Zero(n_blocks * G, Kp_);
   gpeep_ = RowMatrix::Zero(dims_.peepholes ? n_blocks * 3 : 0, H);
+  ghr_ = RowMatrix::Zero(n_blocks * P, H);
+  m_ = RowMatrix::Zero(P ? N : 0, H);
+  em_ = RowMatrix::Zero(P ? N : 0, H);
   gates_ = RowMatrix::Zero(N, G);
   c_prev_ = RowMatrix::Zero(N, H);
-  h_ = RowMatrix::Zero(N, H);
+  h_ = RowMatrix::Zero(N, R);
   c_ = RowMatrix::Zero(N, H);
   tanh_c_ = RowMatrix::Zero(N, H);
   s_ = RowMatrix::Zero(N * 3 * H, Kp_);
   sp_ = RowMatrix::Zero(dims_.peepholes ? N * 2 : 0, H);
   products_->ih = detail::GateProduct<Scalar>(G, I, N);
-  products_->hh = detail::GateProduct<Scalar>(G, H, N);
+  products_->hh = detail::GateProduct<Scalar>(G, R, N);
+  if (P) {
+    products_->hr = detail::GateProduct<Scalar>(P, H, N);
+    products_->W_hrP.resize(gemm::packed_size<Scalar>(P, H));
+  }
+}
+
+template <typename Scalar>
+void LstmOnline<Scalar>::pack_weights() {
+  products_->ih.pack(p_.W_ih);
+  products_->hh.pack(p_.W_hh);
+  if (dims_.proj_size) {
+    const Index P = Index(dims_.proj_size), H = Index(dims_.hidden_size);
+    products_->hr.pack(p_.W_hr);
+    // W_hr [P, H] as the right factor B of e_m = e_h W_hr
+    gemm::pack_b(p_.W_hr, H, Index(1), P, H, products_->W_hrP.data(), 0, gemm::panels_of<Scalar>(H));
+  }
 }
 
 template <typename Scalar>
@@ -100,8 +124,8 @@ void LstmOnline<Scalar>::set_carried(const Scalar* in) {
 
 template <typename Scalar>
 void LstmOnline<Scalar>::reset(const Scalar* h0, const Scalar* c0) {
-  const Index N = Index(N_), H = Index(dims_.hidden_size);
-  if (h0) h_ = Eigen::Map<const RowMatrix>(h0, N, H); else h_.setZero();
+  const Index N = Index(N_), H = Index(dims_.hidden_size), R = Index(dims_.recurrent_size());
+  if (h0) h_ = Eigen::Map<const RowMatrix>(h0, N, R); else h_.setZero();
   if (c0) c_ = Eigen::Map<const RowMatrix>(c0, N, H); else c_.setZero();
   // s_w(0) = 0: the initial state does not depend on the weights
   s_.setZero();
@@ -113,13 +137,14 @@ void LstmOnline<Scalar>::reset(const Scalar* h0, const Scalar* c0) {
 template <typename Scalar>
 LSTMCORE_NOINLINE void LstmOnline<Scalar>::gates_block(const Scalar* x, Index b) {
   const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size), G = 4 * H, K = Kp_;
+  const Index P = Index(dims_.proj_size), R = Index(dims_.recurrent_size());
   const Index n0 = b * detail::kStepRowBlock, nb = std::min(detail::kStepRowBlock, N - n0);
   for (Index n = n0; n < n0 + nb; ++n) {
     // u(t) = [x(t), h(t-1), 1]
     Scalar* u = u_.data() + n * K;
     std::copy(x + n * I, x + (n + 1) * I, u);
-    std::copy(h_.data() + n * H, h_.data() + (n + 1) * H, u + I);
-    if (dims_.bias) u[I + H] = Scalar(1);
+    std::copy(h_.data() + n * R, h_.data() + (n + 1) * R, u + I);
+    if (dims_.bias) u[I + R] = Scalar(1);
     c_prev_.row(n) = c_.row(n);
   }
   Scalar* a = gates_.data() + n0 * G;  // [nb, 4H]
@@ -128,10 +153,16 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::gates_block(const Scalar* x, Index b)
   // a += x(t) W_ih^T + h(t-1) W_hh^T      (x, h(t-1) read from u)
   products_->ih.add(u_.data() + n0 * K, K, nb, a);
   products_->hh.add(u_.data() + n0 * K + I, K, nb, a);
-  // gates activated in place; c(t), tanh(c(t)), h(t)
+  // gates activated in place; c(t), tanh(c(t)), h(t) (or m(t) = o tanh(c(t)) before the projection)
   for (Index n = n0; n < n0 + nb; ++n)
     detail::cell_pointwise(H, p_, dims_.peepholes, a + (n - n0) * G, c_.data() + n * H, tanh_c_.data() + n * H,
-                           h_.data() + n * H);
+                           P ? m_.data() + n * H : h_.data() + n * H);
+  if (P) {
+    // h(t) = m W_hr^T      [nb, H] x [H, P]
+    Scalar* h = h_.data() + n0 * P;
+    std::fill(h, h + nb * P, Scalar(0));
+    products_->hr.add(m_.data() + n0 * H, H, nb, h);
+  }
 }
 
 // Every unit j, for the sequences n of block b: the trace update (traces = true) and/or the
@@ -140,19 +171,38 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::gates_block(const Scalar* x, Index b)
 // flush_grads() adds the blocks' buffers to the gradients in block order.
 template <typename Scalar>
 LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index b, bool traces, const Scalar* grad_h) {
-  const Index N = Index(N_), H = Index(dims_.hidden_size), Kp = Kp_;
+  const Index N = Index(N_), H = Index(dims_.hidden_size), Kp = Kp_, P = Index(dims_.proj_size);
   const Index n0 = b * detail::kStepRowBlock, n1 = std::min(N, n0 + detail::kStepRowBlock);
   const bool peep = dims_.peepholes;
   const Scalar one(1);
   Scalar* Gb = gacc_.data() + b * 4 * H * Kp;                // [4H, Kp]
   Scalar* Pb = peep ? gpeep_.data() + b * 3 * H : nullptr;   // [3, H]: w_ci, w_cf, w_co
+  if (grad_h && P) {
+    // e_m = e_h W_hr:   e_m[nb, H] = e_h[nb, P] W_hr[P, H]
+    const Index nb = n1 - n0;
+    std::fill(em_.data() + n0 * H, em_.data() + n1 * H, Scalar(0));
+    gemm::gemm_panels<Scalar>(0, nb, P, grad_h + n0 * P, P, 1, products_->W_hrP.data(), H, 0,
+                              gemm::panels_of<Scalar>(H), em_.data() + n0 * H, H);
+    // grad W_hr += e_h^T m:   [P, H] += sum over the block's sequences of e_h[n, q] m[n, :]
+    Scalar* Rb = ghr_.data() + b * P * H;  // [P, H]
+    for (Index n = n0; n < n1; ++n) {
+      const Scalar *gi = gates_.data() + n * 4 * H, *tc = tanh_c_.data() + n * H;
+      for (Index q = 0; q < P; ++q) {
+        const Scalar e = grad_h[n * P + q];
+        Scalar* rrow = Rb + q * H;
+        // m = o tanh(c)
+        for (Index j = 0; j < H; ++j) rrow[j] += e * (gi[3 * H + j] * tc[j]);
+      }
+    }
+  }
   for (Index n = n0; n < n1; ++n) {
     const Scalar* gi = gates_.data() + n * 4 * H;  // i, f, g, o of sequence n      [4H]
     const Scalar *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
     const Scalar* cp = c_prev_.data() + n * H;     // c(t-1)                        [H]
     const Scalar* tc = tanh_c_.data() + n * H;     // tanh(c(t))                    [H]
     const Scalar* u = u_.data() + n * Kp;          // u(t) = [x(t), h(t-1), 1, 0..] [Kp]
-    const Scalar* eh = grad_h ? grad_h + n * H : nullptr;
+    // the error of m(t) = o tanh(c(t)): e_h itself, or e_m with a projection
+    const Scalar* eh = grad_h ? (P ? em_.data() + n * H : grad_h + n * H) : nullptr;
     for (Index q = 0; q < 3; ++q) {
       Scalar* Sq = s_.data() + (n * 3 + q) * H * Kp;  // s_q[n, j, :] at row j   [H, Kp]
       for (Index j = 0; j < H; ++j) {
@@ -205,15 +255,16 @@ LSTMCORE_NOINLINE void LstmOnline<Scalar>::units(Index b, bool traces, const Sca
 template <typename Scalar>
 void LstmOnline<Scalar>::flush_grads() {
   const Index I = Index(dims_.input_size), H = Index(dims_.hidden_size), Kp = Kp_;
+  const Index Pr = Index(dims_.proj_size), R = Index(dims_.recurrent_size());
   const Index n_blocks = gacc_.rows() / (4 * H);
   for (Index b = 0; b < n_blocks; ++b) {
     for (Index r = 0; r < 4 * H; ++r) {
       Scalar* G = gacc_.data() + (b * 4 * H + r) * Kp;
       for (Index k = 0; k < I; ++k) g_.W_ih[r * I + k] += G[k];
-      for (Index k = 0; k < H; ++k) g_.W_hh[r * H + k] += G[I + k];
+      for (Index k = 0; k < R; ++k) g_.W_hh[r * R + k] += G[I + k];
       if (dims_.bias) {
-        g_.b_ih[r] += G[I + H];
-        g_.b_hh[r] += G[I + H];
+        g_.b_ih[r] += G[I + R];
+        g_.b_hh[r] += G[I + R];
       }
       std::fill(G, G + Kp, Scalar(0));
     }
@@ -225,6 +276,11 @@ void LstmOnline<Scalar>::flush_grads() {
         g_.w_co[j] += P[2 * H + j];
       }
       std::fill(P, P + 3 * H, Scalar(0));
+    }
+    if (Pr) {
+      Scalar* Rb = ghr_.data() + b * Pr * H;
+      for (Index k = 0; k < Pr * H; ++k) g_.W_hr[k] += Rb[k];
+      std::fill(Rb, Rb + Pr * H, Scalar(0));
     }
   }
 }
@@ -248,9 +304,8 @@ void LstmOnline<Scalar>::for_each_block(int num_threads, Body body) {
 
 template <typename Scalar>
 void LstmOnline<Scalar>::step(const Scalar* x, Scalar* out, int num_threads) {
-  const Index N = Index(N_), H = Index(dims_.hidden_size);
-  products_->ih.pack(p_.W_ih);
-  products_->hh.pack(p_.W_hh);
+  const Index N = Index(N_), H = Index(dims_.recurrent_size());  // the width of h
+  pack_weights();
   for_each_block(num_threads, [&](Index b) {
     gates_block(x, b);
     units(b, true, nullptr);
@@ -262,6 +317,7 @@ void LstmOnline<Scalar>::step(const Scalar* x, Scalar* out, int num_threads) {
 template <typename Scalar>
 void LstmOnline<Scalar>::accumulate(const Scalar* grad_h, int num_threads) {
   if (!stepped_) throw std::logic_error("accumulate: no step to accumulate (call step first)");
+  if (dims_.proj_size) pack_weights();  // e_m = e_h W_hr reads the packed W_hr
   for_each_block(num_threads, [&](Index b) { units(b, false, grad_h); });
   LSTMCORE_STEP_NO_MALLOC_BEGIN();
   flush_grads();
@@ -271,10 +327,9 @@ void LstmOnline<Scalar>::accumulate(const Scalar* grad_h, int num_threads) {
 template <typename Scalar>
 void LstmOnline<Scalar>::run(const Scalar* x, const Scalar* grad_out, std::size_t T, Scalar* out,
                              int num_threads) {
-  const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.hidden_size);
+  const Index N = Index(N_), I = Index(dims_.input_size), H = Index(dims_.recurrent_size());  // H: the width of h
   // The weights cannot change during a call: pack them once.
-  products_->ih.pack(p_.W_ih);
-  products_->hh.pack(p_.W_hh);
+  pack_weights();
   for_each_block(num_threads, [&](Index b) {
     const Index n0 = b * detail::kStepRowBlock, nb = std::min(detail::kStepRowBlock, N - n0);
     for (std::size_t t = 0; t < T; ++t) {

@@ -6,7 +6,8 @@
 //   naive   LstmLayer forward and backward == the naive loop kernel (lstmcore/naive_layer.hpp) in
 //           double to 1e-10, on random layers covering bias, peepholes, reverse direction,
 //           per-sequence lengths (0 and T included), h0/c0, errors on h_n/c_n, the exact and the
-//           truncated gradient, several chunks of the batch and blocks of steps, 1 and 2 threads
+//           truncated gradient, projections (proj_size P < H), several chunks of the batch and
+//           blocks of steps, 1 and 2 threads; a proj_size >= H is refused
 //   gemm    the micro-kernels, compiled here once with AVX2+FMA (run only if the CPU has them) and
 //           once as plain C++, against a triple loop: row counts around the 6-row blocks, panels
 //           1-4 with full and half panels, K around the short-K switch, both GEMM loop orders
@@ -14,6 +15,8 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "lstmcore/detail/gemm_panel.hpp"
@@ -75,7 +78,7 @@ double rel_diff(const Vec& a, const Vec& b) {
 void test_naive_layer() {
   std::mt19937_64 rng(7);
   constexpr double kTol = 1e-10;
-  int cases = 0;
+  int cases = 0, proj_cases = 0;
   for (int rep = 0; rep < 160; ++rep) {
     LstmLayerDims d;
     d.input_size = 1 + rng() % 4;
@@ -83,15 +86,17 @@ void test_naive_layer() {
     d.bias = rng() % 2;
     d.peepholes = rng() % 2;
     d.reverse = rng() % 2;
-    const std::size_t I = d.input_size, H = d.hidden_size;
+    // a projection in about one case of three (P in 1 .. H-1)
+    d.proj_size = (rep % 3 == 1 && d.hidden_size > 1) ? 1 + rng() % (d.hidden_size - 1) : 0;
+    const std::size_t I = d.input_size, H = d.hidden_size, P = d.proj_size, R = d.recurrent_size();
     const std::size_t T = std::size_t(1) + rng() % 40, N = (rep % 5 == 0) ? 17 + rng() % 24 : 1 + rng() % 6;
     const bool with_lengths = rng() % 2, with_state = rng() % 2, with_final_errors = rng() % 2;
     const bool truncated = rng() % 2;
     const int threads = 1 + int(rng() % 2);
-    const Layer layer(rng, I, H);
+    const Layer layer(rng, I, H, P);
     const LstmLayerParams<double> p = layer.params(d.bias, d.peepholes);
-    const Vec x = random_vec(rng, T * N * I), h0 = random_vec(rng, N * H), c0 = random_vec(rng, N * H);
-    const Vec go = random_vec(rng, T * N * H), ghn = random_vec(rng, N * H), gcn = random_vec(rng, N * H);
+    const Vec x = random_vec(rng, T * N * I), h0 = random_vec(rng, N * R), c0 = random_vec(rng, N * H);
+    const Vec go = random_vec(rng, T * N * R), ghn = random_vec(rng, N * R), gcn = random_vec(rng, N * H);
     std::vector<std::int64_t> lengths(N);
     for (auto& l : lengths) l = std::int64_t(rng() % (T + 1));
     lengths[0] = std::int64_t(T);
@@ -99,15 +104,15 @@ void test_naive_layer() {
 
     // fast
     LstmLayer<double> fast(d);
-    Vec out(T * N * H), hn(N * H), cn(N * H);
+    Vec out(T * N * R), hn(N * R), cn(N * H);
     LstmForwardArgs<double> fa;
     fa.x = x.data(), fa.steps = T, fa.batch = N;
     if (with_state) fa.h0 = h0.data(), fa.c0 = c0.data();
     if (with_lengths) fa.lengths = lengths.data();
     fa.out = out.data(), fa.h_n = hn.data(), fa.c_n = cn.data();
     fast.forward(p, fa, threads);
-    Vec gx(T * N * I), gh0(N * H), gc0(N * H);
-    Grads g(I, H);
+    Vec gx(T * N * I), gh0(N * R), gc0(N * H);
+    Grads g(I, H, P);
     LstmBackwardArgs<double> ba;
     ba.grad_out = go.data();
     if (with_final_errors) ba.grad_h_n = ghn.data(), ba.grad_c_n = gcn.data();
@@ -117,10 +122,10 @@ void test_naive_layer() {
 
     // naive
     NaiveLayerTape<double> tape;
-    Vec r_out(T * N * H), r_hn(N * H), r_cn(N * H), r_gx(T * N * I), r_gh0(N * H), r_gc0(N * H);
+    Vec r_out(T * N * R), r_hn(N * R), r_cn(N * H), r_gx(T * N * I), r_gh0(N * R), r_gc0(N * H);
     naive_layer_forward<double>(d, p, x.data(), T, N, fa.h0, fa.c0, fa.lengths, r_out.data(), r_hn.data(),
                                 r_cn.data(), tape);
-    Grads r(I, H);
+    Grads r(I, H, P);
     naive_layer_backward<double>(d, p, x.data(), T, N, tape, go.data(), ba.grad_h_n, ba.grad_c_n, truncated,
                                  r_gx.data(), r_gh0.data(), r_gc0.data(), r.view());
 
@@ -136,6 +141,10 @@ void test_naive_layer() {
     if (d.peepholes)
       CHECKF(rel_diff(g.w_ci, r.w_ci) < kTol && rel_diff(g.w_cf, r.w_cf) < kTol && rel_diff(g.w_co, r.w_co) < kTol,
              "case %d (%s) peepholes", rep, what);
+    if (P) {
+      CHECKF(rel_diff(g.W_hr, r.W_hr) < kTol, "case %d (%s) dW_hr: %g", rep, what, rel_diff(g.W_hr, r.W_hr));
+      ++proj_cases;
+    }
     if (truncated && with_lengths == false) {
       // the truncated gradient sends no error back in time through W_hh: grad_h0 = 0
       CHECKF(*std::max_element(gh0.begin(), gh0.end()) == 0.0 && *std::min_element(gh0.begin(), gh0.end()) == 0.0,
@@ -155,7 +164,21 @@ void test_naive_layer() {
     threw = true;
   }
   CHECKF(threw, "backward without forward did not throw");
-  std::printf("  %d random layers: forward, exact and truncated backward == naive kernel\n", cases);
+  // a projection as wide as the cell state (or wider) is refused, naming proj_size
+  for (std::size_t bad : {std::size_t(4), std::size_t(5)}) {
+    LstmLayerDims dp;
+    dp.hidden_size = 4;
+    dp.proj_size = bad;
+    bool refused = false;
+    try {
+      LstmLayer<double> l(dp);
+    } catch (const std::invalid_argument& e) {
+      refused = std::string(e.what()).find("proj_size") != std::string::npos;
+    }
+    CHECKF(refused, "proj_size %zu >= hidden_size 4 was not refused", bad);
+  }
+  std::printf("  %d random layers (%d with a projection): forward, exact and truncated backward == naive kernel\n",
+              cases, proj_cases);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@
 //
 // Usage: test_streaming [group ...]   (no argument: every group of this build)
 // Groups:
-//   stream     one-step stream, run over chunks == LstmLayer::forward (double to 1e-12), with state
+//   stream     one-step stream, run over chunks == LstmLayer::forward (double to 1e-12), with state,
+//              without and with a projection (proj_size)
 //   online     LstmOnline::run gradients == LstmLayer::backward(truncated) (double to 1e-10), and
-//              step + accumulate == run
+//              step + accumulate == run, without and with a projection
 //   tanh       detail::tanh_and_hidden(double) within 4 ulp of std::tanh on 2^-30 .. 2^4 and the limits
 //   sigmoid    detail::sigmoid_packet(double) within 4 ulp of 1 / (1 + exp(-x)) on [-708, 40], 0/1/NaN ends
 //   nomalloc   only with EIGEN_RUNTIME_NO_MALLOC: step, run, accumulate allocate nothing
@@ -33,26 +34,28 @@ static void test_stream() {
   std::mt19937_64 rng(1);
   for (bool bias : {true, false})
     for (bool peep : {false, true})
-      for (std::size_t N : {1, 3, 11}) {
-        const std::size_t I = 3, H = 5, L = 2, T = 9;
-        std::vector<Layer> layers = {Layer(rng, I, H), Layer(rng, H, H)};
-        const Vec x = random_vec(rng, T * N * I), h0 = random_vec(rng, L * N * H), c0 = random_vec(rng, L * N * H);
+      for (std::size_t N : {1, 3, 11})
+        for (std::size_t P : {0, 2}) {
+        const std::size_t I = 3, H = 5, L = 2, T = 9, R = P ? P : H;
+        std::vector<Layer> layers = {Layer(rng, I, H, P), Layer(rng, R, H, P)};
+        const Vec x = random_vec(rng, T * N * I), h0 = random_vec(rng, L * N * R), c0 = random_vec(rng, L * N * H);
         // reference: the layer kernel, layer by layer
-        Vec in = x, hn(N * H), cn(N * H);
-        Vec ref_h(L * N * H), ref_c(L * N * H);
+        Vec in = x, hn(N * R), cn(N * H);
+        Vec ref_h(L * N * R), ref_c(L * N * H);
         for (std::size_t k = 0; k < L; ++k) {
           LstmLayerDims d;
-          d.input_size = k == 0 ? I : H;
+          d.input_size = k == 0 ? I : R;
           d.hidden_size = H;
           d.bias = bias;
           d.peepholes = peep;
+          d.proj_size = P;
           LstmLayer<double> layer(d);
-          Vec out(T * N * H);
+          Vec out(T * N * R);
           LstmForwardArgs<double> fa;
-          fa.x = in.data(), fa.steps = T, fa.batch = N, fa.h0 = h0.data() + k * N * H, fa.c0 = c0.data() + k * N * H;
+          fa.x = in.data(), fa.steps = T, fa.batch = N, fa.h0 = h0.data() + k * N * R, fa.c0 = c0.data() + k * N * H;
           fa.out = out.data(), fa.h_n = hn.data(), fa.c_n = cn.data();
           layer.forward(layers[k].params(bias, peep), fa, 1);
-          std::copy(hn.begin(), hn.end(), ref_h.begin() + k * N * H);
+          std::copy(hn.begin(), hn.end(), ref_h.begin() + k * N * R);
           std::copy(cn.begin(), cn.end(), ref_c.begin() + k * N * H);
           in = out;
         }
@@ -62,13 +65,14 @@ static void test_stream() {
         sd.num_layers = L;
         sd.bias = bias;
         sd.peepholes = peep;
+        sd.proj_size = P;
         LstmStream<double> s(sd, {layers[0].params(bias, peep), layers[1].params(bias, peep)}, N);
         s.reset(h0.data(), c0.data());
-        Vec out(T * N * H);
-        for (std::size_t t = 0; t < 4; ++t) s.step(x.data() + t * N * I, out.data() + t * N * H, 2);
-        s.run(x.data() + 4 * N * I, T - 4, out.data() + 4 * N * H, 2);
-        CHECKF(max_abs_diff(out, in) < 1e-12, "output, N=%zu: %g", N, max_abs_diff(out, in));
-        CHECKF(max_abs_diff(Vec(s.h(), s.h() + L * N * H), ref_h) < 1e-12, "h_n");
+        Vec out(T * N * R);
+        for (std::size_t t = 0; t < 4; ++t) s.step(x.data() + t * N * I, out.data() + t * N * R, 2);
+        s.run(x.data() + 4 * N * I, T - 4, out.data() + 4 * N * R, 2);
+        CHECKF(max_abs_diff(out, in) < 1e-12, "output, N=%zu P=%zu: %g", N, P, max_abs_diff(out, in));
+        CHECKF(max_abs_diff(Vec(s.h(), s.h() + L * N * R), ref_h) < 1e-12, "h_n");
         CHECKF(max_abs_diff(Vec(s.c(), s.c() + L * N * H), ref_c) < 1e-12, "c_n");
       }
 }
@@ -77,45 +81,47 @@ static void test_online() {
   std::mt19937_64 rng(2);
   for (bool bias : {true, false})
     for (bool peep : {false, true})
-      for (std::size_t N : {1, 4, 10}) {
-        const std::size_t I = 4, H = 6, T = 12;
-        Layer layer(rng, I, H);
-        const Vec x = random_vec(rng, T * N * I), go = random_vec(rng, T * N * H), h0 = random_vec(rng, N * H),
+      for (std::size_t N : {1, 4, 10})
+        for (std::size_t P : {0, 3}) {
+        const std::size_t I = 4, H = 6, T = 12, R = P ? P : H;
+        Layer layer(rng, I, H, P);
+        const Vec x = random_vec(rng, T * N * I), go = random_vec(rng, T * N * R), h0 = random_vec(rng, N * R),
                   c0 = random_vec(rng, N * H);
         LstmLayerDims d;
         d.input_size = I;
         d.hidden_size = H;
         d.bias = bias;
         d.peepholes = peep;
+        d.proj_size = P;
         const LstmLayerParams<double> p = layer.params(bias, peep);
         LstmLayer<double> ref_layer(d);
-        Vec out(T * N * H), hn(N * H), cn(N * H), gx(T * N * I), gh0(N * H), gc0(N * H);
+        Vec out(T * N * R), hn(N * R), cn(N * H), gx(T * N * I), gh0(N * R), gc0(N * H);
         LstmForwardArgs<double> fa;
         fa.x = x.data(), fa.steps = T, fa.batch = N, fa.h0 = h0.data(), fa.c0 = c0.data();
         fa.out = out.data(), fa.h_n = hn.data(), fa.c_n = cn.data();
         ref_layer.forward(p, fa, 1);
-        Grads ref(I, H), run(I, H), steps(I, H);
+        Grads ref(I, H, P), run(I, H, P), steps(I, H, P);
         LstmBackwardArgs<double> ba;
         ba.grad_out = go.data(), ba.truncated = true, ba.grad_x = gx.data(), ba.grad_h0 = gh0.data();
         ba.grad_c0 = gc0.data();
         ref_layer.backward(p, ba, ref.view(), 1);
         LstmOnline<double> online(d, p, run.view(), N);
         online.reset(h0.data(), c0.data());
-        Vec y(T * N * H);
+        Vec y(T * N * R);
         online.run(x.data(), go.data(), T, y.data(), 2);
         CHECKF(max_abs_diff(y, out) < 1e-12, "output");
         LstmOnline<double> stepper(d, p, steps.view(), N);
         stepper.reset(h0.data(), c0.data());
         for (std::size_t t = 0; t < T; ++t) {
           stepper.step(x.data() + t * N * I, nullptr, 1);
-          stepper.accumulate(go.data() + t * N * H, 1);
+          stepper.accumulate(go.data() + t * N * R, 1);
         }
         const std::vector<std::pair<const Vec*, const Vec*>> pairs = {
             {&ref.W_ih, &run.W_ih}, {&ref.W_hh, &run.W_hh}, {&ref.b_ih, &run.b_ih}, {&ref.b_hh, &run.b_hh},
-            {&ref.w_ci, &run.w_ci}, {&ref.w_cf, &run.w_cf}, {&ref.w_co, &run.w_co}};
+            {&ref.w_ci, &run.w_ci}, {&ref.w_cf, &run.w_cf}, {&ref.w_co, &run.w_co}, {&ref.W_hr, &run.W_hr}};
         for (std::size_t k = 0; k < pairs.size(); ++k) {
           if ((k == 2 || k == 3) && !bias) continue;
-          if (k >= 4 && !peep) continue;
+          if (k >= 4 && k < 7 && !peep) continue;
           const Vec &a = *pairs[k].first, &b = *pairs[k].second;
           double scale = 1e-300;
           for (double v : a) scale = std::max(scale, std::fabs(v));
@@ -123,7 +129,8 @@ static void test_online() {
         }
         CHECKF(max_abs_diff(steps.W_hh, run.W_hh) < 1e-13 && max_abs_diff(steps.W_ih, run.W_ih) < 1e-13,
                "step + accumulate != run");
-        CHECKF(std::equal(stepper.h(), stepper.h() + N * H, online.h()), "step state != run state");
+        CHECKF(max_abs_diff(steps.W_hr, run.W_hr) < 1e-13, "step + accumulate != run (W_hr)");
+        CHECKF(std::equal(stepper.h(), stepper.h() + N * R, online.h()), "step state != run state");
       }
   // a reverse direction cannot train online
   LstmLayerDims d;
@@ -202,16 +209,18 @@ static void test_sigmoid() {
 #ifdef EIGEN_RUNTIME_NO_MALLOC
 static void test_nomalloc() {
   std::mt19937_64 rng(5);
-  for (std::size_t N : {1, 9}) {
-    const std::size_t I = 5, H = 7, T = 20;
-    std::vector<Layer> layers = {Layer(rng, I, H), Layer(rng, H, H)};
-    const Vec x = random_vec(rng, T * N * I), go = random_vec(rng, T * N * H);
-    Vec out(T * N * H);
+  for (std::size_t N : {1, 9})
+    for (std::size_t P : {0, 3}) {
+    const std::size_t I = 5, H = 7, T = 20, R = P ? P : H;
+    std::vector<Layer> layers = {Layer(rng, I, H, P), Layer(rng, R, H, P)};
+    const Vec x = random_vec(rng, T * N * I), go = random_vec(rng, T * N * R);
+    Vec out(T * N * R);
     LstmStackDims sd;
     sd.input_size = I;
     sd.hidden_size = H;
     sd.num_layers = 2;
     sd.peepholes = true;
+    sd.proj_size = P;
     LstmStream<double> s(sd, {layers[0].params(true, true), layers[1].params(true, true)}, N);
     s.step(x.data(), out.data(), 1);  // aborts the process on any allocation in a step
     s.run(x.data(), T, out.data(), 1);
@@ -219,7 +228,8 @@ static void test_nomalloc() {
     d.input_size = I;
     d.hidden_size = H;
     d.peepholes = true;
-    Grads g(I, H);
+    d.proj_size = P;
+    Grads g(I, H, P);
     LstmOnline<double> online(d, layers[0].params(true, true), g.view(), N);
     online.step(x.data(), out.data(), 1);
     online.accumulate(go.data(), 1);

@@ -107,27 +107,32 @@ inline double max_abs_diff(const Vec& a, const Vec& b) {
 }
 
 // One layer's parameters (owned) and the pointer view of them.
+// P: the projection size (0: none); W_hh is [4H, R] with R = P or H, W_hr [P, H].
 struct Layer {
-  Vec W_ih, W_hh, b_ih, b_hh, w_ci, w_cf, w_co;
-  Layer(std::mt19937_64& rng, std::size_t I, std::size_t H)
-      : W_ih(random_vec(rng, 4 * H * I, 0.8)), W_hh(random_vec(rng, 4 * H * H, 0.8)), b_ih(random_vec(rng, 4 * H)),
-        b_hh(random_vec(rng, 4 * H)), w_ci(random_vec(rng, H)), w_cf(random_vec(rng, H)), w_co(random_vec(rng, H)) {}
+  Vec W_ih, W_hh, b_ih, b_hh, w_ci, w_cf, w_co, W_hr;
+  Layer(std::mt19937_64& rng, std::size_t I, std::size_t H, std::size_t P = 0)
+      : W_ih(random_vec(rng, 4 * H * I, 0.8)), W_hh(random_vec(rng, 4 * H * (P ? P : H), 0.8)),
+        b_ih(random_vec(rng, 4 * H)), b_hh(random_vec(rng, 4 * H)), w_ci(random_vec(rng, H)),
+        w_cf(random_vec(rng, H)), w_co(random_vec(rng, H)), W_hr(random_vec(rng, P * H, 0.8)) {}
   lstmcore::LstmLayerParams<double> params(bool bias, bool peep) const {
     lstmcore::LstmLayerParams<double> p;
     p.W_ih = W_ih.data();
     p.W_hh = W_hh.data();
     if (bias) p.b_ih = b_ih.data(), p.b_hh = b_hh.data();
     if (peep) p.w_ci = w_ci.data(), p.w_cf = w_cf.data(), p.w_co = w_co.data();
+    if (!W_hr.empty()) p.W_hr = W_hr.data();
     return p;
   }
 };
 
 // Gradient buffers of one layer and the pointer view of them.
 struct Grads {
-  Vec W_ih, W_hh, b_ih, b_hh, w_ci, w_cf, w_co;
-  Grads(std::size_t I, std::size_t H)
-      : W_ih(4 * H * I), W_hh(4 * H * H), b_ih(4 * H), b_hh(4 * H), w_ci(H), w_cf(H), w_co(H) {}
+  Vec W_ih, W_hh, b_ih, b_hh, w_ci, w_cf, w_co, W_hr;
+  Grads(std::size_t I, std::size_t H, std::size_t P = 0)
+      : W_ih(4 * H * I), W_hh(4 * H * (P ? P : H)), b_ih(4 * H), b_hh(4 * H), w_ci(H), w_cf(H), w_co(H),
+        W_hr(P * H) {}
   lstmcore::LstmLayerGrads<double> view() {
-    return {W_ih.data(), W_hh.data(), b_ih.data(), b_hh.data(), w_ci.data(), w_cf.data(), w_co.data()};
+    return {W_ih.data(), W_hh.data(), b_ih.data(), b_hh.data(), w_ci.data(), w_cf.data(), w_co.data(),
+            W_hr.empty() ? nullptr : W_hr.data()};
   }
 };

@@ -38,9 +38,14 @@ class LSTM:
         g = tanh(W_ig x + b_ig + W_hg h(t-1) + b_hg)
         c(t) = f * c(t-1) + i * g
         o = sigmoid(W_io x + b_io + W_ho h(t-1) + b_ho [+ w_co * c(t)])
-        h(t) = o * tanh(c(t))
+        h(t) = o * tanh(c(t))                      (proj_size = 0)
+        h(t) = W_hr (o * tanh(c(t)))               (proj_size = P > 0)
 
-    (the bracketed peephole terms only with ``peepholes=True``, an extension torch lacks).
+    (the bracketed peephole terms only with ``peepholes=True``, an extension torch lacks). With
+    ``proj_size`` P > 0 (an LSTM with a recurrent projection layer, Sak et al. 2014, exactly as
+    torch's ``proj_size``) the output and the state fed back are the projected h(t) of size P, so
+    ``weight_hh`` is (4H, P), layer k > 0 reads D*P inputs, outputs are (..., D*P), h_0 and h_n are
+    (L*D, N, P), while c_0 and c_n stay (L*D, N, H). Below, R = P with a projection, else H.
 
     Parameters
     ----------
@@ -56,6 +61,11 @@ class LSTM:
         A reverse direction per layer; outputs are concatenated [forward, reverse] on the last axis.
     peepholes : bool, default False
         Peephole weights ``weight_ci``, ``weight_cf``, ``weight_co`` (H,) per layer and direction.
+    proj_size : int, default 0
+        0 (no projection) or 0 < P < hidden_size: a projection ``weight_hr_l{k}[_reverse]`` (P, H)
+        per layer and direction, h(t) = W_hr (o * tanh(c(t))). Works everywhere the layer does:
+        stacked, bidirectional, with ``lengths``, exact and truncated backward, :meth:`stream`
+        and :meth:`online`.
     dropout : float in [0, 1), default 0
         As torch: in training mode (see :meth:`train`), each element of the output of every layer
         except the last is zeroed with probability ``dropout`` and the kept ones scaled by
@@ -72,14 +82,16 @@ class LSTM:
         ``lstmcore.max_threads()`` (4 per core of the machine). Results are bitwise identical for
         any thread count.
 
-    Parameter names and shapes are torch's: ``weight_ih_l{k}[_reverse]`` (4H, I or D*H),
-    ``weight_hh_l{k}[_reverse]`` (4H, H), ``bias_ih_l{k}[_reverse]``, ``bias_hh_l{k}[_reverse]`` (4H,),
-    so a state dict moves between the two unchanged.
+    Parameter names and shapes are torch's: ``weight_ih_l{k}[_reverse]`` (4H, I or D*R),
+    ``weight_hh_l{k}[_reverse]`` (4H, R), ``bias_ih_l{k}[_reverse]``, ``bias_hh_l{k}[_reverse]`` (4H,),
+    ``weight_hr_l{k}[_reverse]`` (P, H) with a projection (in torch's order: after the biases),
+    so a state dict moves between the two unchanged. With peepholes and a projection, the
+    peephole weights come before ``weight_hr``.
 
     Input arrays of another dtype (e.g. float64 input to a float32 layer) are cast to the layer's
     dtype silently, where torch would raise; outputs and gradients always have the layer's dtype.
 
-    An empty batch (N = 0) gives empty outputs (T, 0, D*H) and states (L*D, 0, H), and its
+    An empty batch (N = 0) gives empty outputs (T, 0, D*R) and states (L*D, 0, R), (L*D, 0, H), and its
     backward gives zero parameter gradients, as torch; T = 0 is an error, as in torch.
 
     Threads: the GIL is released while the core computes, so separate layers used from separate
@@ -95,7 +107,7 @@ class LSTM:
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, bias: bool = True,
                  batch_first: bool = False, bidirectional: bool = False, peepholes: bool = False,
-                 dropout: float = 0.0, dtype: Any = np.float32, seed: Optional[int] = None,
+                 dropout: float = 0.0, proj_size: int = 0, dtype: Any = np.float32, seed: Optional[int] = None,
                  num_threads: Optional[int] = None) -> None:
         self._busy = new_lock()  # one thread at a time (see lstmcore._busy)
         self._input_size = check_int("input_size", input_size, minimum=1, maximum=_core.MAX_SIZE)
@@ -105,18 +117,23 @@ class LSTM:
         self._batch_first = check_bool("batch_first", batch_first)
         self._bidirectional = check_bool("bidirectional", bidirectional)
         self._peepholes = check_bool("peepholes", peepholes)
+        self._proj_size = check_int("proj_size", proj_size, minimum=0, maximum=_core.MAX_SIZE)
+        if self._proj_size >= self._hidden_size:
+            raise ValueError(f"proj_size: expected 0 (no projection) or 0 < proj_size < hidden_size = "
+                             f"{self._hidden_size}, got {self._proj_size}")
         self._dropout = check_dropout("dropout", dropout)
         self._training = True  # torch's default mode
         self._dtype = check_dtype("dtype", dtype, default=np.float32)
         seed = check_seed(seed)
         self.num_threads = num_threads  # validated by the setter
 
-        H, D = self._hidden_size, self.num_directions
+        H, D, P = self._hidden_size, self.num_directions, self._proj_size
+        R = self.recurrent_size  # the width of h: P with a projection, else H
         # Refuse a layer that could never fit in memory before anything is allocated: parameters,
         # gradients and the packed weight panels of a call (in the dtype) plus the float64 draw.
         I, L = self._input_size, self._num_layers
         # per layer: (parameter values, values a forward keeps per step and sequence) of one direction
-        sizes = [_core.layer_sizes(I if k == 0 else D * H, H, self._bias, self._peepholes) for k in range(L)]
+        sizes = [_core.layer_sizes(I if k == 0 else D * R, H, self._bias, self._peepholes, P) for k in range(L)]
         n_params = int(D * sum(p for p, _ in sizes))
         check_memory("input_size, hidden_size, num_layers", n_params * (3.0 * self._dtype.itemsize + 8),
                      f"a layer of {n_params} parameters")
@@ -125,12 +142,12 @@ class LSTM:
         self._dir_keys: List[List[str]] = []  # per (layer, direction): parameter names in core order
         self._dirs = []  # core objects, index k * D + d
         for k in range(self._num_layers):
-            n_in = self._input_size if k == 0 else D * H
+            n_in = self._input_size if k == 0 else D * R
             for d in range(D):
                 sfx = f"_l{k}" + ("_reverse" if d == 1 else "")
                 keys = [f"weight_ih{sfx}", f"weight_hh{sfx}"]
                 self._shapes[keys[0]] = (4 * H, n_in)
-                self._shapes[keys[1]] = (4 * H, H)
+                self._shapes[keys[1]] = (4 * H, R)
                 if self._bias:
                     keys += [f"bias_ih{sfx}", f"bias_hh{sfx}"]
                     self._shapes[keys[2]] = (4 * H,)
@@ -139,11 +156,14 @@ class LSTM:
                     for gate in ("ci", "cf", "co"):
                         keys.append(f"weight_{gate}{sfx}")
                         self._shapes[keys[-1]] = (H,)
+                if P:
+                    keys.append(f"weight_hr{sfx}")
+                    self._shapes[keys[-1]] = (P, H)
                 self._dir_keys.append(keys)
-                self._dirs.append(core(n_in, H, self._bias, self._peepholes, d == 1))
+                self._dirs.append(core(n_in, H, self._bias, self._peepholes, d == 1, P))
         # What a forward keeps for its backward, per step and sequence, in values (all layers and directions).
         self._kept_per_item = D * sum(kept for _, kept in sizes)
-        # torch's state-dict order: per layer, per direction, ih/hh weights then biases
+        # torch's state-dict order: per layer, per direction, ih/hh weights, biases, then weight_hr
         self._order = [name for keys in self._dir_keys for name in keys]
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(H)
@@ -168,7 +188,13 @@ class LSTM:
     bidirectional = property(lambda self: self._bidirectional)
     peepholes = property(lambda self: self._peepholes)
     dropout = property(lambda self: self._dropout)
+    proj_size = property(lambda self: self._proj_size)
     dtype = property(lambda self: self._dtype)
+
+    @property
+    def recurrent_size(self) -> int:
+        """The width of h (outputs per direction, h_0 and h_n): proj_size with a projection, else hidden_size."""
+        return self._proj_size if self._proj_size else self._hidden_size
 
     @property
     def training(self) -> bool:
@@ -199,7 +225,8 @@ class LSTM:
     def __repr__(self) -> str:
         return (f"LSTM({self._input_size}, {self._hidden_size}, num_layers={self._num_layers}, bias={self._bias}, "
                 f"batch_first={self._batch_first}, bidirectional={self._bidirectional}, "
-                f"peepholes={self._peepholes}, dropout={self._dropout}, dtype={self._dtype.name})")
+                f"peepholes={self._peepholes}, dropout={self._dropout}, "
+                + (f"proj_size={self._proj_size}, " if self._proj_size else "") + f"dtype={self._dtype.name})")
 
     # ---- parameters -----------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, np.ndarray]:
@@ -288,7 +315,8 @@ class LSTM:
     def _config(self) -> Dict[str, Any]:
         return dict(input_size=self._input_size, hidden_size=self._hidden_size, num_layers=self._num_layers,
                     bias=self._bias, batch_first=self._batch_first, bidirectional=self._bidirectional,
-                    peepholes=self._peepholes, dropout=self._dropout, dtype=self._dtype.name)
+                    peepholes=self._peepholes, dropout=self._dropout, proj_size=self._proj_size,
+                    dtype=self._dtype.name)
 
     def save(self, path: Any) -> None:
         """Write the configuration and parameters to `path` (.npz, no pickle, format version and
@@ -316,20 +344,19 @@ class LSTM:
     def from_torch(cls, module: Any, *, num_threads: Optional[int] = None) -> "LSTM":
         """A layer with the configuration, dtype and parameters of a ``torch.nn.LSTM``.
 
-        The module's dropout and training mode are carried over; ``proj_size`` must be 0.
+        The module's dropout, proj_size and training mode are carried over.
         """
         import torch
 
         if not isinstance(module, torch.nn.LSTM):
             raise TypeError(f"module: expected a torch.nn.LSTM, got {type(module).__name__}")
-        if getattr(module, "proj_size", 0):
-            raise ValueError(f"module: proj_size={module.proj_size} is not supported (expected 0)")
         dtype = {torch.float32: np.float32, torch.float64: np.float64}.get(module.weight_ih_l0.dtype)  # type: ignore[arg-type]
         if dtype is None:
             raise ValueError(f"module: expected float32 or float64 parameters, got {module.weight_ih_l0.dtype}")
         layer = cls(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
                     batch_first=module.batch_first, bidirectional=module.bidirectional,
-                    dropout=float(module.dropout), dtype=dtype, num_threads=num_threads)
+                    dropout=float(module.dropout), proj_size=int(getattr(module, "proj_size", 0)), dtype=dtype,
+                    num_threads=num_threads)
         layer.load_state_dict(module.state_dict())
         return layer.train(bool(module.training))
 
@@ -341,7 +368,7 @@ class LSTM:
             raise ValueError("peepholes: torch.nn.LSTM has no peephole connections; this layer has them")
         module = torch.nn.LSTM(self._input_size, self._hidden_size, self._num_layers, bias=self._bias,
                                batch_first=self._batch_first, bidirectional=self._bidirectional,
-                               dropout=self._dropout,
+                               dropout=self._dropout, proj_size=self._proj_size,
                                dtype=torch.float32 if self._dtype == np.float32 else torch.float64)
         module.load_state_dict({name: torch.from_numpy(a.copy()) for name, a in self._params.items()})
         return module.train(self._training)
@@ -360,15 +387,16 @@ class LSTM:
         ----------
         x : array (T, I), or (T, N, I) ((N, T, I) with batch_first)
         hx : (h_0, c_0) or None
-            Initial states, each (L*D, N, H) ((L*D, H) for unbatched x); None: zeros.
+            Initial states, h_0 (L*D, N, R) and c_0 (L*D, N, H) ((L*D, R), (L*D, H) for unbatched x;
+            R = proj_size with a projection, else H); None: zeros.
         lengths : array (N,) of int in [0, T], or None
             Valid steps of each sequence of a padded batch; outputs past a sequence's end are 0
             and h_n, c_n are its state at its own last step (a packed sequence in torch).
 
         Returns
         -------
-        output : (T, N, D*H) ((N, T, D*H) with batch_first, (T, D*H) unbatched)
-        (h_n, c_n) : each (L*D, N, H) ((L*D, H) unbatched)
+        output : (T, N, D*R) ((N, T, D*R) with batch_first, (T, D*R) unbatched)
+        (h_n, c_n) : (L*D, N, R) and (L*D, N, H) ((L*D, R), (L*D, H) unbatched)
         """
         if type(x) is np.ndarray and x.ndim == 3:
             # before the conversion, which would materialise a broadcast view
@@ -381,24 +409,23 @@ class LSTM:
         T, N = xs.shape[0], xs.shape[1]
         if T < 1:
             raise ValueError(f"x: expected at least one step, got shape {np.shape(x)}")
-        LD, H = self._num_layers * self.num_directions, self._hidden_size
+        LD, H, R = self._num_layers * self.num_directions, self._hidden_size, self.recurrent_size
         h0 = c0 = None
         if hx is not None:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(f"hx: expected a tuple (h_0, c_0) or None, got {type(hx).__name__}")
-            shape = (LD, N, H) if batched else (LD, H)
-            h0 = as_real_array("hx[0]", hx[0], self._dtype, shape).reshape(LD, N, H)
-            c0 = as_real_array("hx[1]", hx[1], self._dtype, shape).reshape(LD, N, H)
+            h0 = as_real_array("hx[0]", hx[0], self._dtype, (LD, N, R) if batched else (LD, R)).reshape(LD, N, R)
+            c0 = as_real_array("hx[1]", hx[1], self._dtype, (LD, N, H) if batched else (LD, H)).reshape(LD, N, H)
         lens = None if lengths is None else self._as_lengths(lengths, T, N)
         self._check_forward_memory(T, N)
 
         D = self.num_directions
-        h_n = np.empty((LD, N, H), self._dtype)
+        h_n = np.empty((LD, N, R), self._dtype)
         c_n = np.empty((LD, N, H), self._dtype)
         if N == 0:  # an empty batch: nothing to compute, and a backward of zero gradients
             self._last = {"T": T, "N": N, "batched": batched, "shape": xs.shape, "version": self._version,
                           "masks": []}
-            output = np.empty((N, T, D * H) if self._batch_first else (T, N, D * H), self._dtype)
+            output = np.empty((N, T, D * R) if self._batch_first else (T, N, D * R), self._dtype)
             return output, (h_n, c_n)
         # Dropout between layers (training mode only): masks[k] scales layer k's output, 0 with
         # probability p, else 1/(1-p); drawn before any layer runs, in the layer's dtype.
@@ -461,26 +488,28 @@ class LSTM:
             raise RuntimeError("backward: load_state_dict was called after the last forward; call forward again")
         T, N, batched = self._last["T"], self._last["N"], self._last["batched"]
         D, H, LD = self.num_directions, self._hidden_size, self._num_layers * self.num_directions
+        R = self.recurrent_size
         out_shape: Tuple[int, ...]
-        state_shape: Tuple[int, ...]
+        h_shape: Tuple[int, ...]
+        c_shape: Tuple[int, ...]
         if batched:
-            out_shape = (N, T, D * H) if self._batch_first else (T, N, D * H)
-            state_shape = (LD, N, H)
+            out_shape = (N, T, D * R) if self._batch_first else (T, N, D * R)
+            h_shape, c_shape = (LD, N, R), (LD, N, H)
         else:
-            out_shape, state_shape = (T, D * H), (LD, H)
+            out_shape, h_shape, c_shape = (T, D * R), (LD, R), (LD, H)
         g_out = None
         if grad_output is not None:
             g_out = as_real_array("grad_output", grad_output, self._dtype, out_shape)
             if batched and self._batch_first:
                 g_out = g_out.transpose(1, 0, 2)
-            g_out = g_out.reshape(T, N, D * H)
+            g_out = g_out.reshape(T, N, D * R)
         g_hn = None if grad_h_n is None else as_real_array("grad_h_n", grad_h_n, self._dtype,
-                                                           state_shape).reshape(LD, N, H)
+                                                           h_shape).reshape(LD, N, R)
         g_cn = None if grad_c_n is None else as_real_array("grad_c_n", grad_c_n, self._dtype,
-                                                           state_shape).reshape(LD, N, H)
+                                                           c_shape).reshape(LD, N, H)
         masks = self._last["masks"]
         grads: Dict[str, np.ndarray] = {}
-        grad_h0 = np.empty((LD, N, H), self._dtype)
+        grad_h0 = np.empty((LD, N, R), self._dtype)
         grad_c0 = np.empty((LD, N, H), self._dtype)
         if N == 0:  # an empty batch: every gradient is an empty sum, 0
             self._grads = {name: np.zeros(self._shapes[name], self._dtype) for name in self._order}
@@ -493,7 +522,7 @@ class LSTM:
                 j = k * D + d
                 g_slice = None
                 if g_above is not None:
-                    g_slice = g_above if D == 1 else np.ascontiguousarray(g_above[:, :, d * H:(d + 1) * H])
+                    g_slice = g_above if D == 1 else np.ascontiguousarray(g_above[:, :, d * R:(d + 1) * R])
                 gx, gh0, gc0, gw = self._dirs[j].backward(
                     g_slice, None if g_hn is None else g_hn[j], None if g_cn is None else g_cn[j], truncated,
                     self._num_threads)
@@ -531,11 +560,11 @@ class LSTM:
     # ---- helpers --------------------------------------------------------------------------------
     def _draw_masks(self, T: int, N: int) -> List[np.ndarray]:
         """The dropout masks of one forward, [] in eval mode or without dropout: for each layer
-        k < L-1, an array (T, N, D*H) of 0 (probability p) or 1/(1-p) (probability 1-p)."""
+        k < L-1, an array (T, N, D*R) of 0 (probability p) or 1/(1-p) (probability 1-p)."""
         p = self._dropout
         if not self._training or p == 0.0 or self._num_layers == 1:
             return []
-        shape = (T, N, self.num_directions * self._hidden_size)
+        shape = (T, N, self.num_directions * self.recurrent_size)
         scale = self._dtype.type(1.0 / (1.0 - p))
         masks = []
         for _ in range(self._num_layers - 1):
@@ -545,8 +574,8 @@ class LSTM:
 
     def _check_forward_memory(self, T: int, N: int) -> None:
         per_item = self._kept_per_item
-        if self._training and self._dropout > 0.0:  # the dropout masks, D*H per layer but the last
-            per_item += (self._num_layers - 1) * self.num_directions * self._hidden_size
+        if self._training and self._dropout > 0.0:  # the dropout masks, D*R per layer but the last
+            per_item += (self._num_layers - 1) * self.num_directions * self.recurrent_size
         n_bytes = float(T) * N * per_item * self._dtype.itemsize
         if n_bytes > memory_limit():  # the message only when it is needed (this runs every call)
             check_memory("x", n_bytes, f"the forward pass over {T} steps of {N} sequences")

@@ -20,23 +20,27 @@ _ROW_BLOCK = 8  # sequences per block of the core's step loops (detail::kStepRow
 
 def stream_bytes(layer: LSTM, batch: int) -> int:
     """Bytes an LSTMStream of `batch` streams over `layer` allocates in the core: per layer the
-    carried h and c and, shared by the layers, the preactivations and tanh(c) of one step; the
-    weights packed for the step products (independent of the batch)."""
+    carried h (R) and c (H) and, shared by the layers, the preactivations, tanh(c) and (with a
+    projection) o * tanh(c) of one step; the weights packed for the step products (independent of
+    the batch). R = proj_size with a projection, else H."""
     I, H, L, N = layer.input_size, layer.hidden_size, layer.num_layers, batch
-    packed = 4 * H * (I + H) + (L - 1) * 4 * H * 2 * H
-    values = 2 * L * N * H + N * 4 * H + N * H + packed
+    P, R = layer.proj_size, layer.recurrent_size
+    packed = 4 * H * (I + R) + (L - 1) * 4 * H * 2 * R + L * P * H
+    values = L * N * (R + H) + N * 4 * H + N * H + (N * H if P else 0) + packed
     return values * layer.dtype.itemsize
 
 
 def online_bytes(layer: LSTM, batch: int) -> int:
     """Bytes an LSTMOnline of `batch` streams over the one-layer `layer` allocates: the traces
-    (3H rows of K = I + H + 1 values per stream, K rounded up to whole 64-byte vectors: Kp), the
+    (3H rows of K = I + R + 1 values per stream, K rounded up to whole 64-byte vectors: Kp), the
     input row u(t) (Kp), the gradient sums of each block of 8 streams (4H x Kp per block), gates,
-    states and scratch (8H per stream), peephole traces and sums, the packed weights and the
-    gradients the trainer accumulates into."""
+    states and scratch (8H per stream), peephole traces and sums, with a projection its scratch
+    (2H per stream) and gradient sums (P x H per block), the packed weights and the gradients the
+    trainer accumulates into. R = proj_size with a projection, else H."""
     I, H, N, item = layer.input_size, layer.hidden_size, batch, layer.dtype.itemsize
+    P, R = layer.proj_size, layer.recurrent_size
     lanes = 64 // item
-    K = I + H + (1 if layer.bias else 0)
+    K = I + R + (1 if layer.bias else 0)
     Kp = -(-K // lanes) * lanes
     blocks = -(-N // _ROW_BLOCK)
     values = (3 * N * H * Kp          # traces s_q[n, j, :], q = i, f, g
@@ -46,7 +50,9 @@ def online_bytes(layer: LSTM, batch: int) -> int:
               + 4 * N * H)            # c(t-1), h, c, tanh(c)
     if layer.peepholes:
         values += 2 * N * H + blocks * 3 * H + 3 * H
-    values += 4 * H * (I + H) + 4 * H * (I + H + 2)  # packed weights, accumulated gradients
+    if P:
+        values += 2 * N * H + blocks * P * H + 3 * P * H  # m, e_m; W_hr sums; W_hr packed twice, its gradient
+    values += 4 * H * (I + R) + 4 * H * (I + R + 2)  # packed weights, accumulated gradients
     return values * item
 
 
@@ -72,14 +78,14 @@ def _as_chunk(name: str, value: Any, dtype: np.dtype, T: Optional[int], N: int, 
     return arr if batched else arr.reshape(arr.shape[0], 1, width)
 
 
-def _as_state(hx: Any, dtype: np.dtype, L: int, N: int, H: int, batched: bool):
+def _as_state(hx: Any, dtype: np.dtype, L: int, N: int, R: int, H: int, batched: bool):
+    """(h_0 (L, N, R), c_0 (L, N, H)) from hx, or (None, None); R: the width of h."""
     if hx is None:
         return None, None
     if not isinstance(hx, (tuple, list)) or len(hx) != 2:
         raise TypeError(f"hx: expected a tuple (h_0, c_0) or None, got {type(hx).__name__}")
-    shape = (L, N, H) if batched else (L, H)
-    h0 = as_real_array("hx[0]", hx[0], dtype, shape).reshape(L, N, H)
-    c0 = as_real_array("hx[1]", hx[1], dtype, shape).reshape(L, N, H)
+    h0 = as_real_array("hx[0]", hx[0], dtype, (L, N, R) if batched else (L, R)).reshape(L, N, R)
+    c0 = as_real_array("hx[1]", hx[1], dtype, (L, N, H) if batched else (L, H)).reshape(L, N, H)
     return h0, c0
 
 
@@ -135,12 +141,13 @@ class LSTMStream(_OnLayer):
     Parameters
     ----------
     layer : LSTM
-        Unidirectional (a stream cannot see the future); any number of layers, bias, peepholes.
+        Unidirectional (a stream cannot see the future); any number of layers, bias, peepholes,
+        proj_size (then h, the steps' outputs and h_0 have proj_size values per layer, c_0 hidden_size).
         A stream never applies dropout: it computes as the layer in eval mode, and a layer in
         training mode with dropout between layers is refused (ValueError naming dropout).
     batch_size : int or None, default None
-        N streams: steps take (N, I) and return (N, H). None: one stream without a batch axis,
-        steps take (I,) and return (H,).
+        N streams: steps take (N, I) and return (N, R). None: one stream without a batch axis,
+        steps take (I,) and return (R,). R = proj_size with a projection, else H.
     """
 
     def __init__(self, layer: LSTM, batch_size: Optional[int] = None) -> None:
@@ -158,7 +165,7 @@ class LSTMStream(_OnLayer):
         core = _core.LstmStreamF32 if layer.dtype == np.float32 else _core.LstmStreamF64
         params = [[layer._params[name] for name in keys] for keys in layer._dir_keys]
         self._core = core(layer.input_size, layer.hidden_size, layer.num_layers, layer.bias, layer.peepholes,
-                          self._N, not self._batched, params, layer.num_threads)
+                          self._N, not self._batched, params, layer.num_threads, layer.proj_size)
         # The hot path: the bound C++ method itself, no Python frame in between.
         self.step = self._core.step  # type: ignore[method-assign]
 
@@ -175,23 +182,23 @@ class LSTMStream(_OnLayer):
 
         Returns
         -------
-        h : (N, H), or (H,) with batch_size None: the top layer's output at this step.
+        h : (N, R), or (R,) with batch_size None: the top layer's output at this step.
         """
         return self._core.step(x_t, out)  # pragma: no cover - replaced by the bound method in __init__
 
     def run(self, x: Any) -> np.ndarray:
         """Advance by the T steps of a chunk x (T, N, I) ((T, I) with batch_size None); returns the
-        top layer's outputs (T, N, H) ((T, H)), equal to the layer's forward pass continuing from
+        top layer's outputs (T, N, R) ((T, R)), equal to the layer's forward pass continuing from
         the carried state. Time-major whatever the layer's batch_first."""
         xs = _as_chunk("x", x, self._layer.dtype, None, self._N, self._layer.input_size, self._batched)
         out = self._core.run(xs)
         return out if self._batched else out.reshape(out.shape[0], out.shape[2])
 
     def reset(self, hx: Optional[Tuple[Any, Any]] = None) -> None:
-        """Set the carried state: hx = (h_0, c_0), each (L, N, H) ((L, H) with batch_size None), or
-        None for zeros."""
+        """Set the carried state: hx = (h_0, c_0), (L, N, R) and (L, N, H) ((L, R), (L, H) with
+        batch_size None), or None for zeros."""
         L, H = self._layer.num_layers, self._layer.hidden_size
-        h0, c0 = _as_state(hx, self._layer.dtype, L, self._N, H, self._batched)
+        h0, c0 = _as_state(hx, self._layer.dtype, L, self._N, self._layer.recurrent_size, H, self._batched)
         self._core.reset(h0, c0)
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -200,13 +207,13 @@ class LSTMStream(_OnLayer):
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         super().__setstate__(state)
-        dtype, shape = self._layer.dtype, (self._layer.num_layers, self._N, self._layer.hidden_size)
-        self._core.reset(as_real_array("h", state["h"], dtype, shape, finite=False),
-                         as_real_array("c", state["c"], dtype, shape, finite=False))
+        dtype, L, N = self._layer.dtype, self._layer.num_layers, self._N
+        self._core.reset(as_real_array("h", state["h"], dtype, (L, N, self._layer.recurrent_size), finite=False),
+                         as_real_array("c", state["c"], dtype, (L, N, self._layer.hidden_size), finite=False))
 
     @property
     def state(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Copies of the carried state (h, c), each (L, N, H) ((L, H) with batch_size None)."""
+        """Copies of the carried state (h, c): (L, N, R) and (L, N, H) ((L, R), (L, H) with batch_size None)."""
         h, c = self._core.state()
         if self._batched:
             return h, c
@@ -227,7 +234,9 @@ class LSTMOnline(_OnLayer):
 
     The gradient over a sequence equals ``layer.backward(grad_output, truncated=True)`` after
     ``layer.forward``: no error flows back in time through the recurrent weights or the peepholes,
-    only along the cell state (through the forget gate). Per step::
+    only along the cell state (through the forget gate). With a projection (proj_size P) the error
+    of each step's output reaches the cell through W_hr within the step, and W_hr gets its
+    gradient; h, the outputs, dL/dh and h_0 then have P values per stream. Per step::
 
         h = online.step(x_t)          # advances state and traces
         online.accumulate(dL_dh)      # grads += this step's contribution
@@ -266,7 +275,7 @@ class LSTMOnline(_OnLayer):
         core = _core.LstmOnlineF32 if layer.dtype == np.float32 else _core.LstmOnlineF64
         self._core = core(layer.input_size, layer.hidden_size, layer.bias, layer.peepholes, self._N,
                           not self._batched, [layer._params[name] for name in keys],
-                          [self._grads[name] for name in keys], layer.num_threads)
+                          [self._grads[name] for name in keys], layer.num_threads, layer.proj_size)
         self._live_grads = LiveArrays(self._grads, "grads")
         # The hot path: the bound C++ methods themselves.
         self.step = self._core.step  # type: ignore[method-assign]
@@ -274,21 +283,22 @@ class LSTMOnline(_OnLayer):
 
     def step(self, x_t: Any, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Advance state and traces by one step; x_t (N, I) ((I,) with batch_size None) -> h(t)
-        (N, H) ((H,)). ``out``: an array to fill and return instead of a new one."""
+        (N, R) ((R,)), R = proj_size with a projection, else H. ``out``: an array to fill and return
+        instead of a new one."""
         return self._core.step(x_t, out)  # pragma: no cover - replaced by the bound method in __init__
 
     def accumulate(self, grad_h: Any) -> None:
-        """grads += the truncated gradient of this step's loss term, given grad_h = dL_t/dh(t) (N, H)
-        ((H,) with batch_size None). Needs a step since the last reset (else RuntimeError); calling it
+        """grads += the truncated gradient of this step's loss term, given grad_h = dL_t/dh(t) (N, R)
+        ((R,) with batch_size None). Needs a step since the last reset (else RuntimeError); calling it
         twice adds twice."""
         self._core.accumulate(grad_h)  # pragma: no cover - replaced by the bound method in __init__
 
     def run(self, x: Any, grad_output: Any) -> np.ndarray:
-        """T steps of step + accumulate in one call: x (T, N, I), grad_output = dL/dh (T, N, H)
-        ((T, I), (T, H) with batch_size None), time-major. Returns the outputs h (T, N, H) ((T, H))."""
+        """T steps of step + accumulate in one call: x (T, N, I), grad_output = dL/dh (T, N, R)
+        ((T, I), (T, R) with batch_size None), time-major. Returns the outputs h (T, N, R) ((T, R))."""
         dtype, N, b = self._layer.dtype, self._N, self._batched
         xs = _as_chunk("x", x, dtype, None, N, self._layer.input_size, b)
-        gs = _as_chunk("grad_output", grad_output, dtype, xs.shape[0], N, self._layer.hidden_size, b)
+        gs = _as_chunk("grad_output", grad_output, dtype, xs.shape[0], N, self._layer.recurrent_size, b)
         out = self._core.run(xs, gs)
         return out if b else out.reshape(out.shape[0], out.shape[2])
 
@@ -316,14 +326,15 @@ class LSTMOnline(_OnLayer):
             g.fill(0)
 
     def reset(self, hx: Optional[Tuple[Any, Any]] = None) -> None:
-        """Start new sequences: state hx = (h_0, c_0), each (1, N, H) ((1, H) with batch_size None), or
-        None for zeros; traces to zero. Gradients are kept (see :meth:`zero_grad`)."""
-        h0, c0 = _as_state(hx, self._layer.dtype, 1, self._N, self._layer.hidden_size, self._batched)
+        """Start new sequences: state hx = (h_0, c_0), (1, N, R) and (1, N, H) ((1, R), (1, H) with
+        batch_size None), or None for zeros; traces to zero. Gradients are kept (see :meth:`zero_grad`)."""
+        h0, c0 = _as_state(hx, self._layer.dtype, 1, self._N, self._layer.recurrent_size,
+                           self._layer.hidden_size, self._batched)
         self._core.reset(None if h0 is None else h0[0], None if c0 is None else c0[0])
 
     @property
     def state(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Copies of the carried state (h, c), each (1, N, H) ((1, H) with batch_size None)."""
+        """Copies of the carried state (h, c): (1, N, R) and (1, N, H) ((1, R), (1, H) with batch_size None)."""
         h, c = self._core.state()
         if self._batched:
             return h[None], c[None]

@@ -9,7 +9,13 @@
 //   g      = tanh(a_g)
 //   c      = f * c_prev + i * g
 //   o      = sigmoid(a_o + w_co * c)                                peephole reads c(t)
-//   h      = o * tanh(c)
+//   h      = o * tanh(c)                                            (proj_size = 0)
+// With a projection (proj_size = P, 0 < P < H; torch's proj_size, Sak et al. 2014) the state that
+// is output and fed back is the projected one:
+//   m      = o * tanh(c)                                            [N, H]
+//   h      = m W_hr^T                                               [N, P]
+// so h_prev and h are [N, P] and W_hh is [4H, P]; c stays [N, H]. Below R = P with a projection,
+// else R = H (the width of h).
 // Steps t >= length[n] leave h, c of sequence n unchanged and output 0. Reverse layers process
 // t = T-1 .. 0 (so a sequence starts at its own last step length[n]-1, as a packed sequence in torch).
 //
@@ -46,12 +52,16 @@ struct LstmLayerDims {
   bool bias = true;             // b_ih, b_hh present
   bool peepholes = false;       // w_ci, w_cf, w_co present
   bool reverse = false;         // process t = T-1 .. 0
-  // Throws std::invalid_argument naming the field (sizes 1 .. kMaxSize).
+  std::size_t proj_size = 0;    // P: 0 (no projection) or 1 .. H-1 (h = W_hr (o * tanh(c)))
+  // Throws std::invalid_argument naming the field (sizes 1 .. kMaxSize, proj_size 0 .. H-1).
   void validate() const;
-  // Parameter values of the direction: 4H (I + H) weights, 8H biases, 3H peephole weights.
+  // R: the width of h (the output and the recurrent input), P with a projection, else H.
+  std::size_t recurrent_size() const { return proj_size ? proj_size : hidden_size; }
+  // Parameter values of the direction: 4H (I + R) weights, 8H biases, 3H peephole weights, P H
+  // projection weights.
   double param_values() const;
-  // Values a forward keeps per step and sequence: the cache (x, the gates, c: I + 5H) and the
-  // output h (H). In double: no overflow for any sizes.
+  // Values a forward keeps per step and sequence: the cache (x, the gates, c: I + 5H; with a
+  // projection also h: P) and the output h (R). In double: no overflow for any sizes.
   double forward_values_per_item() const;
 };
 
@@ -59,12 +69,13 @@ struct LstmLayerDims {
 template <typename Scalar>
 struct LstmLayerParams {
   const Scalar* W_ih = nullptr;  // [4H, I]
-  const Scalar* W_hh = nullptr;  // [4H, H]
+  const Scalar* W_hh = nullptr;  // [4H, R]
   const Scalar* b_ih = nullptr;  // [4H]   (bias only)
   const Scalar* b_hh = nullptr;  // [4H]   (bias only)
   const Scalar* w_ci = nullptr;  // [H]    (peepholes only)
   const Scalar* w_cf = nullptr;  // [H]
   const Scalar* w_co = nullptr;  // [H]
+  const Scalar* W_hr = nullptr;  // [P, H] (proj_size > 0 only)
 };
 
 // Gradients of one layer direction, same shapes as LstmLayerParams; overwritten, never accumulated.
@@ -77,19 +88,21 @@ struct LstmLayerGrads {
   Scalar* w_ci = nullptr;
   Scalar* w_cf = nullptr;
   Scalar* w_co = nullptr;
+  Scalar* W_hr = nullptr;
 };
 
-// The data of one forward call. Shapes use T = steps, N = batch, I = input_size, H = hidden_size.
+// The data of one forward call. Shapes use T = steps, N = batch, I = input_size, H = hidden_size,
+// R = recurrent_size() (P with a projection, else H).
 template <typename Scalar>
 struct LstmForwardArgs {
   const Scalar* x = nullptr;              // [T, N, I]   input (required)
   std::size_t steps = 0;                  // T >= 1
   std::size_t batch = 0;                  // N >= 1
-  const Scalar* h0 = nullptr;             // [N, H]      initial hidden state, or nullptr (zeros)
+  const Scalar* h0 = nullptr;             // [N, R]      initial hidden state, or nullptr (zeros)
   const Scalar* c0 = nullptr;             // [N, H]      initial cell state, or nullptr (zeros)
   const std::int64_t* lengths = nullptr;  // [N]         lengths in [0, T], or nullptr (all T)
-  Scalar* out = nullptr;                  // [T, N, H]   h(t) of every step (0 past a sequence's end)
-  Scalar* h_n = nullptr;                  // [N, H]      h after the last valid step of each sequence
+  Scalar* out = nullptr;                  // [T, N, R]   h(t) of every step (0 past a sequence's end)
+  Scalar* h_n = nullptr;                  // [N, R]      h after the last valid step of each sequence
   Scalar* c_n = nullptr;                  // [N, H]      c after the last valid step of each sequence
 };
 
@@ -97,16 +110,18 @@ struct LstmForwardArgs {
 // at its inputs). T, N are those of the forward that filled the cache.
 template <typename Scalar>
 struct LstmBackwardArgs {
-  const Scalar* grad_out = nullptr;  // [T, N, H]   dL/d out, or nullptr (zeros)
-  const Scalar* grad_h_n = nullptr;  // [N, H]      dL/d h_n, or nullptr (zeros)
+  const Scalar* grad_out = nullptr;  // [T, N, R]   dL/d out, or nullptr (zeros)
+  const Scalar* grad_h_n = nullptr;  // [N, R]      dL/d h_n, or nullptr (zeros)
   const Scalar* grad_c_n = nullptr;  // [N, H]      dL/d c_n, or nullptr (zeros)
   // false: exact gradient (BPTT through every connection). true: the 1997 truncated gradient: no
   // error flows back in time through W_hh or the peepholes; only the cell state path
   // c(t-1) -> c(t) (through f) carries error across steps. Then grad_h0 is 0 and the state error
-  // is dh * o * tanh'(c) + dc(t+1) * f(t+1).
+  // is dh * o * tanh'(c) + dc(t+1) * f(t+1). With a projection, W_hr is part of the step (not a
+  // connection in time): the error dh(t) of the step's own output reaches m(t) = o tanh(c) as
+  // dm = dh W_hr in both modes, and dW_hr = sum dh^T m is the same formula in both.
   bool truncated = false;
   Scalar* grad_x = nullptr;   // [T, N, I]   dL/dx (required)
-  Scalar* grad_h0 = nullptr;  // [N, H]      dL/dh0 (required)
+  Scalar* grad_h0 = nullptr;  // [N, R]      dL/dh0 (required)
   Scalar* grad_c0 = nullptr;  // [N, H]      dL/dc0 (required)
 };
 
@@ -114,7 +129,8 @@ struct LstmBackwardArgs {
 // BackwardPass pair in one object). forward() fills the cache; backward() differentiates the most
 // recent forward and must get the same parameters. Per step and sequence the cache keeps I + 5H
 // numbers (x, the activated gates, c); h(t-1), c(t-1) and tanh(c(t)) are recomputed by backward
-// from them (h(t-1) = o(t-1) tanh(c(t-1))). Buffers are resized by forward, never inside a time
+// from them (h(t-1) = o(t-1) tanh(c(t-1))). With a projection it keeps h(t) too (P more numbers:
+// recomputing it would take a GEMM) and recomputes m(t) = o(t) tanh(c(t)). Buffers are resized by forward, never inside a time
 // loop. Not thread-safe: one object per thread; distinct objects may run concurrently.
 template <typename Scalar>
 class LstmLayer {
@@ -139,7 +155,8 @@ class LstmLayer {
   void backward(const LstmLayerParams<Scalar>& params, const LstmBackwardArgs<Scalar>& args,
                 const LstmLayerGrads<Scalar>& grads, int num_threads);
 
-  // Scalars the cache holds after a forward of T steps over N sequences: T N (I + 5H) + 2 N H.
+  // Scalars the cache holds after a forward of T steps over N sequences:
+  // T N (I + 5H + P) + N (R + H)  (P = 0 and R = H without a projection).
   static std::size_t cache_size(const LstmLayerDims& dims, std::size_t T, std::size_t N);
 
  private:
