@@ -26,12 +26,9 @@
 #include <string>
 #include <vector>
 
+#include "lstmcore/isa.hpp"
 #include "lstmcore/lstm1997.hpp"
 #include "lstmcore/naive1997.hpp"
-
-#ifndef LSTMCORE_BENCH_NATIVE
-#define LSTMCORE_BENCH_NATIVE -1
-#endif
 
 using namespace lstmcore;
 using Clock = std::chrono::steady_clock;
@@ -279,14 +276,13 @@ std::string simd_macros() {
 void print_header(const char* dtype, std::size_t steps, int repeats) {
   std::printf("lstmcore_bench rtrl: online truncated-RTRL training (train_sequence, update=step, mask all true)\n");
   std::printf("  CPU:        %s\n", cpu_model().c_str());
-  const char* native = LSTMCORE_BENCH_NATIVE == 1 ? "yes" : LSTMCORE_BENCH_NATIVE == 0 ? "no" : "unknown";
 #if defined(__AVX512F__) || defined(__AVX2__)
   const char* wide = "yes";
 #else
   const char* wide = "no";
 #endif
-  std::printf("  build:      -march=native %s (LSTMCORE_NATIVE); AVX2/AVX-512 code %s; ISA macros: %s\n", native,
-              wide, simd_macros().c_str());
+  std::printf("  build:      ISA level %s (CPU runs up to %s); AVX2/AVX-512 code %s; ISA macros: %s\n",
+              isa::build_level(), isa::level_name(isa::cpu_level()), wide, simd_macros().c_str());
   std::printf("  Eigen %d.%d.%d, SIMD in use: %s; %s; compiler %s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION,
               EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(),
 #ifdef NDEBUG
@@ -309,7 +305,10 @@ void print_usage(std::FILE* out) {
                "                                 [--repeats 15] [--truncated]\n"
                "  fwd, fwdbwd   the torch-style batched layer: forward, forward+backward (verified vs the naive kernel)\n"
                "  rtrl   online truncated-RTRL training steps per second on the 1997 paper's nets\n"
-               "         defaults: --net all --steps 200000 --repeats 7 --dtype f64\n");
+               "         defaults: --net all --steps 200000 --repeats 7 --dtype f64\n"
+               "environment: LSTMCORE_ISA=baseline|v3|v4 runs the core of a lower instruction-set level than the\n"
+               "  CPU's best (a dispatching build; this one: %s); LSTMCORE_GEMM=generic the baseline's plain kernels\n",
+               isa::build_level());
 }
 
 // A mistake: the message and the usage on stderr, exit code 2.

@@ -478,11 +478,18 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
     return 0
 
 
+def _version_text(version: str) -> str:
+    """`lstmcore --version`: the version and the compiled core that runs (lstmcore._load_core)."""
+    from . import _core
+    return (f"lstmcore {version}\ncore: {_core.kernel_level()} (compiled: {', '.join(_core.isa_levels())}; "
+            f"this CPU runs up to {_core.cpu_level()}; GEMM kernels {_core.gemm_kernel()})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
     p = _Parser(prog="lstmcore", description="LSTM as Hochreiter & Schmidhuber defined it in 1997.")
-    p.add_argument("--version", action="version", version=f"lstmcore {__version__}")
+    p.add_argument("--version", action="version", version=_version_text(__version__))
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("reber", help="Experiment 1: the embedded Reber grammar")
