@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 
-import lstmcore
 from lstmcore import _core
 
 ORDER = ["x86-64", "x86-64-v3", "x86-64-v4"]

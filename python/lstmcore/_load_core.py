@@ -60,8 +60,12 @@ def load_core() -> ModuleType:
                           "(a default build, without -Ccmake.define.LSTMCORE_NATIVE=ON, has one core per level)",
                           RuntimeWarning, stacklevel=4)
         return importlib.import_module(CORE)
-    specs = {level: importlib.util.find_spec(f"{PACKAGE}.{name}") for level, name in LEVEL_MODULES.items()}
-    built = [level for level, spec in specs.items() if spec is not None and spec.origin]
+    origins = {}  # level -> the module file of each level compiled in
+    for level, name in LEVEL_MODULES.items():
+        found = importlib.util.find_spec(f"{PACKAGE}.{name}")
+        if found is not None and found.origin:
+            origins[level] = found.origin
+    built = list(origins)
     if not built:
         raise ImportError(f"{PACKAGE}: no compiled core found (neither _core nor any of "
                           f"{', '.join(LEVEL_MODULES.values())}); is the package built and installed?")
@@ -72,7 +76,7 @@ def load_core() -> ModuleType:
         level = _cpu.choose_level(isa, _gemm_request(os.environ), built)
     except ValueError as e:
         raise ImportError(f"{PACKAGE}: {e}") from None
-    origin = specs[level].origin
+    origin = origins[level]
     # The module's file is _core_<level>...so, its init function PyInit__core: loaded under the name
     # lstmcore._core, so that its classes say lstmcore._core wherever they run.
     loader = importlib.machinery.ExtensionFileLoader(CORE, origin)
