@@ -4,7 +4,7 @@
 # x86-64-v3 with LSTMCORE_ISA=v3, what an AVX2 CPU without AVX-512 runs), against a native build
 # (-DLSTMCORE_NATIVE=ON, -march=native). The builds alternate, round after round, so that a slow
 # minute of the shared machine hits them alike; the table gives medians over rounds of the
-# benchmark's ns/step and the ratios to native with their per-round spread.
+# benchmark's ns/step (thread CPU time: --clock cpu) and the ratios to native with their per-round spread.
 # Usage: ROUNDS=15 bash bench/rtrl_native_vs_portable.sh [lstmcore_bench rtrl options, e.g. --steps 50000]
 # Needs cmake, ninja and Eigen (pip install cmake ninja cmeel-eigen).
 set -euo pipefail
@@ -29,7 +29,7 @@ for round in $(seq "$rounds"); do
       [ "$kind" != native ] && bin="$portable_dir/bench/lstmcore_bench"
       [ "$kind" = portable-v3 ] && env=(LSTMCORE_ISA=v3)
       # the result rows: net, configuration..., weights, ns/step, steps/s, ns/weight-step, naive, ratio, err
-      env "${env[@]}" "$bin" rtrl --dtype "$dtype" --steps 50000 --repeats 3 "$@" |
+      env "${env[@]}" "$bin" rtrl --dtype "$dtype" --steps 50000 --repeats 3 --clock cpu "$@" |
         awk -v r="$round" -v k="$kind" -v d="$dtype" '$1 ~ /^exp/ { print r, k, $1 " " d, $(NF-5) }' >> "$times"
     done
   done
