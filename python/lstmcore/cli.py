@@ -478,15 +478,10 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
     return 0
 
 
-class _VersionAction(argparse.Action):
+class _VersionAction(argparse._VersionAction):
     """`lstmcore --version`: the version and, on a second line, the compiled core that runs (its ISA
-    level, the levels compiled in, the CPU's best: lstmcore._load_core), printed as is."""
-
-    def __init__(self, option_strings: List[str], version: str, dest: str = argparse.SUPPRESS,
-                 default: str = argparse.SUPPRESS, help: str = "print the version and the compiled core that runs, "
-                 "then exit") -> None:
-        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
-        self.version = version
+    level, the levels compiled in, the CPU's best: lstmcore._load_core), printed as is (argparse's
+    own version action would rewrap the lines)."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: Optional[str] = None) -> None:
@@ -500,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
     p = _Parser(prog="lstmcore", description="LSTM as Hochreiter & Schmidhuber defined it in 1997.")
-    p.add_argument("--version", action=_VersionAction, version=__version__)
+    p.add_argument("--version", action=_VersionAction, version=__version__,
+                   help="print the version and the compiled core that runs, then exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("reber", help="Experiment 1: the embedded Reber grammar")
