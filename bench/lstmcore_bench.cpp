@@ -21,17 +21,15 @@
 #include <cstdlib>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "lstmcore/isa.hpp"
 #include "lstmcore/lstm1997.hpp"
 #include "lstmcore/naive1997.hpp"
-
-#ifndef LSTMCORE_BENCH_NATIVE
-#define LSTMCORE_BENCH_NATIVE -1
-#endif
 
 using namespace lstmcore;
 using Clock = std::chrono::steady_clock;
@@ -168,15 +166,29 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// What time_run measures (--clock): wall time (default), or the CPU time of this thread
+// (CLOCK_THREAD_CPUTIME_ID: the time it ran, not the time it waited for a core; steadier on a
+// shared, oversubscribed machine; the benchmark is single-threaded).
+bool g_cpu_clock = false;
+
+double now_ns() {
+  if (g_cpu_clock) {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) * 1e9 + double(ts.tv_nsec);
+  }
+  return std::chrono::duration<double, std::nano>(Clock::now().time_since_epoch()).count();
+}
+
 // One timed run: `steps` online training steps (whole sequences of kSeqLen) from the initial
 // weights. Returns ns per step.
 template <typename Scalar, typename Train>
 double time_run(std::size_t steps, Train&& train_one_sequence) {
   const std::size_t n_seq = std::max<std::size_t>(1, (steps + kSeqLen - 1) / kSeqLen);
-  const auto t0 = Clock::now();
+  const double t0 = now_ns();
   for (std::size_t s = 0; s < n_seq; ++s) train_one_sequence(s % kPoolSize);
-  const auto t1 = Clock::now();
-  return std::chrono::duration<double, std::nano>(t1 - t0).count() / double(n_seq * kSeqLen);
+  const double t1 = now_ns();
+  return (t1 - t0) / double(n_seq * kSeqLen);
 }
 
 struct Row {
@@ -279,14 +291,13 @@ std::string simd_macros() {
 void print_header(const char* dtype, std::size_t steps, int repeats) {
   std::printf("lstmcore_bench rtrl: online truncated-RTRL training (train_sequence, update=step, mask all true)\n");
   std::printf("  CPU:        %s\n", cpu_model().c_str());
-  const char* native = LSTMCORE_BENCH_NATIVE == 1 ? "yes" : LSTMCORE_BENCH_NATIVE == 0 ? "no" : "unknown";
 #if defined(__AVX512F__) || defined(__AVX2__)
   const char* wide = "yes";
 #else
   const char* wide = "no";
 #endif
-  std::printf("  build:      -march=native %s (LSTMCORE_NATIVE); AVX2/AVX-512 code %s; ISA macros: %s\n", native,
-              wide, simd_macros().c_str());
+  std::printf("  build:      ISA level %s (CPU runs up to %s); AVX2/AVX-512 code %s; ISA macros: %s\n",
+              isa::build_level(), isa::level_name(isa::cpu_level()), wide, simd_macros().c_str());
   std::printf("  Eigen %d.%d.%d, SIMD in use: %s; %s; compiler %s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION,
               EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(),
 #ifdef NDEBUG
@@ -296,8 +307,8 @@ void print_header(const char* dtype, std::size_t steps, int repeats) {
 #endif
               __VERSION__);
   std::printf("  dtype %s; sequences of %zu steps, %zu distinct, cycled; %zu steps per repeat, median of %d "
-              "repeats (after 1 warm-up); single thread\n",
-              dtype, kSeqLen, kPoolSize, steps, repeats);
+              "repeats (after 1 warm-up); single thread; %s time\n",
+              dtype, kSeqLen, kPoolSize, steps, repeats, g_cpu_clock ? "thread CPU" : "wall");
   std::printf("  naive kernel: %zu steps per repeat, median of %d\n\n", std::max<std::size_t>(kSeqLen, steps / 20),
               std::min(repeats, 3));
 }
@@ -305,11 +316,16 @@ void print_header(const char* dtype, std::size_t steps, int repeats) {
 void print_usage(std::FILE* out) {
   std::fprintf(out,
                "usage: lstmcore_bench rtrl [--net exp1|exp4|exp6b|all] [--steps N] [--repeats R] [--dtype f64|f32]\n"
+               "                           [--clock wall|cpu]\n"
                "       lstmcore_bench fwd|fwdbwd [--I 64] [--H 128] [--N 32] [--T 100] [--threads 2] [--dtype f32|f64]\n"
                "                                 [--repeats 15] [--truncated]\n"
                "  fwd, fwdbwd   the torch-style batched layer: forward, forward+backward (verified vs the naive kernel)\n"
                "  rtrl   online truncated-RTRL training steps per second on the 1997 paper's nets\n"
-               "         defaults: --net all --steps 200000 --repeats 7 --dtype f64\n");
+               "         defaults: --net all --steps 200000 --repeats 7 --dtype f64 --clock wall (cpu: the thread's\n"
+               "         CPU time, steadier on a shared machine)\n"
+               "environment: LSTMCORE_ISA=baseline|v3|v4 runs the core of a lower instruction-set level than the\n"
+               "  CPU's best (a dispatching build; this one: %s); LSTMCORE_GEMM=generic the baseline's plain kernels\n",
+               isa::build_level());
 }
 
 // A mistake: the message and the usage on stderr, exit code 2.
@@ -354,6 +370,10 @@ int run_rtrl(int argc, char** argv) {
       if (!parse_count(value("--repeats"), 1, 1000, repeats)) return usage("--repeats: expected an integer in [1, 1000]");
     } else if (a == "--dtype") {
       dtype = value("--dtype");
+    } else if (a == "--clock") {
+      const std::string clock = value("--clock");
+      if (clock != "wall" && clock != "cpu") return usage(("--clock: expected wall or cpu, got '" + clock + "'").c_str());
+      g_cpu_clock = clock == "cpu";
     } else if (a == "-h" || a == "--help") {
       return help();
     } else {

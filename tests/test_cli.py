@@ -90,7 +90,9 @@ def test_version_is_written_once_and_shown_by_the_cli():
     assert re.fullmatch(r"\d+\.\d+\.\d+", lstmcore.__version__)
     assert version("lstmcore") == lstmcore.__version__
     out = subprocess.run([sys.executable, "-m", "lstmcore", "--version"], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == f"lstmcore {lstmcore.__version__}"
+    first, second = out.stdout.strip().split("\n")
+    assert first == f"lstmcore {lstmcore.__version__}"
+    assert second.startswith(f"core: {lstmcore._core.kernel_level()} (compiled: "), second  # the ISA level that runs
     root = Path(__file__).resolve().parent.parent
     if (root / "CMakeLists.txt").exists():  # a checkout: no other file writes the version
         assert 'dynamic = ["version"]' in (root / "pyproject.toml").read_text()

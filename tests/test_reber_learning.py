@@ -14,8 +14,9 @@ from lstmcore.experiments import run_trial
 # exp implementation, vector width or summation order) sends a trial down another path, which may
 # learn earlier, later or not at all. So the seeds are pinned, the sequence counts are not; after
 # a change to the engine's rounding, pick seeds that succeed again (the success rate is the
-# property; docs/EXPERIMENT1.md).
-@pytest.mark.parametrize("data_seed,init_seed", [(1, 0), (2, 9)])
+# property; docs/EXPERIMENT1.md). The ISA levels (x86-64, x86-64-v3, x86-64-v4) round differently
+# and CI runs this test under each: these seeds succeed under all three and in a native build.
+@pytest.mark.parametrize("data_seed,init_seed", [(1, 0), (3, 1)])
 def test_paper_net_learns_embedded_reber(data_seed, init_seed):
     r = run_trial("1-3x2-lr0.5", overrides=dict(data_seed=data_seed, init_seed=init_seed, max_sequences=40_000))
     assert r["n_weights"] == 276

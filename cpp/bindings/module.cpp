@@ -3,6 +3,7 @@
 
 namespace lstmcore_py {
 void bind_recurrent_net(py::module_& m);  // bind_recurrent_net.cpp
+void bind_isa(py::module_& m);            // bind_isa.cpp
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
   lstmcore_py::bind_checks(m);
   lstmcore_py::bind_threads(m);
   lstmcore_py::bind_recurrent_net(m);
+  lstmcore_py::bind_isa(m);
 }

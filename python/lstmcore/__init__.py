@@ -13,6 +13,10 @@
 - :mod:`lstmcore.optim`: SGD, Adam/AdamW and gradient clipping with ``torch.optim``'s maths, updating
   NumPy parameters (e.g. ``LSTM.parameters()``) in place.
 """
+from ._load_core import load_core as _load_core
+
+_load_core()  # lstmcore._core: the compiled core for this CPU's instruction-set level (_load_core.py)
+
 from ._lstm import LSTM
 from ._lstm1997 import LSTM1997
 from ._stream import LSTMOnline, LSTMStream

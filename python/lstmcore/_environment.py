@@ -3,7 +3,9 @@
 ``environment()`` -> dict: lstmcore's version and git commit (when the package is imported from a
 git checkout), Python, NumPy, the machine and CPU model, the compiler, build type and flags of the
 compiled core (``lstmcore._build_info``, written by CMake at build time; "unknown" where the module
-was built without it), and the GEMM kernel level the layer runs (``_core.gemm_kernel()``).
+was built without it), the instruction-set level of the core that runs (``_core.kernel_level()``,
+chosen at import: lstmcore._load_core), the levels compiled in and the CPU's best, and the GEMM
+micro-kernels the layer runs (``_core.gemm_kernel()``).
 """
 import functools
 import os
@@ -60,5 +62,8 @@ def environment() -> Dict[str, Any]:
         "build_type": build_type,
         "cxx_flags": flags,
         "native": native,
+        "kernel_level": _core.kernel_level(),
+        "isa_levels": list(_core.isa_levels()),
+        "cpu_level": _core.cpu_level(),
         "gemm_kernel": _core.gemm_kernel(),
     }

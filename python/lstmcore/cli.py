@@ -478,11 +478,25 @@ def _cmd_reproduce(a: argparse.Namespace) -> int:
     return 0
 
 
+class _VersionAction(argparse._VersionAction):
+    """`lstmcore --version`: the version and, on a second line, the compiled core that runs (its ISA
+    level, the levels compiled in, the CPU's best: lstmcore._load_core), printed as is (argparse's
+    own version action would rewrap the lines)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        from . import _core
+        print(f"lstmcore {self.version}\ncore: {_core.kernel_level()} (compiled: {', '.join(_core.isa_levels())}; "
+              f"this CPU runs up to {_core.cpu_level()}; GEMM kernels {_core.gemm_kernel()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
     p = _Parser(prog="lstmcore", description="LSTM as Hochreiter & Schmidhuber defined it in 1997.")
-    p.add_argument("--version", action="version", version=f"lstmcore {__version__}")
+    p.add_argument("--version", action=_VersionAction, version=__version__,
+                   help="print the version and the compiled core that runs, then exit")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("reber", help="Experiment 1: the embedded Reber grammar")

@@ -2,9 +2,9 @@
 // kPanel columns, A read in place through two strides, and a register-blocked micro-kernel of
 // 6 rows x kPanel columns (12 accumulators: two vectors per row). On AVX2+FMA this is the
 // 6x16 (float) / 6x8 (double) shape that keeps both FMA pipes busy; other machines get the same
-// loops in plain C++ for the compiler to vectorise. Which one runs is decided by the build (an
-// AVX2 build, e.g. -march=native on an AVX2 machine, always uses AVX2) or, in a portable x86-64
-// build, once at run time from the CPU (cpp/src/gemm_panel.cpp).
+// loops in plain C++ for the compiler to vectorise. Which one a copy of the core has is decided by
+// the instruction set it is compiled for (cpp/src/gemm_panel.cpp); which copy runs, once at import
+// or start-up from the CPU (lstmcore/isa.hpp).
 //
 // Every element of C is computed by one kernel call that sums over k = 0 .. K-1 in order, whatever
 // the caller's partition of rows and panels, so results do not depend on how the work is split
@@ -83,7 +83,8 @@ template <typename Scalar>
 void gemm_rows_outer(Index m0, Index m1, Index K, const Scalar* a, Index sm, Index sk, const Scalar* bp, Index N,
                      Scalar* C, Index ldc);
 
-// The micro-kernel this process runs: "avx2+fma (build)", "avx2+fma (run-time dispatch)" or "generic".
+// The micro-kernels of this copy of the core and the level it was compiled for: "avx2+fma (x86-64-v3)",
+// "generic (x86-64)", ..., or "avx2+fma (build)" / "generic (build)" in a -march=native build.
 const char* kernel_isa();
 
 }  // namespace gemm

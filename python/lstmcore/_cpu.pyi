@@ -1,0 +1,6 @@
+# The compiled CPU probe of a dispatching build (cpp/bindings/cpu_module.cpp; lstmcore._load_core).
+from typing import List, Optional
+
+def cpu_level() -> str: ...
+def choose_level(isa_env: Optional[str], gemm_env: Optional[str], built: List[str],
+                 cpu: Optional[str] = None) -> str: ...
