@@ -1,6 +1,7 @@
 """A trial's marginal cost per training step beside the engine's own, per experiment.
 
     python bench/trials.py [--rows 1-3x2-lr0.5 4-T100 ...] [--repeats 3] [--small 1000 --large 4000]
+                           [--clock cpu|wall]
 
 Trial: ``lstmcore.experiments.run_trial`` of the row with budgets ``--small`` and ``--large``
 sequences (early in training, before any milestone: the budget ends every run), one thread. Its
@@ -12,6 +13,11 @@ net (same lengths and masks), one call per sequence, no Python per step: the flo
 reach. Rounds alternate trial and engine; the table gives medians and the ratio of the minima
 too (on a shared machine the fastest round of each is the least disturbed). Compare the columns
 of one run, not runs of different days.
+
+Clock: ``cpu`` (default) times both with the process's CPU time, ``wall`` with the wall clock.
+Both sides run on one thread, so on an idle machine the two agree; on a machine shared with
+other work the CPU time leaves out the time the process waits for a core, which is most of the
+noise of wall-clock ratios there.
 """
 from __future__ import annotations
 
@@ -24,7 +30,10 @@ from lstmcore import _core
 from lstmcore.experiments import run_trial
 from lstmcore.experiments.runner import resolve
 
-ROWS = ["1-3x2-lr0.5", "2c-q50-p50", "3a-T100-N3", "4-T100", "5-T100", "6a", "6b"]
+ROWS = ["1-3x2-lr0.5", "2a", "2b", "2c-q50-p50", "3a-T100-N3", "3b-T100-N3", "3c-T100-N3", "4-T100", "5-T100",
+        "6a", "6b"]
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+clock = CLOCKS["cpu"]
 
 
 def trial_cost(name: str, small: int, large: int) -> float:
@@ -32,9 +41,9 @@ def trial_cost(name: str, small: int, large: int) -> float:
     t = []
     steps = []
     for n in (small, large):
-        t0 = time.perf_counter()
+        t0 = clock()
         r = run_trial(name, 0, overrides={"max_sequences": n})
-        t.append(time.perf_counter() - t0)
+        t.append(clock() - t0)
         steps.append(r["steps"])
         if r["sequences"] != n:
             raise RuntimeError(f"{name}: a milestone ended the trial at {r['sequences']} sequences; lower --large")
@@ -52,10 +61,10 @@ def engine_cost(name: str, n: int) -> float:
     update = {"step": _core.UpdateSchedule.step, "sequence": _core.UpdateSchedule.sequence}[exp.update]
     seqs = [(x, t, m.view(np.uint8)) for x, t, m in seqs]
     steps = sum(len(x) for x, _, _ in seqs)
-    t0 = time.perf_counter()
+    t0 = clock()
     for x, t, m in seqs:
         core.train_sequence(x, t, m, exp.lr, update)
-    return 1e6 * (time.perf_counter() - t0) / steps
+    return 1e6 * (clock() - t0) / steps
 
 
 def main() -> None:
@@ -64,8 +73,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--small", type=int, default=1000)
     p.add_argument("--large", type=int, default=4000)
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="process CPU time or wall clock (default: cpu)")
     a = p.parse_args()
-    print(f"median of {a.repeats} alternating rounds; trial budgets {a.small:,} and {a.large:,} sequences, one thread")
+    global clock
+    clock = CLOCKS[a.clock]
+    print(f"median of {a.repeats} alternating rounds; trial budgets {a.small:,} and {a.large:,} sequences, one thread, "
+          f"{a.clock} clock")
     print("| experiment | weights | trial µs/step | engine µs/step | ratio of medians | ratio of minima |\n"
           "|---|---|---|---|---|---|")
     for name in a.rows:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 import numpy as np
 
 from ..tasks.batch import PackedBatch, slice_sequences, take_sequences
-from .stopping import SequenceSet, StreamABS, StreamMonitor, measure_set
+from .stopping import SequenceSet, SetEndErrors, StreamABS, StreamMonitor, measure_set
 
 __all__ = ["BLOCK", "MAX_CURVE_POINTS", "Model", "TrialContext", "run_trial_body", "trial_seeds"]
 
@@ -80,6 +80,8 @@ class TrialContext:
     init_seed: int
     sequences: int = 0
     _reber: Any = field(default=None, repr=False)
+    _sets: Dict[Any, Any] = field(default_factory=dict, repr=False)
+    _errors: Dict[Any, Optional[SetEndErrors]] = field(default_factory=dict, repr=False)
 
     @property
     def n_out(self) -> int:
@@ -96,9 +98,22 @@ class TrialContext:
         return self.sequences
 
     def fixed_set(self, which: str, n: int, *, fixed: Optional[PackedBatch] = None) -> SequenceSet:
-        """The trial's stopping ("stop") or test ("test") set of n sequences."""
-        seed = self.seeds[2] if which == "stop" else self.seeds[3]
-        return SequenceSet(self.task, seed, n, fixed=fixed)
+        """The trial's stopping ("stop") or test ("test") set of n sequences, drawn once per trial
+        (rules on the same set, e.g. ST1 and ST2, share it)."""
+        key = (which, int(n), None if fixed is None else id(fixed))
+        if key not in self._sets:
+            seed = self.seeds[2] if which == "stop" else self.seeds[3]
+            self._sets[key] = (SequenceSet(self.task, seed, n, fixed=fixed), fixed)
+        return self._sets[key][0]
+
+    def end_errors(self, which: str, n: int) -> Optional[SetEndErrors]:
+        """The shared lazy end-of-sequence errors of ``fixed_set(which, n)``, or None when the set
+        is too large to keep in memory."""
+        key = (which, int(n))
+        if key not in self._errors:
+            whole = self.fixed_set(which, n).whole()
+            self._errors[key] = None if whole is None else SetEndErrors(whole, self.threads)
+        return self._errors[key]
 
     def reber_sets(self) -> Any:
         """Exp. 1's training and test strings of this trial's data set."""

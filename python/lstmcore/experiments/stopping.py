@@ -42,7 +42,7 @@ import numpy as np
 from ..tasks.batch import PackedBatch, concat_sequences, take_sequences
 
 __all__ = ["StoppingRule", "ReberStrict", "SetABS", "StreamABS", "StopSet", "RecentWindow", "Budget",
-           "StreamMonitor", "CheckMonitor", "SequenceSet", "set_errors"]
+           "StreamMonitor", "CheckMonitor", "SequenceSet", "SetEndErrors", "set_errors"]
 
 
 # ----------------------------------------------------------------------------------------- sets
@@ -206,28 +206,105 @@ class _AllPass(CheckMonitor):
         return True
 
 
+class SetEndErrors:
+    """The errors at the end of every sequence of a fixed set for the model of one moment,
+    computed lazily: hardest sequences first, in chunks that double in size.
+
+    ``moment`` names the model's state (the engine's count of trained sequences): the errors of
+    one moment are computed at most once, so ST1 and ST2 on the same set share one pass. Per
+    sequence ``i`` (in the set's order): ``max_error[i]`` = max_k |y_k - noise-free target_k| at
+    the last step, ``last_ae[i]`` = the mean over k of the same; ``done[i]`` says whether it has
+    been computed for this moment. Order: by the latest error seen of each sequence, largest
+    first (never seen: first, in the set's order), so a check that fails usually fails on its
+    first small chunk. Each sequence's numbers do not depend on which chunk it is computed in
+    (every sequence runs from the zero state), so any order gives the same values.
+    """
+
+    first_chunk = 8
+
+    def __init__(self, batch: PackedBatch, threads: int) -> None:
+        self.batch, self.threads = batch, threads
+        n = batch.n
+        self.max_error = np.zeros(n)
+        self.last_ae = np.zeros(n)
+        self.done = np.zeros(n, dtype=bool)
+        self._seen = np.full(n, np.inf)     # latest max_error of each sequence (inf: never computed)
+        self._order = np.arange(n)
+        self._cursor = 0
+        self._chunk = self.first_chunk
+        self._moment: Any = None
+        self._model: Any = None
+
+    @property
+    def n(self) -> int:
+        return self.batch.n
+
+    def at(self, model: Any, moment: Any) -> "SetEndErrors":
+        """Start (or continue) the errors of `model` at `moment`."""
+        if moment != self._moment or model is not self._model:
+            self._moment, self._model = moment, model
+            self.done[:] = False
+            # hardest first: descending latest error, NaN counted as the largest; stable for ties
+            seen = np.where(np.isnan(self._seen), np.inf, self._seen)
+            self._order = np.argsort(-seen, kind="stable")
+            self._cursor, self._chunk = 0, self.first_chunk
+        return self
+
+    def more(self, at_least: int = 1) -> bool:
+        """Compute the next chunk (at least `at_least` sequences); False when all are done."""
+        n = self.n
+        if self._cursor >= n:
+            return False
+        k = max(self._chunk, int(at_least))
+        index = self._order[self._cursor:self._cursor + k]
+        e = set_errors(self._model, take_sequences(self.batch, index), final_only=True, threads=self.threads)
+        self.max_error[index] = e["max_error"]
+        self.last_ae[index] = e["last_ae"]
+        self.done[index] = True
+        self._seen[index] = e["max_error"]
+        self._cursor += len(index)
+        self._chunk *= 2
+        return True
+
+
 class _StopSetCheck(CheckMonitor):
-    """ST1/ST2 on a fixed set. Sequences wrong at the last check are tried first: when more than
-    max_wrong of them are still wrong, the check fails after one small batch (the same verdict)."""
+    """ST1/ST2 on a fixed set, decided as soon as the verdict is certain.
+
+    The check fails once more than ``max_wrong`` of the sequences computed so far are wrong, or
+    once the absolute errors computed so far add up to ``max_mean_abs`` times the set size or
+    more (errors are never negative, so the mean over the whole set can only be larger; a margin
+    of 1e-9 keeps rounding of the partial sum from deciding). Otherwise every sequence is
+    computed and the verdict is that of the whole set: at most ``max_wrong`` wrong and
+    ``mean(last_ae) < max_mean_abs``, the mean taken over the set in its order. The verdict is
+    the same as one pass over the whole set; only the work differs.
+    """
+
+    def __init__(self, rule: "StopSet", errors: SetEndErrors, moment: Any) -> None:
+        self.rule, self.errors, self.moment = rule, errors, moment
+
+    def check(self, model: Any) -> bool:
+        r, ev = self.rule, self.errors.at(model, self.moment())
+        limit = None if r.max_mean_abs is None else r.max_mean_abs * ev.n * (1.0 + 1e-9)
+        want = r.max_wrong + 1   # a chunk that can fail the check on its own
+        while True:
+            done = ev.done
+            if int(np.count_nonzero(~(ev.max_error[done] < r.beta))) > r.max_wrong:
+                return False
+            if limit is not None and float(ev.last_ae[done].sum()) >= limit:
+                return False
+            if not ev.more(want):
+                break
+        return r.max_mean_abs is None or float(ev.last_ae.mean()) < r.max_mean_abs
+
+
+class _StopSetStream(CheckMonitor):
+    """ST1/ST2 on a set too large to keep in memory: drawn again chunk by chunk at every check."""
 
     def __init__(self, rule: "StopSet", sset: SequenceSet, threads: int) -> None:
         self.rule, self.sset, self.threads = rule, sset, threads
-        self.hard: Optional[PackedBatch] = None
 
     def check(self, model: Any) -> bool:
         r = self.rule
-        if self.hard is not None:
-            e = set_errors(model, self.hard, final_only=True, threads=self.threads)
-            if int(np.count_nonzero(~(e["max_error"] < r.beta))) > r.max_wrong:
-                return False
-        whole = self.sset.whole()
-        if whole is not None:
-            e = set_errors(model, whole, final_only=True, threads=self.threads)
-            bad = np.flatnonzero(~(e["max_error"] < r.beta))
-            self.hard = take_sequences(whole, bad[:r.max_wrong + 32]) if len(bad) > r.max_wrong else None
-            if len(bad) > r.max_wrong:
-                return False
-            return r.max_mean_abs is None or float(e["last_ae"].mean()) < r.max_mean_abs
         wrong, ae, n = 0, 0.0, 0
         for chunk in self.sset.chunks():
             e = set_errors(model, chunk, final_only=True, threads=self.threads)
@@ -332,7 +409,11 @@ class StopSet(StoppingRule):
     max_mean_abs: Optional[float] = None
 
     def monitor(self, ctx: Any) -> CheckMonitor:
-        return _StopSetCheck(self, ctx.fixed_set("stop", self.size), ctx.threads)
+        sset = ctx.fixed_set("stop", self.size)
+        errors = ctx.end_errors("stop", self.size)
+        if errors is None:
+            return _StopSetStream(self, sset, ctx.threads)
+        return _StopSetCheck(self, errors, ctx.sequences_so_far)
 
 
 @dataclass(frozen=True)

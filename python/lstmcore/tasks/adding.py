@@ -13,7 +13,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 
 from .._validation import check_dtype, check_int, check_task_size
-from .batch import PackedBatch, check_batch_size, check_rng, pack_lengths
+from .batch import PackedBatch, check_batch_size, check_rng, pack_offsets
 from .twosequence import length_range
 
 __all__ = ["Adding", "Multiplication", "MarkedPairSample"]
@@ -166,7 +166,7 @@ class _MarkedPairs:
         rng = check_rng(rng)
         n = check_batch_size(n, 4 * self.dtype.itemsize, self.max_length)
         L = rng.integers(self.min_length, self.max_length + 1, size=n)
-        offsets, _, _, last = pack_lengths(L)
+        offsets, last = pack_offsets(L)
         start = offsets[:-1]
         values = rng.uniform(self.value_range[0], self.value_range[1], size=int(offsets[-1]))
         m1 = rng.integers(0, FIRST_MARK_CANDIDATES, size=n)

@@ -14,7 +14,7 @@ import numpy as np
 from .._validation import check_int, check_memory
 
 __all__ = ["PackedBatch", "check_batch_size", "check_rng", "concat_sequences", "one_hot_rows", "pack_lengths",
-           "slice_sequences", "take_sequences"]
+           "pack_offsets", "slice_sequences", "take_sequences"]
 
 #: Most sequences one sample_batch call draws (the caller splits larger draws).
 MAX_BATCH = 1 << 24
@@ -67,18 +67,32 @@ def check_batch_size(n: object, row_bytes: float, mean_rows: float) -> int:
     return n
 
 
+def pack_offsets(lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Offsets of sequences with these lengths (n,), each >= 1, stored back to back.
+
+    Returns ``offsets`` (n + 1,) int64 (sequence i is rows ``offsets[i]:offsets[i + 1]``) and
+    ``last`` (n,) the row of every sequence's last step.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets, offsets[1:] - 1
+
+
 def pack_lengths(lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Row bookkeeping of sequences with these lengths (n,), each >= 1.
 
     Returns ``offsets`` (n + 1,) int64, ``seq`` (R,) the sequence of every row, ``pos`` (R,) the
     row's step within its sequence, and ``last`` (n,) the row of every sequence's last step.
+    (:func:`pack_offsets` when only ``offsets`` and ``last`` are needed.)
     """
     lengths = np.asarray(lengths, dtype=np.int64)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets, last = pack_offsets(lengths)
     seq = np.repeat(np.arange(len(lengths)), lengths)
-    pos = np.arange(offsets[-1], dtype=np.int64) - offsets[seq]
-    return offsets, seq, pos, offsets[1:] - 1
+    # pos = r - offsets[seq[r]]: the row minus its sequence's first row
+    pos = np.arange(offsets[-1], dtype=np.int64)
+    pos -= np.repeat(offsets[:-1], lengths)
+    return offsets, seq, pos, last
 
 
 def one_hot_rows(indices: np.ndarray, n: int, dtype: np.dtype) -> np.ndarray:

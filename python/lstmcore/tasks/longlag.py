@@ -20,7 +20,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .._validation import check_dtype, check_int, check_task_size
-from .batch import PackedBatch, check_batch_size, check_rng, one_hot_rows, pack_lengths
+from .batch import PackedBatch, check_batch_size, check_rng, one_hot_rows, pack_offsets
 
 __all__ = ["NoiseFreeLongLag", "NoLocalRegularities", "VeryLongLag"]
 
@@ -433,7 +433,7 @@ class VeryLongLag:
         c = np.where(rng.random(n) < 0.5, self.x_index, self.y_index)
         k = rng.geometric(self.trigger_probability, size=n) - 1
         # steps: b, c, q + k distractors, e (the final c is the target only)
-        offsets, _, _, last = pack_lengths(self.q + k + 3)
+        offsets, last = pack_offsets(self.q + k + 3)
         start = offsets[:-1]
         symbols = rng.integers(0, self.p, size=int(offsets[-1]))
         symbols[start] = self.b_index

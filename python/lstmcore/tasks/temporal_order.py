@@ -8,7 +8,7 @@ from typing import Dict, NamedTuple, Tuple
 import numpy as np
 
 from .._validation import check_choice, check_dtype
-from .batch import PackedBatch, check_batch_size, check_rng, one_hot_rows, pack_lengths
+from .batch import PackedBatch, check_batch_size, check_rng, one_hot_rows, pack_offsets
 
 __all__ = ["TemporalOrder", "TemporalOrderSample"]
 
@@ -168,7 +168,7 @@ class TemporalOrder:
         rng = check_rng(rng)
         n = check_batch_size(n, (self.n_in + 2 * self.n_out) * self.dtype.itemsize, self.max_length)
         L = rng.integers(self.min_length, self.max_length + 1, size=n)
-        offsets, _, _, last = pack_lengths(L)
+        offsets, last = pack_offsets(L)
         start = offsets[:-1]
         rows = np.stack([rng.integers(lo, hi + 1, size=n) - 1 for lo, hi in self.positions], axis=1)
         bits = rng.integers(0, 2, size=(n, self.n_relevant))           # 0 = X, 1 = Y

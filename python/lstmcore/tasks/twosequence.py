@@ -8,7 +8,7 @@ from typing import NamedTuple, Tuple
 import numpy as np
 
 from .._validation import check_choice, check_dtype, check_int, check_task_size
-from .batch import PackedBatch, check_batch_size, check_rng, pack_lengths
+from .batch import PackedBatch, check_batch_size, check_rng, pack_offsets
 
 __all__ = ["TwoSequence", "TwoSequenceSample"]
 
@@ -196,16 +196,20 @@ class TwoSequence:
         n = check_batch_size(n, 3 * self.dtype.itemsize, self.max_length)
         sign = np.where(rng.random(n) < 0.5, 1, -1)
         L = rng.integers(self.min_length, self.max_length + 1, size=n)
-        offsets, seq, pos, last = pack_lengths(L)
+        offsets, last = pack_offsets(L)
         R = int(offsets[-1])
         std = np.sqrt(self.input_noise_variance)
-        x = np.zeros(R, dtype=np.float64)
-        info_rows = pos < self.N
-        x[info_rows] = sign[seq[info_rows]]
+        # rows of the information-carrying elements: the first N of every sequence, (n, N)
+        info = offsets[:-1, None] + np.arange(self.N)
         if self.info_noise:             # 3b: noise on every element, the information ones included
-            x += rng.normal(0.0, std, size=R)
+            x = rng.normal(0.0, std, size=R)
+            x[info] += sign[:, None]
         else:
-            x[~info_rows] = rng.normal(0.0, std, size=R - int(info_rows.sum()))
+            x = np.empty(R, dtype=np.float64)
+            x[info] = sign[:, None]
+            noise = np.ones(R, dtype=bool)
+            noise[info] = False
+            x[noise] = rng.normal(0.0, std, size=R - info.size)   # in row order
         clean = np.zeros((R, 1), dtype=self.dtype)
         clean[last, 0] = np.where(sign > 0, self.class_targets[0], self.class_targets[1])
         if self.target_noise_variance:
@@ -215,7 +219,7 @@ class TwoSequence:
             target = clean
         mask = np.zeros(R, dtype=bool)
         mask[last] = True
-        return PackedBatch(x.astype(self.dtype)[:, None], target, mask, offsets, clean, dict(sign=sign))
+        return PackedBatch(x.astype(self.dtype, copy=False)[:, None], target, mask, offsets, clean, dict(sign=sign))
 
     def sample(self, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw one training sequence (the first three fields of :meth:`sample_full`).
