@@ -15,6 +15,7 @@ biases, every recurrence and every squashing function (the loops that walk the c
 all run there), and the batch entry points.
 """
 import hashlib
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def digest_of(results):
     h = hashlib.sha256()
 
     def add(value):
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):  # dicts and the live read-only mappings (LSTMOnline.grads)
             for key in sorted(value):
                 add(value[key])
         elif isinstance(value, (tuple, list)):
