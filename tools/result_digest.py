@@ -12,7 +12,8 @@ threads, float32 and float64), LSTMStream and LSTMOnline; "lstm1997" covers LSTM
 three gradients and both online training schedules; "lstm1997 blocks" covers the same on networks
 whose blocks hold 1 to 16 cells, with and without output and forget gates, peepholes, shortcuts,
 biases, every recurrence and every squashing function (the loops that walk the cells of a block
-all run there), and the batch entry points.
+all run there), and the batch entry points; "recurrent" covers lstmcore.baselines.RecurrentNet
+(every recurrence, forward, the three gradients, both training schedules).
 """
 import hashlib
 from collections.abc import Mapping
@@ -115,9 +116,29 @@ def lstm1997_block_results(rng):
     return out
 
 
+def recurrent_results(rng):
+    from lstmcore.baselines import RecurrentNet
+    out = []
+    for dtype in (np.float32, np.float64):
+        for recurrence, shortcut, out_activation in (("full", False, "logistic"), ("hidden", True, "linear"),
+                                                     ("self", True, "logistic"), ("hidden", False, "logistic")):
+            net = RecurrentNet(5, 9, 3, recurrence=recurrence, shortcut=shortcut, out_activation=out_activation,
+                               init_range=0.5, dtype=dtype, seed=4)
+            x = rng.standard_normal((19, 5)).astype(dtype)
+            t = rng.random((19, 3)).astype(dtype)
+            mask = rng.random(19) < 0.5
+            out.append(net.forward(x))
+            for method in ("rtrl", "bptt", "elman"):
+                out.append(net.gradient(x, t, mask, method=method))
+            for method, update in (("rtrl", "step"), ("rtrl", "sequence"), ("bptt", "sequence"), ("elman", "step")):
+                out += [net.train_sequence(x, t, mask, lr=0.3, method=method, update=update), net.get_weights()]
+    return out
+
+
 if __name__ == "__main__":
     print("lstmcore from", lstmcore.__file__, "core", lstmcore._core.__file__)
     rng = np.random.default_rng(0)
     print("layer", digest_of(layer_results(rng)))
     print("lstm1997", digest_of(lstm1997_results(rng)))
     print("lstm1997 blocks", digest_of(lstm1997_block_results(np.random.default_rng(1))))
+    print("recurrent", digest_of(recurrent_results(np.random.default_rng(2))))
