@@ -348,10 +348,13 @@ def test_lstm_forward_backward(options, data):
     valid = as_valid(x, dt, (None, None, I) if np.ndim(x) == 3 else (None, I))
     # T = 0 is refused (as in torch); an empty batch (N = 0) is valid and gives empty outputs
     no_steps = valid is not None and valid.shape[1 if batched and np.ndim(x) == 3 and layer.batch_first else 0] == 0
-    if valid is None or no_steps or hx == "str" or isinstance(hx, tuple) and hx[1].shape[0] != LD:
-        assert exc is not None
+    bad_hx = hx == "str" or isinstance(hx, tuple) and any(as_valid(v, dt, state_shape) is None for v in hx)
+    bad_lengths = lengths is not None and (lengths.dtype.kind != "i" or lengths.shape != (N,)
+                                           or lengths.size > 0 and lengths.max() > steps)
+    # refused exactly when some argument is invalid
+    assert (exc is not None) == (valid is None or no_steps or bad_hx or bad_lengths), (exc, x, hx, lengths)
     if out is None:
-        return
+        return  # refused as it must be (checked above)
     output, (h_n, c_n) = out
     if batched:
         T = valid.shape[1] if layer.batch_first else valid.shape[0]
@@ -368,6 +371,9 @@ def test_lstm_forward_backward(options, data):
     truncated = data.draw(st.sampled_from([False, True, 1, "yes"]))
     gx, exc = rejected_naming(lambda: layer.backward(grad_out, grad_h, grad_c, truncated=truncated),
                               "grad_output", "grad_h_n", "grad_c_n", "truncated")
+    bad_grads = any(g is not None and as_valid(g, dt, shape) is None
+                    for g, shape in ((grad_out, output.shape), (grad_h, h_n.shape), (grad_c, c_n.shape)))
+    assert (exc is not None) == (bad_grads or not isinstance(truncated, bool)), (exc, truncated)
     if gx is not None:
         assert gx.shape == valid.shape and gx.dtype == dt
         check_finite(gx, *layer.grads.values())
@@ -406,7 +412,7 @@ TASK_ARGS = {
     tasks.NoiseFreeLongLag: dict(p=st.integers(1, 30)),
     tasks.NoLocalRegularities: dict(p=st.integers(1, 30)),
     tasks.VeryLongLag: dict(p=st.integers(1, 30), q=st.integers(0, 30)),
-    tasks.TwoSequence: dict(T=st.integers(2, 60), N=st.integers(1, 3), variant=st.sampled_from(["3a", "3b", "3c"])),
+    tasks.TwoSequence: dict(T=st.integers(4, 60), N=st.integers(1, 3), variant=st.sampled_from(["3a", "3b", "3c"])),
     tasks.Adding: dict(T=st.integers(20, 60)),
     tasks.Multiplication: dict(T=st.integers(20, 60)),
     tasks.TemporalOrder: dict(variant=st.sampled_from(["6a", "6b"])),
@@ -425,10 +431,13 @@ def test_task_constructors_and_sample(cls, data):
         kwargs[key] = data.draw(ENORMOUS if bad == "enormous" and key in ("p", "q", "T", "N") else WEIRD)
     task, exc = rejected_naming(lambda: cls(**kwargs), *kwargs)
     if task is None:
+        assert bad is not None, exc  # valid arguments are accepted
         return
     rng = data.draw(st.sampled_from(["generator", "generator", 0, None, np.random.RandomState(0)]))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32))) if rng == "generator" else rng
     out, exc = rejected_naming(lambda: task.sample(rng), "rng")
+    # only a numpy.random.Generator is an rng
+    assert (out is None) == (not isinstance(rng, np.random.Generator)), exc
     if out is None:
         return
     x, target, mask = out

@@ -40,7 +40,10 @@ void forward_batch(Lstm1997<Scalar>& net, std::vector<std::unique_ptr<Lstm1997<S
   const std::size_t total = net.layout().total;
   for (int w = 0; w + 1 < nt; ++w) std::copy(net.params(), net.params() + total, workers[w]->params());
   if (nt == 1) {
-    forward_batch_naive(net, x, offsets, n, y);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t r0 = std::size_t(offsets[i]), T = std::size_t(offsets[i + 1] - offsets[i]);
+      net.forward(x + r0 * n_in, T, y + r0 * K);
+    }
     return;
   }
 #pragma omp parallel num_threads(nt)
@@ -56,16 +59,6 @@ void forward_batch(Lstm1997<Scalar>& net, std::vector<std::unique_ptr<Lstm1997<S
   }
 }
 
-template <typename Scalar>
-void forward_batch_naive(Lstm1997<Scalar>& net, const Scalar* x, const std::int64_t* offsets, std::size_t n,
-                         Scalar* y) {
-  const std::size_t n_in = net.config().n_in, K = net.config().n_out;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t r0 = std::size_t(offsets[i]), T = std::size_t(offsets[i + 1] - offsets[i]);
-    net.forward(x + r0 * n_in, T, y + r0 * K);
-  }
-}
-
 template void train_batch<float>(Lstm1997<float>&, const float*, const float*, const std::uint8_t*,
                                  const std::int64_t*, std::size_t, float, UpdateSchedule, double*, double*);
 template void train_batch<double>(Lstm1997<double>&, const double*, const double*, const std::uint8_t*,
@@ -74,8 +67,5 @@ template void forward_batch<float>(Lstm1997<float>&, std::vector<std::unique_ptr
                                    const std::int64_t*, std::size_t, float*, int);
 template void forward_batch<double>(Lstm1997<double>&, std::vector<std::unique_ptr<Lstm1997<double>>>&,
                                     const double*, const std::int64_t*, std::size_t, double*, int);
-template void forward_batch_naive<float>(Lstm1997<float>&, const float*, const std::int64_t*, std::size_t, float*);
-template void forward_batch_naive<double>(Lstm1997<double>&, const double*, const std::int64_t*, std::size_t,
-                                          double*);
 
 }  // namespace lstmcore

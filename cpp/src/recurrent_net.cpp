@@ -6,6 +6,9 @@
 #include <limits>
 #include <stdexcept>
 
+#include "lstmcore/config.hpp"  // kMaxSize, per dimension
+#include "lstmcore/detail/squash.hpp"
+
 #ifdef EIGEN_RUNTIME_NO_MALLOC
 // Test builds check that the time loops never allocate (cpp/tests).
 #define LSTMCORE_RNN_NO_MALLOC_BEGIN() Eigen::internal::set_is_malloc_allowed(false)
@@ -18,8 +21,6 @@
 namespace lstmcore {
 
 namespace {
-
-constexpr std::size_t kMaxSize = std::size_t(1) << 24;  // per dimension
 
 const RecurrentNetConfig& validated(const RecurrentNetConfig& c) {
   c.validate();
@@ -171,7 +172,7 @@ void RecurrentNet<Scalar>::step_forward(const Scalar* x_t) {
   for (Eigen::Index k = 0; k < M; ++k) net_[k] = ConstVecMap<Scalar>(A_.data() + k * ns, ns).dot(s_);
   if (!cfg_.dense_recurrence()) net_.array() += r_.array() * a_prev_.array();
   // a(t) = f(net(t)), f'(net(t)) = a (1 - a) for logistic units (Eigen's vectorised exp)
-  a_.array() = (Scalar(1) + (-net_.array()).exp()).inverse();
+  a_.array() = logistic_array(net_.array());
   fp_.array() = a_.array() * (Scalar(1) - a_.array());
   if (!cfg_.has_readout()) {
     if (cfg_.linear_outputs)  // the last K units of the Full layout are the outputs
@@ -190,7 +191,7 @@ void RecurrentNet<Scalar>::step_forward(const Scalar* x_t) {
   if (cfg_.linear_outputs) {
     fpy_.setOnes();
   } else {
-    y_.array() = (Scalar(1) + (-y_.array()).exp()).inverse();  // y = f(net_y), in place
+    y_.array() = logistic_array(y_.array());  // y = f(net_y), in place
     fpy_.array() = y_.array() * (Scalar(1) - y_.array());
   }
 }

@@ -2,9 +2,10 @@
 //   train_batch   == train_sequence of every sequence in order (losses, parameters: bit for bit),
 //                    its last-step error == |target - y| of a forward pass with the weights the
 //                    sequence met (targets at the last step only)
-//   forward_batch == forward_batch_naive (one forward per sequence) for 1, 2, 3 and 7 threads,
-//                    bit for bit, also after the parameters change
-// No test framework: the exit code is the number of failed checks (capped at 100).
+//   forward_batch == one forward call per sequence (forward_one_by_one) for 1, 2, 3 and 7
+//                    threads, bit for bit, also after the parameters change
+// No test framework: CHECK macros (test_support.hpp); the exit code is non-zero if a check failed.
+// Usage: test_lstm1997_batch [group ...]   (no argument: every group)
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -14,17 +15,9 @@
 
 #include "lstmcore/lstm1997.hpp"
 #include "lstmcore/lstm1997_batch.hpp"
+#include "test_support.hpp"
 
 using namespace lstmcore;
-
-static int g_failures = 0;
-#define CHECK(cond)                                                  \
-  do {                                                               \
-    if (!(cond)) {                                                   \
-      ++g_failures;                                                  \
-      std::fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                \
-  } while (0)
 
 static Lstm1997Config exp6a_config() {
   Lstm1997Config cfg;
@@ -42,6 +35,17 @@ static void fill_params(Lstm1997<Scalar>& net, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> u(-0.5, 0.5);
   const auto& present = net.layout().present;
   for (std::size_t i = 0; i < net.layout().total; ++i) net.params()[i] = present[i] ? Scalar(u(rng)) : Scalar(0);
+}
+
+// The reference of forward_batch: one forward call per sequence, in order, on `net`.
+template <typename Scalar>
+static void forward_one_by_one(Lstm1997<Scalar>& net, const Scalar* x, const std::int64_t* offsets, std::size_t n,
+                               Scalar* y) {
+  const std::size_t n_in = net.config().n_in, K = net.config().n_out;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t r0 = std::size_t(offsets[i]), T = std::size_t(offsets[i + 1] - offsets[i]);
+    net.forward(x + r0 * n_in, T, y + r0 * K);
+  }
 }
 
 template <typename Scalar>
@@ -97,7 +101,7 @@ static void run() {
     fill_params(net, rng);
     std::copy(net.params(), net.params() + net.layout().total, ref.params());
     std::vector<Scalar> expected(R * cfg.n_out);
-    forward_batch_naive(ref, x.data(), offsets.data(), n, expected.data());
+    forward_one_by_one(ref, x.data(), offsets.data(), n, expected.data());
     for (int threads : {1, 2, 3, 7}) {
       std::vector<Scalar> got(R * cfg.n_out, Scalar(-99));
       forward_batch(net, workers, x.data(), offsets.data(), n, got.data(), threads);
@@ -106,10 +110,6 @@ static void run() {
   }
 }
 
-int main() {
-  run<double>();
-  run<float>();
-  if (g_failures) std::fprintf(stderr, "%d check(s) failed\n", g_failures);
-  else std::printf("lstm1997_batch: all checks passed\n");
-  return g_failures > 100 ? 100 : g_failures;
+int main(int argc, char** argv) {
+  return run_test_groups(argc, argv, {{"double", run<double>}, {"float", run<float>}});
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lstmcore/recurrent_net.hpp"
+#include "test_support.hpp"
 
 using lstmcore::RecurrentGradient;
 using lstmcore::RecurrentLayout;
@@ -20,13 +21,6 @@ using lstmcore::RecurrentUpdate;
 
 namespace {
 
-int failures = 0;
-void check(bool ok, const std::string& what) {
-  if (!ok) {
-    ++failures;
-    std::printf("FAIL: %s\n", what.c_str());
-  }
-}
 
 RecurrentNetConfig config(std::size_t I, std::size_t H, std::size_t K, RecurrentLayout layout, bool shortcut,
                           bool bias) {
@@ -98,7 +92,7 @@ void test_counts() {
   };
   for (const auto& k : cases) {
     RecurrentNet<double> net(k.c);
-    check(net.n_weights() == k.w, "weight count " + std::to_string(net.n_weights()) + " != " + std::to_string(k.w));
+    CHECK_MSG(net.n_weights() == k.w, "weight count " + std::to_string(net.n_weights()) + " != " + std::to_string(k.w));
   }
 }
 
@@ -126,7 +120,7 @@ void test_finite_diff() {
         w[j] = w0;
         net.set_param(i, w.data());
         const double fd = (L[0] - L[1]) / (2 * eps);
-        check(std::abs(fd - g[flat]) < 1e-8 * std::max(1.0, std::abs(fd)),
+        CHECK_MSG(std::abs(fd - g[flat]) < 1e-8 * std::max(1.0, std::abs(fd)),
               "finite differences: weight " + std::to_string(flat) + " fd " + std::to_string(fd) + " bptt " +
                   std::to_string(g[flat]));
       }
@@ -145,20 +139,22 @@ void test_rtrl_bptt() {
     const std::vector<double> g1 = all(net, true);
     const double L2 = net.gradient(d.x.data(), d.target.data(), d.mask.data(), T, RecurrentGradient::Bptt);
     const std::vector<double> g2 = all(net, true);
-    check(L1 == L2, "rtrl and bptt losses differ");
+    CHECK_MSG(L1 == L2, "rtrl and bptt losses differ");
     for (std::size_t k = 0; k < g1.size(); ++k)
-      check(std::abs(g1[k] - g2[k]) <= 1e-10 * std::max(1.0, std::abs(g2[k])), "rtrl != bptt at " + std::to_string(k));
+      CHECK_MSG(std::abs(g1[k] - g2[k]) <= 1e-10 * std::max(1.0, std::abs(g2[k])), "rtrl != bptt at " + std::to_string(k));
     // a sequence update is w - lr * g
     const std::vector<double> w0 = all(net, false);
     net.train_sequence(d.x.data(), d.target.data(), d.mask.data(), T, 0.25, RecurrentGradient::Bptt,
                        RecurrentUpdate::Sequence);
     const std::vector<double> w1 = all(net, false);
     for (std::size_t k = 0; k < w0.size(); ++k)
-      check(std::abs(w1[k] - (w0[k] - 0.25 * g2[k])) < 1e-15, "sequence update at " + std::to_string(k));
+      CHECK_MSG(std::abs(w1[k] - (w0[k] - 0.25 * g2[k])) < 1e-15, "sequence update at " + std::to_string(k));
   }
 }
 
-// Every entry point once (the build forbids allocation inside the time loops; Eigen asserts).
+#ifdef EIGEN_RUNTIME_NO_MALLOC
+// Every entry point once (the build forbids allocation inside the time loops: Eigen asserts, and
+// test_support.hpp's operator new aborts).
 template <typename Scalar>
 void run_all_paths() {
   std::mt19937_64 rng(3);
@@ -184,33 +180,20 @@ void run_all_paths() {
 }
 
 void test_nomalloc() {
-#ifndef EIGEN_RUNTIME_NO_MALLOC
-  std::printf("nomalloc: this build does not forbid allocation (build test_recurrent_net_nomalloc)\n");
-  ++failures;
-#else
   run_all_paths<double>();
   run_all_paths<float>();
-#endif
 }
+#endif
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string g = argv[i];
-    if (g == "counts")
-      test_counts();
-    else if (g == "finite_diff")
-      test_finite_diff();
-    else if (g == "rtrl_bptt")
-      test_rtrl_bptt();
-    else if (g == "nomalloc")
-      test_nomalloc();
-    else {
-      std::printf("unknown test group %s\n", g.c_str());
-      return 2;
-    }
-  }
-  std::printf("%s (%d failures)\n", failures ? "FAILED" : "ok", failures);
-  return failures ? 1 : 0;
+  return run_test_groups(argc, argv, {
+#ifdef EIGEN_RUNTIME_NO_MALLOC
+                                         {"nomalloc", test_nomalloc},
+#endif
+                                         {"counts", test_counts},
+                                         {"finite_diff", test_finite_diff},
+                                         {"rtrl_bptt", test_rtrl_bptt},
+                                     });
 }

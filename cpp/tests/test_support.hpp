@@ -36,6 +36,8 @@ inline long g_failures = 0;
     }                                                                                   \
   } while (0)
 #define CHECK(cond) CHECKF(cond, "%s", "")
+// the message a std::string (or anything it converts from), built only when the check fails
+#define CHECK_MSG(cond, what) CHECKF(cond, "%s", std::string(what).c_str())
 
 // ---- no-malloc builds (EIGEN_RUNTIME_NO_MALLOC): every operator new while Eigen's malloc flag is
 // down (inside a time loop or a step) aborts, so std:: containers are caught as well as Eigen's own

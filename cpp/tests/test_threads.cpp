@@ -16,17 +16,9 @@
 #include <vector>
 
 #include "lstmcore/threads.hpp"
+#include "test_support.hpp"
 
 namespace {
-
-int failures = 0;
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::printf("FAIL: %s\n", what);
-    ++failures;
-  }
-}
 
 // Threads of a region run with usable_threads(n), and the sum 0 + 1 + ... + 999 it computes.
 int team_of(int n, long* sum) {
@@ -51,16 +43,16 @@ int wait_child(pid_t pid) {
 }
 
 void test_bounds() {
-  check(lstmcore::max_threads() == 4 * lstmcore::hardware_cores(), "max_threads == 4 per core");
-  check(lstmcore::usable_threads(0) == 1 && lstmcore::usable_threads(-3) == 1, "<= 0 -> 1");
-  check(lstmcore::usable_threads(1) == 1, "1 -> 1");
+  CHECK_MSG(lstmcore::max_threads() == 4 * lstmcore::hardware_cores(), "max_threads == 4 per core");
+  CHECK_MSG(lstmcore::usable_threads(0) == 1 && lstmcore::usable_threads(-3) == 1, "<= 0 -> 1");
+  CHECK_MSG(lstmcore::usable_threads(1) == 1, "1 -> 1");
   const int many = lstmcore::usable_threads(1 << 20);
-  check(many >= 1 && many <= lstmcore::max_threads(), "bounded by max_threads");
+  CHECK_MSG(many >= 1 && many <= lstmcore::max_threads(), "bounded by max_threads");
 }
 
 void test_fork() {
   long sum = 0;
-  check(team_of(2, &sum) == 2 && sum == 499500, "parent team of 2");
+  CHECK_MSG(team_of(2, &sum) == 2 && sum == 499500, "parent team of 2");
   for (int round = 0; round < 3; ++round) {
     const pid_t pid = fork();
     if (pid == 0) {
@@ -69,8 +61,8 @@ void test_fork() {
       const int team = team_of(2, &s);
       _exit(team == 2 && s == 499500 && !lstmcore::single_threaded_after_fork() ? 0 : 1);
     }
-    check(pid > 0 && wait_child(pid) == 0, "child after fork runs its own team of 2");
-    check(team_of(2, &sum) == 2 && sum == 499500, "parent team of 2 after fork");
+    CHECK_MSG(pid > 0 && wait_child(pid) == 0, "child after fork runs its own team of 2");
+    CHECK_MSG(team_of(2, &sum) == 2 && sum == 499500, "parent team of 2 after fork");
   }
 }
 
@@ -96,24 +88,13 @@ void test_fork_in_region() {
       code = pid > 0 ? wait_child(pid) : -3;
     }
   }
-  check(code == 0, "child forked inside a region runs on one thread");
-  check(!lstmcore::single_threaded_after_fork(), "the parent keeps its threads");
+  CHECK_MSG(code == 0, "child forked inside a region runs on one thread");
+  CHECK_MSG(!lstmcore::single_threaded_after_fork(), "the parent keeps its threads");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> groups(argv + 1, argv + argc);
-  if (groups.empty()) groups = {"bounds", "fork", "fork_in_region"};
-  for (const auto& g : groups) {
-    if (g == "bounds") test_bounds();
-    else if (g == "fork") test_fork();
-    else if (g == "fork_in_region") test_fork_in_region();
-    else {
-      std::printf("unknown group %s\n", g.c_str());
-      return 2;
-    }
-  }
-  if (failures == 0) std::printf("ok\n");
-  return failures == 0 ? 0 : 1;
+  return run_test_groups(argc, argv,
+                         {{"bounds", test_bounds}, {"fork", test_fork}, {"fork_in_region", test_fork_in_region}});
 }

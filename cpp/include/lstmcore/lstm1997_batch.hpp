@@ -43,11 +43,6 @@ template <typename Scalar>
 void forward_batch(Lstm1997<Scalar>& net, std::vector<std::unique_ptr<Lstm1997<Scalar>>>& workers,
                    const Scalar* x, const std::int64_t* offsets, std::size_t n, Scalar* y, int num_threads);
 
-// The naive reference of forward_batch: one forward call per sequence, in order, on `net`.
-template <typename Scalar>
-void forward_batch_naive(Lstm1997<Scalar>& net, const Scalar* x, const std::int64_t* offsets, std::size_t n,
-                         Scalar* y);
-
 extern template void train_batch<float>(Lstm1997<float>&, const float*, const float*, const std::uint8_t*,
                                         const std::int64_t*, std::size_t, float, UpdateSchedule, double*, double*);
 extern template void train_batch<double>(Lstm1997<double>&, const double*, const double*, const std::uint8_t*,
@@ -57,9 +52,5 @@ extern template void forward_batch<float>(Lstm1997<float>&, std::vector<std::uni
                                           const float*, const std::int64_t*, std::size_t, float*, int);
 extern template void forward_batch<double>(Lstm1997<double>&, std::vector<std::unique_ptr<Lstm1997<double>>>&,
                                            const double*, const std::int64_t*, std::size_t, double*, int);
-extern template void forward_batch_naive<float>(Lstm1997<float>&, const float*, const std::int64_t*, std::size_t,
-                                                float*);
-extern template void forward_batch_naive<double>(Lstm1997<double>&, const double*, const std::int64_t*,
-                                                 std::size_t, double*);
 
 }  // namespace lstmcore

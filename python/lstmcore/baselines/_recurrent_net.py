@@ -11,7 +11,7 @@ from .. import _core
 from .._busy import exclusive, new_lock
 from .._io import build_from_config, load_model, save_model
 from .._validation import (as_mask, as_real_array, check_bool, check_choice, check_dtype, check_int, check_keys,
-                           check_lr, check_memory, check_real)
+                           check_lr, check_memory, check_real, check_seed)
 
 __all__ = ["RecurrentNet"]
 
@@ -19,7 +19,6 @@ _RECURRENCES = ("full", "hidden", "self")
 _OUT = ("logistic", "linear")
 _METHODS = ("rtrl", "bptt", "elman")
 _UPDATES = ("step", "sequence")
-_MAX_SIZE = 1 << 24  # per dimension; the core enforces the same bound
 
 
 class RecurrentNet:
@@ -65,10 +64,10 @@ class RecurrentNet:
                  bias: bool = True, init_range: float = 0.1, out_activation: str = "logistic",
                  dtype: Any = np.float64, seed: Optional[int] = None) -> None:
         self._busy = new_lock()
-        n_in = check_int("n_in", n_in, maximum=_MAX_SIZE)
+        n_in = check_int("n_in", n_in, maximum=_core.MAX_SIZE)
         recurrence = check_choice("recurrence", recurrence, _RECURRENCES)
-        n_hidden = check_int("n_hidden", n_hidden, minimum=0 if recurrence == "full" else 1, maximum=_MAX_SIZE)
-        n_out = check_int("n_out", n_out, maximum=_MAX_SIZE)
+        n_hidden = check_int("n_hidden", n_hidden, minimum=0 if recurrence == "full" else 1, maximum=_core.MAX_SIZE)
+        n_out = check_int("n_out", n_out, maximum=_core.MAX_SIZE)
         shortcut = check_bool("shortcut", shortcut)
         if shortcut and recurrence == "full":
             raise ValueError("shortcut: recurrence 'full' has no separate output layer (every unit already sees "
@@ -78,10 +77,7 @@ class RecurrentNet:
         self._dtype = check_dtype("dtype", dtype)
         init_range = check_real("init_range", init_range, minimum=0.0,
                                 maximum=float(np.finfo(self._dtype).max) / 2)
-        if seed is not None and not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise TypeError(f"seed: expected an int or None, got {type(seed).__name__} {seed!r}")
-        if seed is not None and seed < 0:
-            raise ValueError(f"seed: expected a non-negative int or None, got {seed}")
+        seed = check_seed(seed)
         # Refuse a net that could never fit in memory before the core allocates it: weights and
         # gradients (2 copies in the dtype), plus the float64 initial draw.
         m = n_hidden + n_out if recurrence == "full" else n_hidden

@@ -19,6 +19,8 @@
 //    NaN in gives NaN out. Within 4 ulp of libm (cpp/tests/test_streaming.cpp).
 //    The tail of an array that does not fill a packet goes through the same packet code (via a
 //    small buffer), so every value gets the same formula wherever it sits.
+// 3. The logistic units of the conventional recurrent nets (recurrent_net.cpp): logistic_array(), an
+//    Eigen array expression 1 / (1 + exp(-x)) with Eigen's own vectorised exp.
 #pragma once
 
 #include <Eigen/Core>
@@ -208,4 +210,15 @@ inline Packet<float> tanh_any(const Packet<float>& x) { return Eigen::internal::
 inline Packet<double> tanh_any(const Packet<double>& x) { return tanh_packet(x); }
 
 }  // namespace detail
+
+// ---- 3. the conventional recurrent nets' logistic units
+
+// The expression 1 / (1 + exp(-x)) of an array expression x, for assignment in the same statement
+// (`a.array() = logistic_array(net.array());` may write into x itself: it is coefficient-wise).
+template <typename Derived>
+inline auto logistic_array(const Eigen::ArrayBase<Derived>& x) {
+  using Scalar = typename Derived::Scalar;
+  return (Scalar(1) + (-x).exp()).inverse();
+}
+
 }  // namespace lstmcore
