@@ -65,47 +65,11 @@ inline void axpy_chunks(Scalar alpha, const Scalar* x, Scalar* y, Eigen::Index n
   for (Eigen::Index i = 0; i < n; i += N) Chunk<Scalar, N>(y + i) += alpha * ConstChunk<Scalar, N>(x + i);
 }
 
-// The cells of block j. The hidden layer numbers its cells block by block (config.hpp), so block j
-// holds cells j*S ... j*S + S - 1; cell c's index within its block is c - first. Every loop over
-// cells in this file walks them the one way
-//     for (std::size_t j = 0; j < B; ++j) {
-//       ... the gates of block j (act[ui + j], ...), read once
-//       for (const std::size_t c : block_cells(j, S)) ... cell c
-//     }
-struct CellRange {
-  struct Iterator {
-    std::size_t c;
-    std::size_t operator*() const { return c; }
-    Iterator& operator++() {
-      ++c;
-      return *this;
-    }
-    bool operator!=(const Iterator& other) const { return c != other.c; }
-  };
-  std::size_t first, last;  // cells [first, last)
-  Iterator begin() const { return {first}; }
-  Iterator end() const { return {last}; }
-};
-inline CellRange block_cells(std::size_t j, std::size_t S) { return {j * S, j * S + S}; }
-
-// acc + a * b, with one rounding (a fused multiply-add) where the target has FMA instructions, else
-// with two: what the compiler makes of `acc += a * b` in scalar code. Written out for a sum over the
-// cells of a block that must not depend on how the compiler treats the loop: it may vectorise such
-// a loop, rounding the products separately before adding them in order, which changes the last bits.
-template <typename Scalar>
-inline Scalar multiply_add(Scalar a, Scalar b, Scalar acc) {
-#ifdef __FMA__
-  return std::fma(a, b, acc);
-#else
-  return acc + a * b;
-#endif
-}
-
-// The phases of step_forward and rtrl_step are compiled into their callers, so that the compiler
-// sees each step whole, as it did when they were single functions: its choice of fused multiply-adds
-// (a * b + c contracted into one rounding) depends on the code around an expression, and the
-// results must stay bitwise the same. step_forward and rtrl_step themselves stay out of line, one
-// compiled copy each for every caller.
+// The phases of step_forward and rtrl_step are compiled into their callers, as the single functions
+// they were, and keep their loops' form (cells walked as c with the block j stepped along): the
+// compiler's choice of fused multiply-adds depends on both, and the results must stay bitwise the
+// same.
+// step_forward and rtrl_step themselves stay out of line, one compiled copy each for every caller.
 #if defined(__GNUC__) || defined(__clang__)
 #define LSTMCORE_PHASE inline __attribute__((always_inline))
 #define LSTMCORE_STEP __attribute__((noinline))
@@ -293,7 +257,7 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::step_net_inputs(const Scalar* x_t) {
     const Scalar* const p_f = P_.p_forget.data();
     for (std::size_t j = 0; j < B; ++j) {
       Scalar acc_in = 0, acc_f = 0;
-      for (const std::size_t c : block_cells(j, S)) {
+      for (std::size_t c = j * S; c < (j + 1) * S; ++c) {
         acc_in += p_in[c] * s_prev[c];
         acc_f += p_f[c] * s_prev[c];
       }
@@ -333,7 +297,7 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::step_squash_gates_and_cell_inputs() {
 
 template <typename Scalar>
 LSTMCORE_PHASE void Lstm1997<Scalar>::step_carousel() {
-  const std::size_t S = S_, B = B_;
+  const std::size_t S = S_, C = C_, B = B_;
   const std::size_t ui = ui_, uo = uo_, uf = uf_;
   const bool forget = cfg_.forget_gate, out_gate = cfg_.output_gate, peep = cfg_.peepholes;
   Scalar* const net = net_.data();
@@ -342,16 +306,13 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::step_carousel() {
   Scalar* const s = s_.data();
   const Scalar* const s_prev = s_prev_.data();
 
-  // the constant error carousel: s(t) = y_forget s(t-1) + y_in g(net_c); in 1997 (no forget gate)
-  // s(t) = s(t-1) + y_in g(net_c), written as such: without the multiplication by y_forget = 1
-  for (std::size_t j = 0; j < B; ++j) {
-    const Scalar y_in = act[ui + j];
-    if (forget) {
-      const Scalar y_f = act[uf + j];
-      for (const std::size_t c : block_cells(j, S)) s[c] = y_f * s_prev[c] + y_in * gc[c];
-    } else {
-      for (const std::size_t c : block_cells(j, S)) s[c] = s_prev[c] + y_in * gc[c];
-    }
+  // the constant error carousel: s(t) = y_forget s(t-1) + y_in g(net_c)   (y_forget = 1 in 1997)
+  // (cell loops run over c with the block j = c / S stepped along: plain scalar code for blocks
+  // of a few cells)
+  for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
+    const Scalar y_f = forget ? act[uf + j] : Scalar(1);
+    s[c] = y_f * s_prev[c] + act[ui + j] * gc[c];
+    if (++v == S) v = 0, ++j;
   }
 
   // output gate, whose peephole reads the current state: net_out[j] += sum_v p_out[jS+v] s[jS+v](t)
@@ -359,7 +320,7 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::step_carousel() {
     const Scalar* const p_out = P_.p_out.data();
     for (std::size_t j = 0; j < B; ++j) {
       Scalar acc = 0;
-      for (const std::size_t c : block_cells(j, S)) acc += p_out[c] * s[c];
+      for (std::size_t c = j * S; c < (j + 1) * S; ++c) acc += p_out[c] * s[c];
       net[uo + j] += acc;
     }
     squash(Squash::Logistic, net + uo, act + uo, Eigen::Index(B));
@@ -369,7 +330,7 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::step_carousel() {
 template <typename Scalar>
 LSTMCORE_PHASE void Lstm1997<Scalar>::step_cell_outputs() {
   constexpr Eigen::Index W = kChunk;
-  const std::size_t S = S_, B = B_, uo = uo_;
+  const std::size_t S = S_, uo = uo_;
   const bool out_gate = cfg_.output_gate;
   Scalar* const act = act_.data();
   Scalar* const s = s_.data();
@@ -393,9 +354,10 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::step_cell_outputs() {
     squash_derivative(cfg_.h, hs, dhs, Eigen::Index(C_));
   }
   // y_c = y_out h(s(t))   (y_out = 1 without an output gate); also the first C output sources
-  for (std::size_t j = 0; j < B; ++j) {
+  for (std::size_t c = 0, j = 0, v = 0; c < C_; ++c) {
     const Scalar y_out = out_gate ? act[uo + j] : Scalar(1);
-    for (const std::size_t c : block_cells(j, S)) za[c] = act[c] = y_out * hs[c];
+    za[c] = act[c] = y_out * hs[c];
+    if (++v == S) v = 0, ++j;
   }
 }
 
@@ -467,7 +429,7 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_output_error(Scalar scale, const Step
   constexpr Eigen::Index W = kChunk;
   using Ch = Chunk<Scalar, W>;
   using CCh = ConstChunk<Scalar, W>;
-  const std::size_t S = S_, B = B_, K = cfg_.n_out, uo = uo_;
+  const std::size_t S = S_, C = C_, K = cfg_.n_out, uo = uo_;
   const Eigen::Index n1p = n1p_, nzp = nzp_;
   const bool out_gate = cfg_.output_gate, peep = cfg_.peepholes;
   const Scalar* const act = act_.data();
@@ -496,13 +458,13 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_output_error(Scalar scale, const Step
   const Scalar* const hs = hs_.data();
   const Scalar* const dhs = dhs_.data();
   const Scalar* const s = s_.data();
-  for (std::size_t j = 0; j < B; ++j) {
+  Scalar back = 0;  // sum_v h(s_c) dL/dy_c over the cells of block j
+  for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
     const Scalar y_out = out_gate ? act[uo + j] : Scalar(1);
-    Scalar back = 0;  // sum_v h(s_c) dL/dy_c over the cells of block j
-    for (const std::size_t c : block_cells(j, S)) {
-      e_s[c] = scale * (y_out * dhs[c] * dy_c[c]);
-      back = multiply_add(hs[c], dy_c[c], back);  // back += h(s_c) dL/dy_c
-    }
+    e_s[c] = scale * (y_out * dhs[c] * dy_c[c]);
+    back += hs[c] * dy_c[c];
+    if (++v < S) continue;
+    // the last cell of block j: its output gate, then on to block j+1
     if (out_gate) {
       // eq. 21: dL/dnet_out[j] = f'_out sum_v h(s_c) dL/dy_c   (no error through the peephole)
       // eq. 22, output gates: dW_out[j] += dnet_out[j] u(t), db_out[j] += dnet_out[j],
@@ -510,14 +472,15 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_output_error(Scalar scale, const Step
       const Scalar d = scale * (sigmoid_derivative_from_value(y_out) * back);
       axpy_chunks<W>(d, src_g, Wout + Eigen::Index(uo + j) * n1p, n1p);
       if (peep)
-        for (const std::size_t c : block_cells(j, S)) out.p_out[c] += d * s[c];
+        for (std::size_t c2 = j * S; c2 < (j + 1) * S; ++c2) out.p_out[c2] += d * s[c2];
     }
+    v = 0, ++j, back = 0;
   }
 }
 
 template <typename Scalar>
 LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_trace_factors() {
-  const std::size_t S = S_, B = B_, ui = ui_, uf = uf_;
+  const std::size_t S = S_, C = C_, ui = ui_, uf = uf_;
   const bool forget = cfg_.forget_gate;
   const Scalar* const act = act_.data();
   const Scalar* const gc = gc_.data();
@@ -528,13 +491,12 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_trace_factors() {
   Scalar* const k_f = k_f_.data();
   // Per-cell factors of the trace increments (eqs. 25, 27, GSC00):
   //   k_c = g'(net_c) y_in,  k_in = g(net_c) f'_in,  k_f = s_c(t-1) f'_f
-  for (std::size_t j = 0; j < B; ++j) {
+  for (std::size_t c = 0, j = 0, v = 0; c < C; ++c) {
     const Scalar y_in = act[ui + j];
-    for (const std::size_t c : block_cells(j, S)) {
-      k_c[c] = dgc[c] * y_in;
-      k_in[c] = gc[c] * sigmoid_derivative_from_value(y_in);
-      k_f[c] = forget ? s_prev[c] * sigmoid_derivative_from_value(act[uf + j]) : Scalar(0);
-    }
+    k_c[c] = dgc[c] * y_in;
+    k_in[c] = gc[c] * sigmoid_derivative_from_value(y_in);
+    k_f[c] = forget ? s_prev[c] * sigmoid_derivative_from_value(act[uf + j]) : Scalar(0);
+    if (++v == S) v = 0, ++j;
   }
 }
 
@@ -545,7 +507,7 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_traces(const StepOut& out) {
   using Ch = Chunk<Scalar, W>;
   using CCh = ConstChunk<Scalar, W>;
   using Arr = Eigen::Array<Scalar, W, 1>;
-  const std::size_t S = S_, B = B_, ui = ui_, uf = uf_;
+  const std::size_t S = S_, C = C_, ui = ui_, uf = uf_;
   const Eigen::Index n1p = n1p_;
   const bool forget = cfg_.forget_gate;
   const Scalar* const act = act_.data();
@@ -562,8 +524,8 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_traces(const StepOut& out) {
   Scalar* const Wout = out.W;
   // One pass over each cell's trace rows: the traces are updated and, with a gradient, used at
   // once (eqs. 26, 28). Rows are whole chunks; t_* hold the updated chunk of a trace.
-  for (std::size_t j = 0; j < B; ++j) {
-    for (const std::size_t c : block_cells(j, S)) {
+  for (std::size_t c = 0, j = 0, v = 0; c < C; ++c, (++v == S ? (v = 0, ++j) : 0)) {
+    {
       const Eigen::Index ci = Eigen::Index(c);
       const Scalar kc = k_c[c], kin = k_in[c], e = e_s[c];
       Scalar* const tc = Tc + ci * n1p;
@@ -626,18 +588,16 @@ LSTMCORE_PHASE void Lstm1997<Scalar>::rtrl_peephole_traces(const StepOut& out) {
   //   Tpf likewise with k_f and dp_forget
   for (std::size_t j = 0; j < B; ++j) {
     const Scalar y_f = forget ? act[uf + j] : Scalar(1);
-    const CellRange cells = block_cells(j, S);
-    for (const std::size_t c : cells) {
+    const std::size_t c0 = j * S;
+    for (std::size_t c = c0; c < c0 + S; ++c) {
       Scalar* const tpi = Tpi_.data() + c * S;
       Scalar* const tpf = forget ? Tpf_.data() + c * S : nullptr;
-      // source cell c2 of the block, column v = c2 - first of the traces
-      for (const std::size_t c2 : cells) {
-        const std::size_t v = c2 - cells.first;
-        tpi[v] = y_f * tpi[v] + k_in[c] * s_prev[c2];
-        if (WithGradient) out.p_in[c2] += e_s[c] * tpi[v];
+      for (std::size_t v = 0; v < S; ++v) {
+        tpi[v] = y_f * tpi[v] + k_in[c] * s_prev[c0 + v];
+        if (WithGradient) out.p_in[c0 + v] += e_s[c] * tpi[v];
         if (forget) {
-          tpf[v] = y_f * tpf[v] + k_f[c] * s_prev[c2];
-          if (WithGradient) out.p_forget[c2] += e_s[c] * tpf[v];
+          tpf[v] = y_f * tpf[v] + k_f[c] * s_prev[c0 + v];
+          if (WithGradient) out.p_forget[c0 + v] += e_s[c] * tpf[v];
         }
       }
     }
@@ -729,7 +689,7 @@ double Lstm1997<Scalar>::compute_gradient(const Scalar* x, const Scalar* target,
 template <typename Scalar>
 double Lstm1997<Scalar>::backward(const Scalar* target, const std::uint8_t* mask, std::size_t T,
                                   bool truncated) {
-  const Eigen::Index C = Eigen::Index(C_), K = Eigen::Index(cfg_.n_out);
+  const Eigen::Index S = Eigen::Index(S_), C = Eigen::Index(C_), K = Eigen::Index(cfg_.n_out);
   const Eigen::Index n_in = Eigen::Index(cfg_.n_in);
   const bool full = !truncated;
   Views G = views_of(grad_acc_.data());
@@ -769,7 +729,7 @@ double Lstm1997<Scalar>::backward(const Scalar* target, const std::uint8_t* mask
     squash_derivative(cfg_.g, gc, dg.data(), C);
 
     for (std::size_t j = 0; j < B_; ++j) {
-      const CellRange cells = block_cells(j, S_);
+      const Eigen::Index c0 = Eigen::Index(j * S_);
       const Scalar y_in = act[ui_ + j];
       const Scalar y_out = cfg_.output_gate ? act[uo_ + j] : Scalar(1);
       const Scalar y_f = cfg_.forget_gate ? act[uf_ + j] : Scalar(1);
@@ -778,14 +738,14 @@ double Lstm1997<Scalar>::backward(const Scalar* target, const std::uint8_t* mask
       Scalar dnet_out = 0;
       if (cfg_.output_gate) {
         Scalar back = gates_fed_back ? dA_[uo_ + j] : Scalar(0);
-        for (const std::size_t c : cells) back += H_hs_(t, c) * dy_c[c];
+        for (Eigen::Index c = c0; c < c0 + S; ++c) back += H_hs_(t, c) * dy_c[c];
         dnet_out = sigmoid_derivative_from_value(y_out) * back;
         dnet_[uo_ + j] = dnet_out;
       }
       // state: ds = dy_c y_out h'(s) + p_out dnet_out (full only) + dS(from t+1)
       Scalar back_in = gates_fed_back ? dA_[ui_ + j] : Scalar(0);
       Scalar back_f = (gates_fed_back && cfg_.forget_gate) ? dA_[uf_ + j] : Scalar(0);
-      for (const std::size_t c : cells) {
+      for (Eigen::Index c = c0; c < c0 + S; ++c) {
         ds[c] = dy_c[c] * y_out * dh[c] + dS_[c];
         if (full && cfg_.peepholes && cfg_.output_gate) ds[c] += P_.p_out[c] * dnet_out;
         // cell input: dnet_c = ds y_in g'(net_c)
@@ -800,7 +760,7 @@ double Lstm1997<Scalar>::backward(const Scalar* target, const std::uint8_t* mask
       const Scalar dnet_f = cfg_.forget_gate ? sigmoid_derivative_from_value(y_f) * back_f : Scalar(0);
       if (cfg_.forget_gate) dnet_[uf_ + j] = dnet_f;
 
-      for (const std::size_t c : cells) {
+      for (Eigen::Index c = c0; c < c0 + S; ++c) {
         // peephole weights: dp_in += dnet_in s(t-1), dp_f += dnet_f s(t-1), dp_out += dnet_out s(t)
         if (cfg_.peepholes) {
           G.p_in[c] += dnet_in * s_prev[c];
