@@ -44,9 +44,11 @@ import numpy as np
 import lstmcore
 from lstmcore._stream import online_bytes, stream_bytes
 I, H, N, dtype, kind = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-layer = lstmcore.LSTM(I, H, dtype=dtype, seed=0, num_threads=1)
-x, g = np.ones((1, N, I), dtype), np.ones((1, N, H), dtype)
-out = np.empty((1, N, H), dtype)   # the size of a run's result, allocated (and freed) before
+P = int(sys.argv[6]) if len(sys.argv) > 6 else 0   # proj_size
+R = P or H                                          # the width of h and of the layer's output
+layer = lstmcore.LSTM(I, H, dtype=dtype, seed=0, num_threads=1, proj_size=P)
+x, g = np.ones((1, N, I), dtype), np.ones((1, N, R), dtype)
+out = np.empty((1, N, R), dtype)   # the size of a run's result, allocated (and freed) before
 del out
 def peak_bytes():
     with open("/proc/self/status") as f:
@@ -66,13 +68,18 @@ print(json.dumps({"grown": peak_bytes() - before, "figure": figure}))
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
 @pytest.mark.parametrize("args", [(16, 16, 4096, "float32", "online"), (16, 16, 4096, "float64", "online"),
-                                  (64, 128, 256, "float32", "online"), (16, 16, 65536, "float32", "stream")])
+                                  (64, 128, 256, "float32", "online"), (16, 16, 65536, "float32", "stream"),
+                                  # with a projection (proj_size 8)
+                                  (16, 32, 4096, "float32", "online", 8), (16, 32, 65536, "float32", "stream", 8)])
 def test_the_memory_figure_is_what_the_process_uses(args):
+    """The bounds checked before a stream or online trainer is built (online_bytes, stream_bytes)
+    are what the process grows by, with a projection too."""
     out = subprocess.run([sys.executable, "-c", MEASURE, *map(str, args)], capture_output=True, text=True,
                          check=True, timeout=300)
     result = json.loads(out.stdout)
-    I, H, N, dtype, kind = args
-    result_bytes = N * H * np.dtype(dtype).itemsize  # the run's output, on top of the core's buffers
+    I, H, N, dtype, kind = args[:5]
+    R = args[5] if len(args) > 5 else H
+    result_bytes = N * R * np.dtype(dtype).itemsize  # the run's output, on top of the core's buffers
     assert 0.9 * result["figure"] <= result["grown"] - result_bytes <= 1.1 * result["figure"], result
     if kind == "online" and (I, H, dtype) == (16, 16, "float32"):
         # the docs' example: 1.83 times the 3H (I + H + 1) trace values alone

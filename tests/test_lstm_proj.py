@@ -4,11 +4,7 @@ gradient and finite differences of the reference, thread-count invariance, the s
 online trainer, torch round trips, persistence and copies, optimizers, and the checks of bad
 proj_size values. Finite differences of the layer itself with a projection: tests/test_lstm_layer.py."""
 import copy
-import json
-import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -378,39 +374,3 @@ def test_online_and_stream_bad_state_shapes():
         online.accumulate(np.zeros((2, 6)))
 
 
-_MEASURE = r"""
-import json, sys
-import numpy as np
-import lstmcore
-from lstmcore._stream import online_bytes, stream_bytes
-kind, N = sys.argv[1], int(sys.argv[2])
-I, H, P = 16, 32, 8
-layer = lstmcore.LSTM(I, H, dtype="float32", seed=0, num_threads=1, proj_size=P)
-x, g = np.ones((1, N, I), np.float32), np.ones((1, N, P), np.float32)
-out = np.empty((1, N, P), np.float32)   # the size of a run's result, allocated (and freed) before
-del out
-def peak_bytes():
-    with open("/proc/self/status") as f:
-        return 1024 * next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-before = peak_bytes()
-if kind == "online":
-    trainer = layer.online(N)
-    trainer.run(x, g)
-    figure = online_bytes(layer, N)
-else:
-    stream = layer.stream(N)
-    stream.run(x)
-    figure = stream_bytes(layer, N)
-print(json.dumps({"grown": peak_bytes() - before - N * P * 4, "figure": figure}))
-"""
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
-@pytest.mark.parametrize("kind,N", [("online", 4096), ("stream", 65536)])
-def test_memory_figures_count_the_projection(kind, N):
-    """The bounds checked before a stream or online trainer is built (online_bytes, stream_bytes)
-    are what the process grows by, with a projection too."""
-    out = subprocess.run([sys.executable, "-c", _MEASURE, kind, str(N)], capture_output=True, text=True, check=True,
-                         timeout=300)
-    result = json.loads(out.stdout)
-    assert 0.9 * result["figure"] <= result["grown"] <= 1.1 * result["figure"], result
