@@ -326,19 +326,22 @@ LAYER_OPTIONS = st.fixed_dictionaries(dict(
 @given(options=LAYER_OPTIONS, data=st.data())
 def test_lstm_forward_backward(options, data):
     tick("fuzz:LSTM.forward/backward")
-    layer = lstmcore.LSTM(seed=2, **options)
+    proj_size = data.draw(st.integers(0, options["hidden_size"] - 1))
+    layer = lstmcore.LSTM(seed=2, proj_size=proj_size, **options)
     I, H, dt = layer.input_size, layer.hidden_size, layer.dtype
+    R = proj_size or H  # the width of h (and of each direction's output)
     LD, D = layer.num_layers * layer.num_directions, layer.num_directions
     batched = data.draw(st.booleans())
     x = data.draw(x_for(I, batch=batched))
     N = (np.shape(x)[0 if layer.batch_first else 1] if batched and np.ndim(x) == 3 else 1)
     hx = data.draw(st.sampled_from([None, "given", "wrong", "str"]))
-    state_shape = (LD, N, H) if batched else (LD, H)
+    c_shape = (LD, N, H) if batched else (LD, H)
+    h_shape = c_shape[:-1] + (R,)
     if hx == "given":
-        hx = (data.draw(any_array(state_shape, real_only=True, max_abs=3.0)),
-              data.draw(any_array(state_shape, real_only=True, max_abs=3.0)))
+        hx = (data.draw(any_array(h_shape, real_only=True, max_abs=3.0)),
+              data.draw(any_array(c_shape, real_only=True, max_abs=3.0)))
     elif hx == "wrong":
-        hx = (np.zeros(state_shape), np.zeros((LD + 1,) + state_shape[1:]))
+        hx = (np.zeros(h_shape), np.zeros((LD + 1,) + c_shape[1:]))
     lengths = data.draw(st.sampled_from([None, "valid", "float", "too long", "wrong shape"])) if batched else None
     if lengths is not None:
         steps = (np.shape(x)[1] if layer.batch_first else np.shape(x)[0]) if np.ndim(x) == 3 else 1
@@ -348,7 +351,8 @@ def test_lstm_forward_backward(options, data):
     valid = as_valid(x, dt, (None, None, I) if np.ndim(x) == 3 else (None, I))
     # T = 0 is refused (as in torch); an empty batch (N = 0) is valid and gives empty outputs
     no_steps = valid is not None and valid.shape[1 if batched and np.ndim(x) == 3 and layer.batch_first else 0] == 0
-    bad_hx = hx == "str" or isinstance(hx, tuple) and any(as_valid(v, dt, state_shape) is None for v in hx)
+    bad_hx = hx == "str" or isinstance(hx, tuple) and any(as_valid(v, dt, shape) is None
+                                                          for v, shape in zip(hx, (h_shape, c_shape)))
     bad_lengths = lengths is not None and (lengths.dtype.kind != "i" or lengths.shape != (N,)
                                            or lengths.size > 0 and lengths.max() > steps)
     # refused exactly when some argument is invalid
@@ -358,10 +362,10 @@ def test_lstm_forward_backward(options, data):
     output, (h_n, c_n) = out
     if batched:
         T = valid.shape[1] if layer.batch_first else valid.shape[0]
-        assert output.shape == ((N, T, D * H) if layer.batch_first else (T, N, D * H))
-        assert h_n.shape == c_n.shape == (LD, N, H)
+        assert output.shape == ((N, T, D * R) if layer.batch_first else (T, N, D * R))
+        assert h_n.shape == (LD, N, R) and c_n.shape == (LD, N, H)
     else:
-        assert output.shape == (valid.shape[0], D * H) and h_n.shape == c_n.shape == (LD, H)
+        assert output.shape == (valid.shape[0], D * R) and h_n.shape == (LD, R) and c_n.shape == (LD, H)
     assert output.dtype == h_n.dtype == dt
     check_finite(output, h_n, c_n)
     grad_out = data.draw(st.one_of(st.none(), any_array(output.shape, max_abs=10.0),
