@@ -35,12 +35,13 @@ raw=$(ls "$work"/raw/lstmcore-*.whl)
 PATH="$work/build-venv/bin:$PATH" auditwheel repair -w "$work/repaired" "$raw"
 wheel=$(ls "$work"/repaired/lstmcore-*manylinux*.whl)
 PATH="$work/build-venv/bin:$PATH" auditwheel show "$wheel"
-if ! unzip -l "$wheel" | grep -q 'lstmcore.libs/libgomp'; then
+listing=$(unzip -l "$wheel")  # kept whole: `unzip | grep -q` can end unzip with SIGPIPE
+if ! grep -q 'lstmcore.libs/libgomp' <<< "$listing"; then
   echo "the repaired wheel does not bundle libgomp" >&2
   exit 1
 fi
 for module in _cpu _core_x86_64. _core_x86_64_v3. _core_x86_64_v4.; do  # every ISA level (GCC >= 11 for v4)
-  if ! unzip -l "$wheel" | grep -q "lstmcore/$module"; then
+  if ! grep -q "lstmcore/$module" <<< "$listing"; then
     echo "the wheel has no lstmcore/$module* module" >&2
     exit 1
   fi
