@@ -242,9 +242,9 @@ def test_truncated_differs_from_full_and_equals_it_for_one_step():
 def test_bitwise_identical_for_thread_counts(dtype, truncated, with_lengths, T, N, I, H):
     # (40, 37): several batch chunks and a partial one, several blocks of steps;
     # (8, 150): more chunks than one wave of partial weight gradients. All are large enough
-    # (> 3 * 2^20 multiply-adds) for the layer to use all 3 threads. The H = 200 shapes: N = 2 and
-    # 3 used to differ in the last bit when a one-sequence share of the batch took the single-row
-    # GEMM kernel; N = 17 has the input projection per step at 1 thread (17 rows per thread) and
+    # (> 3 * 2^20 multiply-adds) for the layer to use all 3 threads. The H = 200 shapes: with N = 2
+    # and 3 threads a one-sequence share of the batch must not take a single-row GEMM kernel that
+    # rounds differently; N = 17 has the input projection per step at 1 thread (17 rows per thread) and
     # hoisted at 2 and 3 (9 and 6 rows, weights beyond L2), N = 1 the one-row kernels. Without
     # lengths the forward reads h(t-1), c(t-1) from the previous step's rows; with them it
     # carries the state (a row past its end keeps it).
