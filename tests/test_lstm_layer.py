@@ -186,27 +186,34 @@ def test_full_gradient_finite_differences(bidirectional, peepholes, batch_first,
 
 
 @pytest.mark.parametrize("truncated", [True, False])
-@pytest.mark.parametrize("L,bidirectional,peepholes,bias", [(1, False, False, True), (2, True, True, True),
-                                                             (3, False, True, False), (2, True, False, True)])
-def test_against_numpy_implementation(truncated, L, bidirectional, peepholes, bias):
-    rng = np.random.default_rng(11 + L)
-    D, T, N, I, H = 2 if bidirectional else 1, 7, 5, 3, 4
-    m = lstmcore.LSTM(I, H, L, bias=bias, bidirectional=bidirectional, peepholes=peepholes, dtype=np.float64,
-                      seed=L)
+@pytest.mark.parametrize("L,bidirectional,peepholes,bias,H,P", [
+    (1, False, False, True, 4, 0), (2, True, True, True, 4, 0), (3, False, True, False, 4, 0),
+    (2, True, False, True, 4, 0),
+    # with a projection (proj_size P)
+    (1, False, False, True, 4, 2), (2, True, True, True, 5, 3), (3, False, True, False, 4, 1),
+    (2, True, False, True, 6, 5)])
+def test_against_numpy_implementation(truncated, L, bidirectional, peepholes, bias, H, P):
+    rng = np.random.default_rng(11 + L + 20 * P)
+    D, T, N, I = 2 if bidirectional else 1, 7, 5, 3
+    m = lstmcore.LSTM(I, H, L, bias=bias, bidirectional=bidirectional, peepholes=peepholes, proj_size=P,
+                      dtype=np.float64, seed=L)
     x = rng.standard_normal((T, N, I))
-    h0, c0 = rng.standard_normal((L * D, N, H)), rng.standard_normal((L * D, N, H))
+    h0, c0 = rng.standard_normal((L * D, N, P or H)), rng.standard_normal((L * D, N, H))
     lens = np.array([7, 3, 0, 5, 1])
     out, (h, c) = m(x, (h0, c0), lens)
     go, gh, gc = loss_weights(rng, out, h, c)
     gx = m.backward(go, gh, gc, truncated=truncated)
-    ref = np_lstm(m.state_dict(), L, D, bias, peepholes, x, h0, c0, lens, go, gh, gc, truncated)
+    ref = np_lstm(m.state_dict(), L, D, bias, peepholes, x, h0, c0, lens, go, gh, gc, truncated, proj_size=P)
     for name, a, b in zip(["output", "h_n", "c_n", "grad_x", "grad_h0", "grad_c0"],
                           (out, h, c, gx) + m.grad_hx, ref[:6]):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
+    assert set(ref[6]) == set(m.grads)
     for name, g in ref[6].items():
         np.testing.assert_allclose(m.grads[name], g, rtol=1e-10, atol=1e-12, err_msg=name)
     if truncated:  # no error reaches h_0 through W_hh (a sequence of length 0 passes grad_h_n through)
         assert not np.any(m.grad_hx[0][:, lens > 0])
+    elif P:  # the projection's gradient is not trivially zero
+        assert min(np.abs(g).max() for k, g in m.grads.items() if k.startswith("weight_hr")) > 1e-3
 
 
 def test_truncated_differs_from_full_and_equals_it_for_one_step():

@@ -1,8 +1,9 @@
 """lstmcore.LSTM with a recurrent projection (proj_size, docs/ENGINE.md part 2): torch parity of outputs,
-states and every gradient, the NumPy reference (tests/reference.py) for the exact and truncated
-gradient and finite differences of the reference, thread-count invariance, the stream and the
-online trainer, torch round trips, persistence and copies, optimizers, and the checks of bad
-proj_size values. Finite differences of the layer itself with a projection: tests/test_lstm_layer.py."""
+states and every gradient, finite differences of the NumPy reference (tests/reference.py),
+thread-count invariance, the stream and the online trainer, torch round trips, persistence and
+copies, optimizers, and the checks of bad proj_size values. The layer against the NumPy reference
+(exact and truncated gradient) and finite differences of the layer itself, with and without a
+projection: tests/test_lstm_layer.py."""
 import copy
 import pickle
 
@@ -10,8 +11,8 @@ import numpy as np
 import pytest
 
 import lstmcore
-from reference import layer_direction, layer_stack
-from test_lstm_layer import check_torch_parity, loss_weights
+from reference import layer_direction
+from test_lstm_layer import check_torch_parity
 
 # torch's float32 CPU LSTM tells that oneDNN has no projections and falls back to its own kernel
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
@@ -57,34 +58,6 @@ def test_initialisation_like_torch():
 
 
 # ---- the NumPy reference and finite differences (float64) ----------------------------------------
-
-
-@pytest.mark.parametrize("truncated", [False, True])
-@pytest.mark.parametrize("L,bidirectional,peepholes,bias,H,P", [(1, False, False, True, 4, 2), (2, True, True, True, 5, 3),
-                                                                 (3, False, True, False, 4, 1),
-                                                                 (2, True, False, True, 6, 5)])
-def test_against_numpy_reference(truncated, L, bidirectional, peepholes, bias, H, P):
-    rng = np.random.default_rng(31 + L + P)
-    D, T, N, I = 2 if bidirectional else 1, 7, 5, 3
-    m = lstmcore.LSTM(I, H, L, bias=bias, bidirectional=bidirectional, peepholes=peepholes, proj_size=P,
-                      dtype=np.float64, seed=L)
-    x = rng.standard_normal((T, N, I))
-    h0, c0 = rng.standard_normal((L * D, N, P)), rng.standard_normal((L * D, N, H))
-    lens = np.array([7, 3, 0, 5, 1])
-    out, (h, c) = m(x, (h0, c0), lens)
-    go, gh, gc = loss_weights(rng, out, h, c)
-    gx = m.backward(go, gh, gc, truncated=truncated)
-    ref = layer_stack(m.state_dict(), L, D, bias, peepholes, x, h0, c0, lens, go, gh, gc, truncated, proj_size=P)
-    for name, a, b in zip(["output", "h_n", "c_n", "grad_x", "grad_h0", "grad_c0"], (out, h, c, gx) + m.grad_hx,
-                          ref[:6]):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
-    assert set(ref[6]) == set(m.grads)
-    for name, g in ref[6].items():
-        np.testing.assert_allclose(m.grads[name], g, rtol=1e-10, atol=1e-12, err_msg=name)
-    if truncated:  # no error reaches h_0 through W_hh (a sequence of length 0 passes grad_h_n through)
-        assert not np.any(m.grad_hx[0][:, lens > 0])
-    else:  # the projection's gradient is not trivially zero
-        assert min(np.abs(g).max() for k, g in m.grads.items() if k.startswith("weight_hr")) > 1e-3
 
 
 def test_reference_direction_against_finite_differences():
