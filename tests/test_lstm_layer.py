@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import lstmcore
+from finite_differences import central_differences
 from reference import layer_stack as np_lstm
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -157,29 +158,15 @@ def test_full_gradient_finite_differences(bidirectional, peepholes, batch_first,
     gx = m.backward(go, gh, gc)
     grads = {k: v.copy() for k, v in m.grads.items()}
     g_h0, g_c0 = (a.copy() for a in m.grad_hx)
-    eps = 1e-6
-
-    def numeric(f, arr):
-        g = np.zeros_like(arr)
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + eps
-            up = f()
-            arr[idx] = old - eps
-            down = f()
-            arr[idx] = old
-            g[idx] = (up - down) / (2 * eps)
-        return g
-
     for name in sd:
         p = {k: v.copy() for k, v in sd.items()}
-        np.testing.assert_allclose(grads[name], numeric(lambda p=p: loss(params=p), p[name]), rtol=1e-6, atol=1e-8,
+        np.testing.assert_allclose(grads[name], central_differences(lambda p=p: loss(params=p), p[name]), rtol=1e-6, atol=1e-8,
                                    err_msg=name)
     xx = x.copy()
-    np.testing.assert_allclose(gx, numeric(lambda: loss(x=xx), xx), rtol=1e-6, atol=1e-8, err_msg="grad_x")
+    np.testing.assert_allclose(gx, central_differences(lambda: loss(x=xx), xx), rtol=1e-6, atol=1e-8, err_msg="grad_x")
     h0, c0 = hx[0].copy(), hx[1].copy()
-    np.testing.assert_allclose(g_h0, numeric(lambda: loss(hx=(h0, c0)), h0), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(g_c0, numeric(lambda: loss(hx=(h0, c0)), c0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g_h0, central_differences(lambda: loss(hx=(h0, c0)), h0), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(g_c0, central_differences(lambda: loss(hx=(h0, c0)), c0), rtol=1e-6, atol=1e-8)
 
 
 # ---- truncated gradient vs an independent NumPy implementation (tests/reference.py) ---------------
